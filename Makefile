@@ -1,0 +1,69 @@
+# One command serves, one command tests; each sets itself up on first use.
+#   make serve   – runtime virtualenv (no TensorFlow) + the service on :8000
+#   make test    – full virtualenv + system tools, then lint, types and the whole test suite
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+CONSTRAINTS := requirements/constraints.txt
+
+.PHONY: serve test lint typecheck pytest system-deps train evaluate export bench bench-smoke image image-test predict clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The runtime set only: what the service and the container need.
+$(VENV)/.runtime: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(PIP) -c $(CONSTRAINTS) -e .
+	touch $@
+
+# Runtime + training/export + benchmarks + dev tools.
+$(VENV)/.dev: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(PIP) -c $(CONSTRAINTS) -e '.[train,bench,dev]'
+	touch $@ $(VENV)/.runtime
+
+serve: $(VENV)/.runtime
+	$(BIN)/python -m service $(ARGS)
+
+predict: $(VENV)/.runtime
+	$(BIN)/python -m service.offline $(ARGS)
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: system-deps lint typecheck pytest
+
+train: $(VENV)/.dev
+	$(BIN)/python -m training.train $(ARGS)
+
+evaluate: $(VENV)/.dev
+	$(BIN)/python -m training.evaluate $(ARGS)
+
+export: $(VENV)/.dev
+	$(BIN)/python -m export $(ARGS)
+
+bench: $(VENV)/.dev system-deps
+	$(BIN)/python -m benchmarks $(ARGS)
+
+bench-smoke: $(VENV)/.dev system-deps
+	$(BIN)/python -m benchmarks --smoke $(ARGS)
+
+image: system-deps
+	bash scripts/image-test.sh --build-only
+
+image-test: system-deps
+	bash scripts/image-test.sh
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
