@@ -1,0 +1,194 @@
+"""`python -m export`: Keras → ONNX (FP32, calibrated) → parity check → INT8 → report → manifest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from export import contract
+from export.manifest import write_manifest
+from export.onnx_export import export_onnx, keras_reference, set_metadata, sha256_of
+from export.quantize import CANDIDATES, QuantRecipe, median_latency_ms, quantize
+from export.verify import ParityError, compare, onnx_probabilities, onnx_session
+from training.data import Dataset, default_source, load_dataset
+from training.labels import LABELS
+
+FP32_NAME = "cifar10_cnn.onnx"
+INT8_NAME = "cifar10_cnn.int8.onnx"
+MIN_INT8_AGREEMENT = 0.99
+
+
+def read_temperature(evaluation: Path) -> float:
+    """The temperature the evaluation chose to apply (1.0 when there is no evaluation report)."""
+    if not evaluation.is_file():
+        return 1.0
+    return float(json.loads(evaluation.read_text())["calibration"]["temperature_applied"])
+
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    return float((probabilities.argmax(axis=1) == labels).mean())
+
+
+def choose_int8(
+    fp32_path: Path, output: Path, dataset: Dataset, recipes: list[QuantRecipe], *, seed: int, log: Any
+) -> dict[str, Any]:
+    """Try each recipe; keep the one with the best validation agreement among those faster than FP32."""
+    rng = np.random.default_rng(seed)
+    calibration = dataset.train.images[rng.permutation(len(dataset.train))]
+    fp32_val = onnx_probabilities(onnx_session(fp32_path), dataset.validation.images)
+    candidates = []
+    scratch = output.with_suffix(".candidate.onnx")
+    best: dict[str, Any] | None = None
+    try:
+        for recipe in recipes:
+            quantize(fp32_path, scratch, calibration, recipe)
+            int8_val = onnx_probabilities(onnx_session(scratch), dataset.validation.images)
+            fp32_ms, int8_ms = median_latency_ms([fp32_path, scratch], dataset.test.images, batch=1)
+            result = {
+                "recipe": dict(recipe.__dict__),
+                "validation_agreement": compare(fp32_val, int8_val).top1_agreement,
+                "validation_accuracy": accuracy(int8_val, dataset.validation.labels),
+                "batch1_ms_single_thread": {"fp32": fp32_ms, "int8": int8_ms},
+                "faster_than_fp32": int8_ms < fp32_ms,
+            }
+            candidates.append(result)
+            log(
+                f"  int8 {recipe.name}: validation agreement {result['validation_agreement']:.4f}, "
+                f"batch-1 {int8_ms:.4f} ms vs fp32 {fp32_ms:.4f} ms"
+            )
+            eligible = result["faster_than_fp32"] or not any(c["faster_than_fp32"] for c in candidates)
+            if eligible and (
+                best is None
+                or not best["faster_than_fp32"]
+                or result["validation_agreement"] > best["validation_agreement"]
+            ):
+                best = result
+                scratch.replace(output)
+    finally:
+        scratch.unlink(missing_ok=True)
+    assert best is not None
+    return {"chosen": best, "candidates": candidates}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    log = print if not args.quiet else (lambda *_: None)
+    out: Path = args.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    temperature = args.temperature if args.temperature is not None else read_temperature(args.evaluation)
+    model = keras.models.load_model(args.keras)
+    source_sha = sha256_of(args.keras)
+    metadata = {
+        contract.META_LABELS: json.dumps(list(LABELS)),
+        contract.META_SOURCE_SHA256: source_sha,
+    }
+    fp32_path = out / FP32_NAME
+    log(f"exporting {args.keras} -> {fp32_path} (opset {contract.OPSET}, temperature {temperature:.4f})")
+    export_onnx(model, fp32_path, temperature=temperature, metadata=metadata)
+
+    dataset = load_dataset(args.data, validation_size=args.validation_size, seed=args.seed)
+    test = dataset.test.images if not args.parity_images else dataset.test.images[: args.parity_images]
+    labels = dataset.test.labels[: len(test)]
+    reference = keras_reference(model, test, temperature)
+    fp32 = onnx_probabilities(onnx_session(fp32_path), test)
+    parity = compare(reference, fp32)
+    log(
+        f"parity on {parity.images} test images: agreement {parity.top1_agreement:.4%}, "
+        f"max |dp| {parity.max_abs_diff:.2e}"
+    )
+    parity.check()
+    fp32_props = {p.key: p.value for p in onnx.load(str(fp32_path)).metadata_props}
+
+    report: dict[str, Any] = {
+        "source": {"keras": args.keras.name, "sha256": source_sha},
+        "temperature": temperature,
+        "opset": contract.OPSET,
+        "input": {"name": contract.INPUT_NAME, "dtype": "uint8", "shape": ["N", 32, 32, 3], "layout": "NHWC"},
+        "output": {"name": contract.OUTPUT_NAME, "dtype": "float32", "shape": ["N", 10]},
+        "parity": parity.__dict__ | {"limits": {"min_top1_agreement": 1.0, "max_abs_diff": 1e-5}},
+        "fp32": {"file": FP32_NAME, "test_accuracy": accuracy(fp32, labels), "test_images": len(test)},
+        "versions": {"onnxruntime": ort.__version__, **json.loads(fp32_props[contract.META_VERSIONS])},
+    }
+    if not args.skip_int8:
+        recipes = [r for r in CANDIDATES if not args.recipes or r.name in args.recipes]
+        if not recipes:
+            raise ValueError(f"no INT8 recipe named {args.recipes}; choose from {[r.name for r in CANDIDATES]}")
+        if args.calibration_images:
+            recipes = [replace(r, calibration_images=args.calibration_images) for r in recipes]
+        int8_path = out / INT8_NAME
+        log(f"quantizing to INT8 ({len(recipes)} recipe(s), chosen on the validation split)")
+        choice = choose_int8(fp32_path, int8_path, dataset, recipes, seed=args.seed, log=log)
+        int8_model = onnx.load(str(int8_path))
+        props = fp32_props | {contract.META_PRECISION: "int8", "quantization": json.dumps(choice["chosen"]["recipe"])}
+        set_metadata(int8_model, props)
+        onnx.save(int8_model, str(int8_path))
+        int8 = onnx_probabilities(onnx_session(int8_path), test)
+        report["int8"] = {
+            "file": INT8_NAME,
+            "recipe": choice["chosen"]["recipe"]["name"],
+            "test_accuracy": accuracy(int8, labels),
+            "test_agreement_with_fp32": compare(fp32, int8).top1_agreement,
+            "accuracy_drop_points": 100 * (report["fp32"]["test_accuracy"] - accuracy(int8, labels)),
+            "batch1_ms_single_thread": choice["chosen"]["batch1_ms_single_thread"],
+            "candidates": choice["candidates"],
+        }
+        log(
+            f"int8 ({report['int8']['recipe']}): test accuracy {report['int8']['test_accuracy']:.4f}, "
+            f"agreement {report['int8']['test_agreement_with_fp32']:.4f}, "
+            f"drop {report['int8']['accuracy_drop_points']:.2f} pt"
+        )
+    (out / "export.json").write_text(json.dumps(report, indent=2) + "\n")
+    summary = {
+        "models": {
+            "fp32": {"file": FP32_NAME, "test_accuracy": report["fp32"]["test_accuracy"]},
+            **(
+                {"int8": {"file": INT8_NAME, "test_accuracy": report["int8"]["test_accuracy"]}}
+                if "int8" in report
+                else {}
+            ),
+        },
+        "temperature": temperature,
+        "test_images": len(test),
+    }
+    manifest = write_manifest(out, summary)
+    log(f"wrote {out / 'export.json'} and {manifest}")
+    return report
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keras", type=Path, default=Path("models/best_model.keras"))
+    parser.add_argument("--output-dir", type=Path, default=Path("models"))
+    parser.add_argument("--evaluation", type=Path, default=Path("models/evaluation.json"))
+    parser.add_argument("--temperature", type=float, default=None, help="override the evaluation's temperature")
+    parser.add_argument("--data", default=default_source(), help="folder, .tar.gz archive, or 'keras'")
+    parser.add_argument("--validation-size", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parity-images", type=int, default=0, help="0 = the whole test split")
+    parser.add_argument("--skip-int8", action="store_true")
+    parser.add_argument("--recipes", nargs="*", default=None, help="INT8 recipe names to try (default: all)")
+    parser.add_argument("--calibration-images", type=int, default=0, help="override every recipe's count")
+    parser.add_argument("--quiet", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        run(args)
+    except ParityError as error:
+        print(f"export: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

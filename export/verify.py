@@ -1,0 +1,65 @@
+"""Parity between the ONNX model (onnxruntime) and the Keras model it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from export import contract
+
+MAX_ABS_DIFF = 1e-5
+MIN_AGREEMENT = 1.0
+
+
+class ParityError(RuntimeError):
+    """The exported model does not reproduce the Keras model within tolerance."""
+
+
+@dataclass(frozen=True)
+class Parity:
+    """How closely two sets of probabilities agree."""
+
+    images: int
+    top1_agreement: float
+    max_abs_diff: float
+
+    def check(self, max_abs_diff: float = MAX_ABS_DIFF, min_agreement: float = MIN_AGREEMENT) -> None:
+        """Raise ParityError unless agreement and difference are within the limits."""
+        problems = []
+        if self.top1_agreement < min_agreement:
+            problems.append(f"top-1 agreement {self.top1_agreement:.4%} < {min_agreement:.4%}")
+        if not self.max_abs_diff <= max_abs_diff:
+            problems.append(f"max |Δp| {self.max_abs_diff:.3g} > {max_abs_diff:.3g}")
+        if problems:
+            raise ParityError(f"ONNX/Keras parity failed on {self.images} images: " + "; ".join(problems))
+
+
+def onnx_session(path: Path, threads: int = 0) -> ort.InferenceSession:
+    """A CPU session on the model file; threads=0 lets onnxruntime choose."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_probabilities(session: ort.InferenceSession, images: np.ndarray, batch: int = 1000) -> np.ndarray:
+    """Run uint8 images through the session in batches."""
+    outputs = [
+        session.run([contract.OUTPUT_NAME], {contract.INPUT_NAME: images[i : i + batch]})[0]
+        for i in range(0, len(images), batch)
+    ]
+    return np.concatenate(outputs)
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray) -> Parity:
+    """Top-1 agreement and largest absolute probability difference."""
+    if reference.shape != candidate.shape:
+        raise ParityError(f"shape mismatch: {reference.shape} vs {candidate.shape}")
+    return Parity(
+        images=len(reference),
+        top1_agreement=float((reference.argmax(axis=1) == candidate.argmax(axis=1)).mean()),
+        max_abs_diff=float(np.abs(reference.astype(np.float64) - candidate).max()),
+    )
