@@ -88,6 +88,17 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _safe_members(tar: tarfile.TarFile, destination: Path) -> list[tarfile.TarInfo]:
+    """Regular files and folders that stay inside `destination` (for Pythons without tarfile filters)."""
+    root = destination.resolve()
+    members = []
+    for member in tar.getmembers():
+        target = (destination / member.name).resolve()
+        if (member.isfile() or member.isdir()) and target.is_relative_to(root):
+            members.append(member)
+    return members
+
+
 def read_archive(archive: Path, cache_dir: Path = DEFAULT_CACHE) -> tuple[Split, Split]:
     """Extract the archive once into `cache_dir` (keyed by its sha256) and read it, caching arrays as .npz."""
     if not archive.is_file():
@@ -104,7 +115,10 @@ def read_archive(archive: Path, cache_dir: Path = DEFAULT_CACHE) -> tuple[Split,
     if not (extracted / ".complete").is_file():
         extracted.mkdir(parents=True, exist_ok=True)
         with tarfile.open(archive) as tar:
-            tar.extractall(extracted, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 (Debian bookworm ships 3.11.2)
+                tar.extractall(extracted, filter="data")
+            else:
+                tar.extractall(extracted, members=_safe_members(tar, extracted))
         (extracted / ".complete").touch()
     roots = [extracted] + [p for p in extracted.iterdir() if p.is_dir()]
     root = next((r for r in roots if (r / "train").is_dir() and (r / "test").is_dir()), None)

@@ -23,11 +23,11 @@ from training.model import build_model
 class Recipe:
     """Every choice that affects the trained weights; recorded next to the checkpoint."""
 
-    epochs: int = 60
+    epochs: int = 80
     batch_size: int = 128
     learning_rate: float = 2e-3
     warmup_epochs: int = 2
-    weight_decay: float = 5e-4
+    weight_decay: float = 0.05
     label_smoothing: float = 0.1
     augment: bool = True
     shift_pixels: int = 4

@@ -93,3 +93,14 @@ def test_export_is_reproducible(keras_file: Path, tmp_path: Path) -> None:
     export_onnx(model, tmp_path / "a.onnx")
     export_onnx(model, tmp_path / "b.onnx")
     assert sha256_of(tmp_path / "a.onnx") == sha256_of(tmp_path / "b.onnx")
+
+
+def test_exact_ties_are_counted_not_failed_but_real_flips_fail() -> None:
+    reference = np.array([[0.4, 0.4, 0.2], [0.7, 0.2, 0.1]], dtype=np.float32)
+    tie_flipped = np.array([[0.399999, 0.400001, 0.2], [0.7, 0.2, 0.1]], dtype=np.float32)
+    parity = compare(reference, tie_flipped)
+    assert parity.top1_agreement == 0.5 and parity.ties == 1 and parity.decided_agreement == 1.0
+    parity.check()
+    decided_flip = np.array([[0.4, 0.4, 0.2], [0.2, 0.7, 0.1]], dtype=np.float32)
+    with pytest.raises(ParityError, match="agreement"):
+        compare(reference, decided_flip, tie_margin=2e-5).check(max_abs_diff=1.0)
