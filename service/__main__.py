@@ -1,0 +1,92 @@
+"""``python -m service`` / ``cifar10-serve``: check the settings and the model, then run uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from service.errors import ModelLoadError
+from service.logs import configure_logging
+from service.runtime import load_model
+from service.settings import Settings, SettingsError, env_name
+
+EXIT_OK: Final = 0
+EXIT_MODEL_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+
+logger = logging.getLogger("service")
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse the command-line flags (each overrides its environment variable)."""
+    parser = argparse.ArgumentParser(
+        prog="cifar10-serve",
+        description="Serve the CIFAR-10 model over HTTP. Every setting also reads a CIFAR10_* environment variable.",
+    )
+    parser.add_argument("--host", help="interface to bind (CIFAR10_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to bind (CIFAR10_PORT, default 8000)")
+    parser.add_argument("--model", help="fp32, int8 or a path to an .onnx file (CIFAR10_MODEL, default fp32)")
+    return parser.parse_args(argv)
+
+
+def build_settings(arguments: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    """Settings from the environment with the command-line flags on top."""
+    return Settings.from_environ(environ).with_overrides(
+        host=arguments.host, port=arguments.port, model=arguments.model
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the service until it is stopped; return the process exit code."""
+    arguments = parse_arguments(argv)
+    try:
+        settings = build_settings(arguments, os.environ)
+    except SettingsError as exc:
+        print(f"cifar10-serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(settings.log_level)
+    try:
+        # Fail fast with one line (no traceback) before uvicorn starts; the lifespan loads it again per worker.
+        load_model(settings)
+    except ModelLoadError as exc:
+        logger.error("cannot start: %s", exc)
+        return EXIT_MODEL_ERROR
+    run(settings)
+    return EXIT_OK
+
+
+def run(settings: Settings) -> None:
+    """Run uvicorn with the app (several worker processes through the import-string factory)."""
+    import uvicorn
+
+    from service.app import create_app
+
+    common = {"host": settings.host, "port": settings.port, "log_config": None, "server_header": False}
+    if settings.workers == 1:
+        uvicorn.run(
+            create_app(settings),
+            access_log=False,  # our middleware writes the structured access log
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
+            **common,  # type: ignore[arg-type]
+        )
+        return
+    # Worker processes rebuild the settings from the environment: pass the flag overrides along.
+    for name in ("host", "port", "model"):
+        os.environ[env_name(name)] = str(getattr(settings, name))
+    uvicorn.run(
+        "service.app:create_app_from_environ",
+        factory=True,
+        workers=settings.workers,
+        access_log=False,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
+        **common,  # type: ignore[arg-type]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

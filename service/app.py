@@ -1,0 +1,170 @@
+"""Assemble the Starlette app: routes, error handlers, middleware, and a lifespan that loads, warms up and
+drains the model."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Final
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from service import endpoints, v2_endpoints
+from service.batching import AdaptiveBatcher
+from service.errors import ServiceError
+from service.http_errors import handle_http_exception, handle_service_error
+from service.logs import configure_logging
+from service.metrics import Metrics
+from service.middleware import RequestContextMiddleware
+from service.openapi import build_openapi
+from service.predictions import Thresholds
+from service.runtime import OnnxModel, load_model
+from service.settings import Settings
+from service.state import ServiceState
+
+logger = logging.getLogger(__name__)
+
+ModelLoader = Callable[[Settings], OnnxModel]
+
+INDEX_PATH: Final = Path(__file__).parent / "static" / "index.html"
+# Served when the page file is missing (e.g. an install without package data): the API still works.
+FALLBACK_PAGE: Final = (
+    b"<!doctype html><html lang=en><meta charset=utf-8><title>CIFAR-10 classifier</title>"
+    b"<p>The web page is not installed. POST an image to <code>/predict</code>; "
+    b"see <a href=/openapi.json>/openapi.json</a>.</p></html>"
+)
+PACKAGE_NAME: Final = "cifar10-serving"
+
+
+def package_version() -> str:
+    """The installed package's version (``0+unknown`` when running from an uninstalled checkout)."""
+    try:
+        return metadata.version(PACKAGE_NAME)
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def read_index_page(path: Path = INDEX_PATH) -> bytes:
+    """The web page's HTML, or a minimal placeholder when the file is missing."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        logger.warning("web page %s is missing; serving a placeholder", path)
+        return FALLBACK_PAGE
+
+
+def _routes() -> list[Route]:
+    model_paths = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
+    routes = [
+        Route("/", endpoints.index, methods=["GET"]),
+        Route("/predict", endpoints.predict, methods=["POST"]),
+        Route("/predict/batch", endpoints.predict_batch, methods=["POST"]),
+        Route("/health", endpoints.health, methods=["GET"]),
+        Route("/ready", endpoints.ready, methods=["GET"]),
+        Route("/metrics", endpoints.metrics, methods=["GET"]),
+        Route("/model", endpoints.model, methods=["GET"]),
+        Route("/openapi.json", _openapi, methods=["GET"]),
+        Route("/v2", v2_endpoints.server, methods=["GET"]),
+        Route("/v2/health/live", v2_endpoints.live, methods=["GET"]),
+        Route("/v2/health/ready", v2_endpoints.ready, methods=["GET"]),
+    ]
+    for path in model_paths:
+        routes += [
+            Route(path, v2_endpoints.model_metadata_endpoint, methods=["GET"]),
+            Route(path + "/ready", v2_endpoints.model_ready, methods=["GET"]),
+            Route(path + "/infer", v2_endpoints.infer, methods=["POST"]),
+        ]
+    return routes
+
+
+async def _openapi(request: Request) -> Response:
+    state: ServiceState = request.app.state.service
+    return JSONResponse(build_openapi(state.version))
+
+
+def create_app(settings: Settings, model_loader: ModelLoader = load_model) -> Starlette:
+    """Build the app; the model is loaded, warmed up and handed to the batcher when the lifespan starts."""
+    state = ServiceState(
+        settings=settings,
+        metrics=Metrics(),
+        thresholds=Thresholds.from_settings(settings),
+        index_html=read_index_page(),
+        version=package_version(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await _start(state, model_loader)
+        try:
+            yield
+        finally:
+            await _stop(state)
+
+    middleware = [Middleware(RequestContextMiddleware, metrics=state.metrics, access_log=settings.access_log)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["*"],
+                expose_headers=["X-Request-ID", "Inference-Header-Content-Length"],
+            )
+        )
+    app = Starlette(
+        routes=_routes(),
+        middleware=middleware,
+        exception_handlers={ServiceError: handle_service_error, HTTPException: handle_http_exception},
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    return app
+
+
+def create_app_from_environ() -> Starlette:
+    """Factory for ``uvicorn --factory`` (one call per worker process): settings from the environment."""
+    settings = Settings.from_environ(os.environ)
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+async def _start(state: ServiceState, model_loader: ModelLoader) -> None:
+    settings = state.settings
+    # Loading parses and optimises the graph: off the event loop, so /health answers meanwhile.
+    model = await asyncio.to_thread(model_loader, settings)
+    warm_sizes = sorted({1, settings.max_batch_size})
+    await asyncio.to_thread(model.warm_up, warm_sizes)
+    batcher = AdaptiveBatcher(
+        model.predict,
+        enabled=settings.batching,
+        max_batch_size=settings.max_batch_size,
+        max_wait_s=settings.max_batch_wait_ms / 1000,
+        max_queue=settings.max_queue,
+        observer=state.metrics,
+    )
+    await batcher.start()
+    info = model.info
+    state.metrics.model_info.labels(info.name, info.version, info.precision).set(1)
+    state.model, state.batcher, state.ready = model, batcher, True
+    logger.info(
+        "model ready",
+        extra={"model": info.name, "version": info.version, "precision": info.precision, "path": info.path},
+    )
+
+
+async def _stop(state: ServiceState) -> None:
+    state.ready = False  # readiness turns red first, so load balancers stop sending
+    if state.batcher is not None:
+        await state.batcher.stop()
+    logger.info("inference drained, shut down")

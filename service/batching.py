@@ -1,0 +1,211 @@
+"""Server-side dynamic batching: concurrent requests are coalesced into one model run in a worker thread.
+
+Each request awaits its own future. The worker takes everything already queued (up to the max batch
+size); it waits up to the max wait for more only while requests are arriving concurrently (the previous
+batch held more than one request), so a lone request on an idle server never pays the wait. While one
+batch runs in the worker thread, the event loop keeps accepting requests, which form the next batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from service.errors import InferenceFailedError, OverloadedError, ShuttingDownError
+
+logger = logging.getLogger(__name__)
+
+PredictFunction = Callable[[np.ndarray], np.ndarray]
+
+
+class BatchObserver(Protocol):
+    """Receives batching measurements (implemented by the metrics)."""
+
+    def observe_batch(self, images: int, requests: int, seconds: float) -> None:
+        """Record one model run."""
+
+    def set_queue_depth(self, depth: int) -> None:
+        """Record how many requests wait for the model."""
+
+
+class _NullObserver:
+    def observe_batch(self, images: int, requests: int, seconds: float) -> None:
+        pass
+
+    def set_queue_depth(self, depth: int) -> None:
+        pass
+
+
+@dataclass(slots=True)
+class _Pending:
+    images: np.ndarray
+    future: asyncio.Future[np.ndarray] = field(repr=False)
+
+
+class AdaptiveBatcher:
+    """Coalesce ``predict`` calls into batches of at most ``max_batch_size`` images (or call straight through)."""
+
+    def __init__(
+        self,
+        predict: PredictFunction,
+        *,
+        enabled: bool = True,
+        max_batch_size: int = 32,
+        max_wait_s: float = 0.002,
+        max_queue: int = 1024,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        self._predict = predict
+        self.enabled = enabled
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_s
+        self.max_queue = max_queue
+        self._observer: BatchObserver = observer or _NullObserver()
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._carry: _Pending | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._direct_calls: set[asyncio.Future[np.ndarray]] = set()
+        self._closing = False
+        self._last_batch_requests = 0
+
+    async def start(self) -> None:
+        """Start the worker thread (and the batching task when enabled)."""
+        # One thread: onnxruntime parallelises inside a run; two concurrent runs would only fight for cores.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._closing = False
+        if self.enabled:
+            self._queue = asyncio.Queue(maxsize=self.max_queue)
+            self._worker = asyncio.create_task(self._run(), name="adaptive-batcher")
+
+    @property
+    def queue_depth(self) -> int:
+        """Requests waiting for the model (not counting the batch being run)."""
+        if self._queue is None:
+            return len(self._direct_calls)
+        return self._queue.qsize() + (1 if self._carry is not None else 0)
+
+    async def predict(self, images: np.ndarray) -> np.ndarray:
+        """Return the model's output for ``images`` (N, ...) once its batch has run."""
+        if self._closing or self._executor is None:
+            raise ShuttingDownError("the server is shutting down")
+        if self._queue is None:
+            return await self._predict_directly(images)
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait(_Pending(images, future))
+        except asyncio.QueueFull:
+            raise OverloadedError(
+                f"the inference queue is full ({self.max_queue} requests); retry later", headers={"Retry-After": "1"}
+            ) from None
+        self._observer.set_queue_depth(self.queue_depth)
+        return await future
+
+    async def stop(self) -> None:
+        """Refuse new work, let queued and running requests finish, then stop the worker."""
+        self._closing = True
+        if self._queue is not None:
+            await self._queue.join()
+        if self._direct_calls:
+            await asyncio.gather(*self._direct_calls, return_exceptions=True)
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            await asyncio.to_thread(executor.shutdown, wait=True)
+
+    async def _predict_directly(self, images: np.ndarray) -> np.ndarray:
+        if len(self._direct_calls) >= self.max_queue:
+            raise OverloadedError(
+                f"too many requests in flight ({self.max_queue}); retry later", headers={"Retry-After": "1"}
+            )
+        assert self._executor is not None
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, self._timed_predict, images, 1)
+        self._direct_calls.add(future)
+        try:
+            return await future
+        except Exception as exc:
+            logger.exception("inference failed")
+            raise InferenceFailedError(f"model inference failed: {type(exc).__name__}") from None
+        finally:
+            self._direct_calls.discard(future)
+
+    def _timed_predict(self, images: np.ndarray, requests: int) -> np.ndarray:
+        started = time.perf_counter()
+        output = self._predict(images)
+        self._observer.observe_batch(len(images), requests, time.perf_counter() - started)
+        return output
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch = await self._collect()
+            try:
+                await self._run_batch(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _collect(self) -> list[_Pending]:
+        """Take the next batch: the carried-over request or the next queued one, then whatever fits."""
+        assert self._queue is not None
+        first = self._carry if self._carry is not None else await self._queue.get()
+        self._carry = None
+        batch = [first]
+        size = len(first.images)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait_s  # loop.time() is monotonic
+        wait = self.max_wait_s > 0 and self._last_batch_requests > 1
+        while size < self.max_batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                if not wait or loop.time() >= deadline:
+                    break
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        item = await self._queue.get()
+                except TimeoutError:
+                    break
+            if size + len(item.images) > self.max_batch_size:
+                self._carry = item  # does not fit: it opens the next batch
+                break
+            batch.append(item)
+            size += len(item.images)
+        self._last_batch_requests = len(batch)
+        self._observer.set_queue_depth(self.queue_depth)
+        return batch
+
+    async def _run_batch(self, batch: list[_Pending]) -> None:
+        live = [item for item in batch if not item.future.done()]  # drop requests whose client went away
+        if not live:
+            return
+        images = live[0].images if len(live) == 1 else np.concatenate([item.images for item in live])
+        assert self._executor is not None
+        loop = asyncio.get_running_loop()
+        try:
+            output = await loop.run_in_executor(self._executor, self._timed_predict, images, len(live))
+            if len(output) != len(images):
+                raise ValueError(f"the model returned {len(output)} rows for {len(images)} images")
+        except Exception as exc:
+            logger.exception("inference failed for a batch of %d requests", len(live))
+            for item in live:
+                if not item.future.done():
+                    item.future.set_exception(InferenceFailedError(f"model inference failed: {type(exc).__name__}"))
+            return
+        start = 0
+        for item in live:
+            end = start + len(item.images)
+            if not item.future.done():
+                item.future.set_result(output[start:end])
+            start = end

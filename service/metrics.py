@@ -1,0 +1,82 @@
+"""Prometheus metrics in a registry owned by one app instance (so test apps never collide)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# Latency buckets from 100 us: a 32x32 prediction takes well under a millisecond of server time.
+_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class Metrics:
+    """The service's metrics; also the batcher's observer."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "cifar10_http_requests",
+            "HTTP requests by method, route template and status code.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.request_latency = Histogram(
+            "cifar10_http_request_duration_seconds",
+            "Time from receiving a request to sending the last byte of its response.",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "cifar10_http_requests_in_flight", "HTTP requests being handled right now.", registry=self.registry
+        )
+        self.inference_latency = Histogram(
+            "cifar10_inference_duration_seconds",
+            "Time of one onnxruntime run (one batch).",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_images = Histogram(
+            "cifar10_batch_size_images", "Images per onnxruntime run.", buckets=_BATCH_BUCKETS, registry=self.registry
+        )
+        self.batch_requests = Histogram(
+            "cifar10_batch_size_requests",
+            "Requests coalesced into one onnxruntime run.",
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge("cifar10_batch_queue_depth", "Requests waiting for the model.", registry=self.registry)
+        self.predictions = Counter(
+            "cifar10_predictions",
+            "Images classified, by predicted label and confidence band.",
+            ["label", "band"],
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "cifar10_model_info",
+            "The served model (value is always 1).",
+            ["name", "version", "precision"],
+            registry=self.registry,
+        )
+
+    def observe_batch(self, images: int, requests: int, seconds: float) -> None:
+        """Record one model run (called from the inference thread; prometheus-client is thread-safe)."""
+        self.inference_latency.observe(seconds)
+        self.batch_images.observe(images)
+        self.batch_requests.observe(requests)
+
+    def set_queue_depth(self, depth: int) -> None:
+        """Record how many requests wait for the model."""
+        self.queue_depth.set(depth)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Record one finished HTTP request."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.request_latency.labels(method, route).observe(seconds)
+
+    def render(self) -> bytes:
+        """The exposition text for ``GET /metrics``."""
+        return generate_latest(self.registry)

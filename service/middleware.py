@@ -1,0 +1,96 @@
+"""ASGI middleware around every request: request id, access log, HTTP metrics and security headers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Final
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.http_errors import send_internal_error
+from service.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("service.access")
+
+REQUEST_ID_HEADER: Final = "x-request-id"
+# Incoming request ids are echoed into headers and logs: accept only short, printable, header-safe ids.
+_VALID_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+_UNMATCHED_ROUTE: Final = "<unmatched>"
+
+
+def sanitise_request_id(raw: str | None) -> str:
+    """Return ``raw`` when it is a safe request id, otherwise a fresh random one."""
+    if raw is not None and _VALID_REQUEST_ID.fullmatch(raw):
+        return raw
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Tag each request with an id, time it, count it and log one JSON access line (never the body)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, access_log: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        raw_id = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                raw_id = value.decode("latin-1")
+                break
+        request_id = sanitise_request_id(raw_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        encoded_id = request_id.encode("latin-1")
+        status = 500
+        started_response = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, started_response
+            if message["type"] == "http.response.start":
+                started_response = True
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", encoded_id))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                message["headers"] = headers
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Expected failures were already rendered by the app's handlers; this is a bug or an outage.
+            logger.exception("unhandled error", extra={"request_id": request_id, "path": scope["path"]})
+            status = 500
+            if not started_response:
+                await send_internal_error(send_with_headers)
+        finally:
+            self.metrics.in_flight.dec()
+            duration = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", _UNMATCHED_ROUTE) if route is not None else _UNMATCHED_ROUTE
+            self.metrics.observe_request(scope["method"], template, status, duration)
+            if self.access_log:
+                client = scope.get("client")
+                access_logger.info(
+                    "request",
+                    extra={
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round(duration * 1000, 3),
+                        "client": f"{client[0]}:{client[1]}" if client else None,
+                    },
+                )

@@ -1,0 +1,194 @@
+"""The Open Inference Protocol (KServe V2) REST codec: metadata documents, infer request parsing and response
+encoding, with JSON tensors and the binary tensor data extension (``Inference-Header-Content-Length``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+
+from service.errors import InvalidRequestError, InvalidTensorError, PayloadTooLargeError
+from service.runtime import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAME, ModelInfo
+
+HEADER_LENGTH: Final = "Inference-Header-Content-Length"
+BINARY_CONTENT_TYPE: Final = "application/octet-stream"
+SERVER_NAME: Final = "cifar10-serving"
+EXTENSIONS: Final = ("binary_tensor_data",)
+PLATFORM: Final = "onnxruntime_onnx"
+INPUT_DATATYPE: Final = "UINT8"
+OUTPUT_DATATYPE: Final = "FP32"
+
+
+@dataclass(frozen=True, slots=True)
+class InferRequest:
+    """A parsed infer request: the images and how the client wants the answer."""
+
+    images: np.ndarray  # uint8 (N, 32, 32, 3)
+    request_id: str | None
+    binary_output: bool
+
+
+def server_metadata(version: str) -> dict[str, Any]:
+    """``GET /v2``."""
+    return {"name": SERVER_NAME, "version": version, "extensions": list(EXTENSIONS)}
+
+
+def model_metadata(info: ModelInfo) -> dict[str, Any]:
+    """``GET /v2/models/{name}``: the tensors' names, datatypes and shapes (-1 is the dynamic batch axis)."""
+    return {
+        "name": info.name,
+        "versions": [info.version],
+        "platform": PLATFORM,
+        "inputs": [{"name": INPUT_NAME, "datatype": INPUT_DATATYPE, "shape": [-1, *INPUT_SHAPE]}],
+        "outputs": [{"name": OUTPUT_NAME, "datatype": OUTPUT_DATATYPE, "shape": [-1, len(info.labels)]}],
+    }
+
+
+def parse_infer_request(body: bytes, header_length: str | None, *, max_images: int) -> InferRequest:
+    """Parse and validate an infer request body (JSON, or JSON header followed by binary tensor data)."""
+    json_end = _json_length(body, header_length)
+    try:
+        request = json.loads(body[:json_end])
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise InvalidRequestError("request body must be a JSON object")
+    request_id = request.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidRequestError("'id' must be a string")
+    inputs = request.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+        raise InvalidTensorError(f"'inputs' must be a list holding exactly one tensor named {INPUT_NAME!r}")
+    images = _parse_input(inputs[0], body, json_end, max_images=max_images)
+    return InferRequest(images=images, request_id=request_id, binary_output=_wants_binary_output(request))
+
+
+def encode_infer_response(
+    probabilities: np.ndarray, info: ModelInfo, request: InferRequest
+) -> tuple[bytes, dict[str, str]]:
+    """Encode the response body and its headers (binary tensor data when the client asked for it)."""
+    output: dict[str, Any] = {"name": OUTPUT_NAME, "datatype": OUTPUT_DATATYPE, "shape": list(probabilities.shape)}
+    response: dict[str, Any] = {"model_name": info.name, "model_version": info.version}
+    if request.request_id is not None:
+        response["id"] = request.request_id
+    response["outputs"] = [output]
+    if not request.binary_output:
+        output["data"] = probabilities.ravel().tolist()
+        return _dumps(response), {"content-type": "application/json"}
+    raw = np.ascontiguousarray(probabilities, dtype="<f4").tobytes()
+    output["parameters"] = {"binary_data_size": len(raw)}
+    header = _dumps(response)
+    return header + raw, {"content-type": BINARY_CONTENT_TYPE, HEADER_LENGTH.lower(): str(len(header))}
+
+
+def _dumps(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _json_length(body: bytes, header_length: str | None) -> int:
+    if header_length is None:
+        return len(body)
+    try:
+        length = int(header_length)
+    except ValueError:
+        raise InvalidRequestError(f"{HEADER_LENGTH} must be an integer, got {header_length!r}") from None
+    if not 0 < length <= len(body):
+        raise InvalidRequestError(f"{HEADER_LENGTH} {length} is outside the body of {len(body)} bytes")
+    return length
+
+
+def _parse_input(tensor: dict[str, Any], body: bytes, json_end: int, *, max_images: int) -> np.ndarray:
+    if tensor.get("name") != INPUT_NAME:
+        raise InvalidTensorError(f"unknown input {tensor.get('name')!r}; the model's input is {INPUT_NAME!r}")
+    if tensor.get("datatype") != INPUT_DATATYPE:
+        raise InvalidTensorError(
+            f"input {INPUT_NAME!r} must have datatype {INPUT_DATATYPE}, got {tensor.get('datatype')!r}"
+        )
+    shape = tensor.get("shape")
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 4
+        or not all(isinstance(dim, int) and not isinstance(dim, bool) for dim in shape)
+        or tuple(shape[1:]) != INPUT_SHAPE
+        or shape[0] < 1
+    ):
+        raise InvalidTensorError(f"input {INPUT_NAME!r} must have shape [N, 32, 32, 3] with N >= 1, got {shape!r}")
+    count = shape[0]
+    expected = math.prod(shape)
+    parameters = tensor.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise InvalidTensorError("input 'parameters' must be an object")
+    binary_size = parameters.get("binary_data_size")
+    if binary_size is not None:
+        images = _binary_tensor(binary_size, expected, body, json_end)
+    else:
+        if json_end != len(body):
+            raise InvalidRequestError("body has bytes after the JSON header but the input has no binary_data_size")
+        images = _json_tensor(tensor.get("data"), expected)
+    if count > max_images:
+        raise PayloadTooLargeError(f"{count} images in one request is over the limit of {max_images}")
+    return images.reshape(count, *INPUT_SHAPE)
+
+
+def _binary_tensor(binary_size: Any, expected: int, body: bytes, json_end: int) -> np.ndarray:
+    if not isinstance(binary_size, int) or isinstance(binary_size, bool) or binary_size != expected:
+        raise InvalidTensorError(
+            f"binary_data_size must be {expected} bytes for the declared shape, got {binary_size!r}"
+        )
+    available = len(body) - json_end
+    if available != binary_size:
+        raise InvalidTensorError(
+            f"binary_data_size is {binary_size} but the body holds {available} bytes of tensor data"
+        )
+    return np.frombuffer(body, dtype=np.uint8, count=expected, offset=json_end)
+
+
+def _json_tensor(data: Any, expected: int) -> np.ndarray:
+    if not isinstance(data, list):
+        raise InvalidTensorError(f"input {INPUT_NAME!r} needs 'data' (a list) or binary data")
+    # Cheap size check before numpy touches a possibly huge or deeply nested list.
+    if data and not isinstance(data[0], list) and len(data) != expected:
+        raise InvalidTensorError(f"input {INPUT_NAME!r} has {len(data)} values, the shape needs {expected}")
+    try:
+        values = np.asarray(data)
+    except (ValueError, TypeError, RecursionError):
+        raise InvalidTensorError(f"input {INPUT_NAME!r} data is ragged or not numeric") from None
+    if values.size != expected:
+        raise InvalidTensorError(f"input {INPUT_NAME!r} has {values.size} values, the shape needs {expected}")
+    if values.dtype.kind not in "iu":
+        raise InvalidTensorError(f"input {INPUT_NAME!r} data must be integers 0-255 (UINT8)")
+    if values.size and (int(values.min()) < 0 or int(values.max()) > 255):
+        raise InvalidTensorError(f"input {INPUT_NAME!r} data must be integers 0-255 (UINT8)")
+    return values.astype(np.uint8, copy=False).ravel()
+
+
+def _wants_binary_output(request: dict[str, Any]) -> bool:
+    parameters = request.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise InvalidRequestError("'parameters' must be an object")
+    binary = _flag(parameters.get("binary_data_output", False), "binary_data_output")
+    outputs = request.get("outputs")
+    if outputs is None:
+        return binary
+    if not isinstance(outputs, list):
+        raise InvalidRequestError("'outputs' must be a list")
+    for output in outputs:
+        if not isinstance(output, dict) or output.get("name") != OUTPUT_NAME:
+            name = output.get("name") if isinstance(output, dict) else output
+            raise InvalidTensorError(f"unknown output {name!r}; the model's output is {OUTPUT_NAME!r}")
+        output_parameters = output.get("parameters") or {}
+        if not isinstance(output_parameters, dict):
+            raise InvalidRequestError("output 'parameters' must be an object")
+        if output_parameters.get("class_count", 0):
+            raise InvalidRequestError("the classification extension (class_count) is not supported")
+        binary = _flag(output_parameters.get("binary_data", binary), "binary_data")
+    return binary
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidRequestError(f"parameter {name!r} must be true or false, got {value!r}")
+    return value

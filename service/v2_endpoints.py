@@ -1,0 +1,64 @@
+"""HTTP endpoints of the Open Inference Protocol (KServe V2); the codec lives in ``service.v2``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from service.endpoints import service_state
+from service.errors import ModelNotFoundError
+from service.runtime import ModelInfo
+from service.uploads import read_body
+from service.v2 import HEADER_LENGTH, encode_infer_response, model_metadata, parse_infer_request, server_metadata
+
+
+def _model_info(request: Request) -> ModelInfo:
+    """The served model's info, checking the model name (and version, when given) in the path."""
+    info = service_state(request).loaded_model().info
+    name = request.path_params["model_name"]
+    version = request.path_params.get("model_version")
+    if name != info.name:
+        raise ModelNotFoundError(f"model {name!r} is not served here (this server serves {info.name!r})")
+    if version is not None and version != info.version:
+        raise ModelNotFoundError(f"model {name!r} has no version {version!r} (the served version is {info.version!r})")
+    return info
+
+
+async def server(request: Request) -> Response:
+    """``GET /v2``: server metadata."""
+    return JSONResponse(server_metadata(service_state(request).version))
+
+
+async def live(request: Request) -> Response:
+    """``GET /v2/health/live``."""
+    return JSONResponse({"live": True})
+
+
+async def ready(request: Request) -> Response:
+    """``GET /v2/health/ready``: 503 until the model is warmed up."""
+    service_state(request).serving()
+    return JSONResponse({"ready": True})
+
+
+async def model_metadata_endpoint(request: Request) -> Response:
+    """``GET /v2/models/{name}[/versions/{version}]``."""
+    return JSONResponse(model_metadata(_model_info(request)))
+
+
+async def model_ready(request: Request) -> Response:
+    """``GET /v2/models/{name}[/versions/{version}]/ready``."""
+    _model_info(request)
+    service_state(request).serving()
+    return JSONResponse({"name": request.path_params["model_name"], "ready": True})
+
+
+async def infer(request: Request) -> Response:
+    """``POST /v2/models/{name}[/versions/{version}]/infer``: JSON or binary tensors in, same out."""
+    state = service_state(request)
+    info = _model_info(request)
+    _, batcher = state.serving()
+    body = await read_body(request, state.settings.max_upload_bytes)
+    parsed = parse_infer_request(body, request.headers.get(HEADER_LENGTH), max_images=state.settings.max_batch_images)
+    probabilities = await batcher.predict(parsed.images)
+    content, headers = encode_infer_response(probabilities, info, parsed)
+    return Response(content, headers=headers)

@@ -1,0 +1,315 @@
+"""The adaptive batcher: ordering, coalescing, max wait, failures, backpressure, drain, off switch."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from service.batching import AdaptiveBatcher
+from service.errors import InferenceFailedError, OverloadedError, ShuttingDownError
+
+
+class Recorder:
+    """A fake model: doubles its input, records batch sizes, can block or fail on demand."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail = False
+        self.started = threading.Event()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        self.started.set()
+        self.gate.wait(5)
+        self.batches.append(len(batch))
+        if self.fail:
+            raise RuntimeError("boom")
+        return batch.astype(np.float32) * 2
+
+
+class Observer:
+    def __init__(self) -> None:
+        self.runs: list[tuple[int, int]] = []
+        self.depths: list[int] = []
+
+    def observe_batch(self, images: int, requests: int, seconds: float) -> None:
+        assert seconds >= 0
+        self.runs.append((images, requests))
+
+    def set_queue_depth(self, depth: int) -> None:
+        self.depths.append(depth)
+
+
+def rows(*values: int) -> np.ndarray:
+    return np.array(values, dtype=np.uint8).reshape(-1, 1)
+
+
+def run(test: Callable[[], object]) -> None:
+    asyncio.run(asyncio.wait_for(test(), timeout=10))  # type: ignore[arg-type]
+
+
+def test_each_request_gets_its_own_rows_in_one_batch() -> None:
+    model = Recorder()
+    observer = Observer()
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(model, max_batch_size=32, max_wait_s=0, observer=observer)
+        await batcher.start()
+        results = await asyncio.gather(*(batcher.predict(rows(i, i + 100)) for i in range(10)))
+        await batcher.stop()
+        for i, result in enumerate(results):
+            np.testing.assert_array_equal(result.ravel(), [2 * i, 2 * (i + 100)])
+
+    run(scenario)
+    assert model.batches == [20]
+    assert observer.runs == [(20, 10)]
+
+
+def test_batches_never_exceed_the_max_and_never_split_a_request() -> None:
+    model = Recorder()
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(model, max_batch_size=5, max_wait_s=0)
+        await batcher.start()
+        results = await asyncio.gather(*(batcher.predict(rows(i, i)) for i in range(6)))
+        await batcher.stop()
+        assert [int(result[0, 0]) for result in results] == [2 * i for i in range(6)]
+
+    run(scenario)
+    assert model.batches == [4, 4, 4]
+
+
+def test_a_request_bigger_than_the_max_runs_alone() -> None:
+    model = Recorder()
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(model, max_batch_size=2, max_wait_s=0)
+        await batcher.start()
+        result = await batcher.predict(rows(*range(5)))
+        await batcher.stop()
+        assert result.shape == (5, 1)
+
+    run(scenario)
+    assert model.batches == [5]
+
+
+def test_a_lone_request_on_an_idle_server_does_not_wait() -> None:
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(Recorder(), max_wait_s=2.0)
+        await batcher.start()
+        started = time.perf_counter()
+        await batcher.predict(rows(1))
+        assert time.perf_counter() - started < 1.0
+        await batcher.stop()
+
+    run(scenario)
+
+
+def test_under_concurrency_the_worker_waits_up_to_the_max_wait_for_more() -> None:
+    model = Recorder()
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(model, max_batch_size=32, max_wait_s=0.3)
+        await batcher.start()
+        await asyncio.gather(batcher.predict(rows(1)), batcher.predict(rows(2)))  # concurrency observed
+        first = asyncio.create_task(batcher.predict(rows(3)))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(batcher.predict(rows(4)))
+        started = time.perf_counter()
+        await asyncio.gather(first, second)
+        waited = time.perf_counter() - started
+        await batcher.stop()
+        assert 0.1 < waited < 2.0  # the deadline (monotonic) ended the wait, not a full batch
+
+    run(scenario)
+    assert model.batches == [2, 2]
+
+
+def test_without_a_max_wait_requests_are_not_held_back() -> None:
+    model = Recorder()
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(model, max_batch_size=32, max_wait_s=0)
+        await batcher.start()
+        await asyncio.gather(batcher.predict(rows(1)), batcher.predict(rows(2)))
+        first = asyncio.create_task(batcher.predict(rows(3)))
+        await asyncio.sleep(0.05)
+        await asyncio.gather(first, batcher.predict(rows(4)))
+        await batcher.stop()
+
+    run(scenario)
+    assert model.batches == [2, 1, 1]
+
+
+def test_a_failing_batch_fails_every_waiter_and_the_next_batch_works() -> None:
+    model = Recorder()
+    model.fail = True
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(model, max_wait_s=0)
+        await batcher.start()
+        outcomes = await asyncio.gather(*(batcher.predict(rows(i)) for i in range(4)), return_exceptions=True)
+        assert all(isinstance(outcome, InferenceFailedError) for outcome in outcomes)
+        assert all("RuntimeError" in str(outcome) for outcome in outcomes)
+        model.fail = False
+        np.testing.assert_array_equal(await batcher.predict(rows(7)), [[14]])
+        await batcher.stop()
+
+    run(scenario)
+
+
+def test_a_model_returning_the_wrong_row_count_fails_the_batch() -> None:
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(lambda batch: np.zeros((1, 1), np.float32), max_wait_s=0)
+        await batcher.start()
+        outcomes = await asyncio.gather(batcher.predict(rows(1)), batcher.predict(rows(2)), return_exceptions=True)
+        assert all(isinstance(outcome, InferenceFailedError) for outcome in outcomes)
+        await batcher.stop()
+
+    run(scenario)
+
+
+def test_a_full_queue_answers_overloaded() -> None:
+    model = Recorder()
+    model.gate.clear()
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(model, max_batch_size=1, max_wait_s=0, max_queue=2)
+        await batcher.start()
+        running = asyncio.create_task(batcher.predict(rows(0)))
+        await asyncio.to_thread(model.started.wait, 5)  # the worker holds request 0 in the model
+        queued = [asyncio.create_task(batcher.predict(rows(i))) for i in (1, 2)]
+        await asyncio.sleep(0)
+        with pytest.raises(OverloadedError) as caught:
+            await batcher.predict(rows(3))
+        assert caught.value.status_code == 503
+        assert caught.value.headers["Retry-After"] == "1"
+        model.gate.set()
+        results = await asyncio.gather(running, *queued)
+        assert [int(result[0, 0]) for result in results] == [0, 2, 4]
+        await batcher.stop()
+
+    run(scenario)
+
+
+def test_stop_drains_in_flight_work_and_refuses_new_work() -> None:
+    model = Recorder()
+    model.gate.clear()
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(model, max_batch_size=2, max_wait_s=0)
+        await batcher.start()
+        pending = [asyncio.create_task(batcher.predict(rows(i))) for i in range(5)]
+        await asyncio.to_thread(model.started.wait, 5)
+        stopping = asyncio.create_task(batcher.stop())
+        await asyncio.sleep(0.01)
+        with pytest.raises(ShuttingDownError):
+            await batcher.predict(rows(9))
+        assert not stopping.done()
+        model.gate.set()
+        await stopping
+        results = await asyncio.gather(*pending)
+        assert [int(result[0, 0]) for result in results] == [0, 2, 4, 6, 8]
+
+    run(scenario)
+
+
+def test_a_cancelled_waiter_does_not_disturb_the_others() -> None:
+    model = Recorder()
+    model.gate.clear()
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(model, max_batch_size=1, max_wait_s=0)
+        await batcher.start()
+        first = asyncio.create_task(batcher.predict(rows(1)))
+        await asyncio.to_thread(model.started.wait, 5)
+        cancelled = asyncio.create_task(batcher.predict(rows(2)))
+        kept = asyncio.create_task(batcher.predict(rows(3)))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        model.gate.set()
+        assert int((await first)[0, 0]) == 2
+        assert int((await kept)[0, 0]) == 6
+        await batcher.stop()
+
+    run(scenario)
+    assert model.batches == [1, 1]  # the cancelled request never reached the model
+
+
+def test_the_event_loop_keeps_running_while_the_model_runs() -> None:
+    def slow_model(batch: np.ndarray) -> np.ndarray:
+        time.sleep(0.2)
+        return batch.astype(np.float32)
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(slow_model, max_wait_s=0)
+        await batcher.start()
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticking = asyncio.create_task(ticker())
+        await batcher.predict(rows(1))
+        ticking.cancel()
+        await batcher.stop()
+        assert ticks >= 5
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_off_switch_calls_the_model_directly(fail: bool) -> None:
+    model = Recorder()
+    model.fail = fail
+    observer = Observer()
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(model, enabled=False, observer=observer)
+        await batcher.start()
+        outcomes = await asyncio.gather(*(batcher.predict(rows(i)) for i in range(3)), return_exceptions=True)
+        await batcher.stop()
+        if fail:
+            assert all(isinstance(outcome, InferenceFailedError) for outcome in outcomes)
+        else:
+            assert [int(outcome[0, 0]) for outcome in outcomes] == [0, 2, 4]  # type: ignore[index]
+        with pytest.raises(ShuttingDownError):
+            await batcher.predict(rows(1))
+
+    run(scenario)
+    assert model.batches == [1, 1, 1]
+
+
+def test_off_switch_still_bounds_in_flight_work() -> None:
+    model = Recorder()
+    model.gate.clear()
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(model, enabled=False, max_queue=2)
+        await batcher.start()
+        pending = [asyncio.create_task(batcher.predict(rows(i))) for i in range(2)]
+        await asyncio.sleep(0)
+        with pytest.raises(OverloadedError):
+            await batcher.predict(rows(3))
+        model.gate.set()
+        await asyncio.gather(*pending)
+        await batcher.stop()
+
+    run(scenario)
+
+
+def test_predict_before_start_is_refused() -> None:
+    async def scenario() -> None:
+        with pytest.raises(ShuttingDownError):
+            await AdaptiveBatcher(Recorder()).predict(rows(1))
+
+    run(scenario)

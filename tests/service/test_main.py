@@ -1,0 +1,53 @@
+"""The ``python -m service`` entry point: flags over environment, one-line start-up failures, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.__main__ import EXIT_MODEL_ERROR, EXIT_USAGE, build_settings, main, parse_arguments
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_flags_override_the_environment() -> None:
+    environ = {"CIFAR10_HOST": "0.0.0.0", "CIFAR10_PORT": "9000", "CIFAR10_MODEL": "int8", "CIFAR10_WORKERS": "2"}
+    settings = build_settings(parse_arguments(["--port", "9100", "--model", "/tmp/m.onnx"]), environ)
+    assert (settings.host, settings.port, settings.model, settings.workers) == ("0.0.0.0", 9100, "/tmp/m.onnx", 2)
+    settings = build_settings(parse_arguments([]), environ)
+    assert (settings.port, settings.model) == (9000, "int8")
+
+
+def test_bad_setting_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CIFAR10_MAX_QUEUE", "lots")
+    assert main([]) == EXIT_USAGE
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "CIFAR10_MAX_QUEUE" in error and "'lots'" in error
+
+
+def test_bad_port_flag_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--port", "99999"]) == EXIT_USAGE
+    assert "CIFAR10_PORT" in capsys.readouterr().err
+
+
+def test_missing_model_exits_non_zero_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "--model", str(tmp_path / "absent.onnx"), "--port", "0"],
+        cwd=PROJECT_ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == EXIT_MODEL_ERROR
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "absent.onnx" in lines[0]
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,120 @@
+"""A real uvicorn server on a free port: tritonclient compatibility, access logs, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from tests.service.conftest import COMMITTED_FP32
+from tests.service.images import jpeg
+from tests.service.server import RunningServer, running_server
+
+pytestmark = pytest.mark.server
+
+tritonhttp = pytest.importorskip("tritonclient.http")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    if not COMMITTED_FP32.exists():
+        pytest.skip(f"{COMMITTED_FP32} is missing")
+    with running_server("fp32", tmp_path_factory.mktemp("server") / "server.log") as running:
+        yield running
+
+
+def test_tritonclient_health_and_metadata(server: RunningServer) -> None:
+    client = tritonhttp.InferenceServerClient(server.host_port)
+    try:
+        assert client.is_server_live()
+        assert client.is_server_ready()
+        assert client.is_model_ready("cifar10-cnn")
+        assert not client.is_model_ready("resnet50")
+        metadata = client.get_model_metadata("cifar10-cnn")
+        assert metadata["inputs"] == [{"name": "image", "datatype": "UINT8", "shape": [-1, 32, 32, 3]}]
+        assert metadata["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}]
+        assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(("binary_input", "binary_output"), [(True, True), (False, False), (True, False)])
+def test_tritonclient_infer_matches_onnxruntime(server: RunningServer, binary_input: bool, binary_output: bool) -> None:
+    batch = np.random.default_rng(3).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    expected = ort.InferenceSession(str(COMMITTED_FP32)).run(None, {"image": batch})[0]
+    client = tritonhttp.InferenceServerClient(server.host_port)
+    try:
+        tensor = tritonhttp.InferInput("image", list(batch.shape), "UINT8")
+        tensor.set_data_from_numpy(batch, binary_data=binary_input)
+        output = tritonhttp.InferRequestedOutput("probabilities", binary_data=binary_output)
+        result = client.infer("cifar10-cnn", [tensor], outputs=[output], request_id="triton-1")
+    finally:
+        client.close()
+    assert result.get_response()["id"] == "triton-1"
+    probabilities = result.as_numpy("probabilities")
+    assert probabilities.shape == (5, 10)
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_tritonclient_default_outputs_are_binary(server: RunningServer) -> None:
+    batch = np.zeros((1, 32, 32, 3), dtype=np.uint8)
+    client = tritonhttp.InferenceServerClient(server.host_port)
+    try:
+        tensor = tritonhttp.InferInput("image", [1, 32, 32, 3], "UINT8")
+        tensor.set_data_from_numpy(batch)
+        result = client.infer("cifar10-cnn", [tensor])
+    finally:
+        client.close()
+    assert result.get_output("probabilities")["parameters"]["binary_data_size"] == 40
+    assert result.as_numpy("probabilities").sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_predict_and_json_access_log(server: RunningServer) -> None:
+    response = httpx.post(
+        f"{server.url}/predict", content=jpeg(), headers={"content-type": "image/jpeg", "x-request-id": "srv-1"}
+    )
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "srv-1"
+    assert "server" not in response.headers
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "srv-1" not in server.log_text():
+        time.sleep(0.05)
+    lines = [json.loads(line) for line in server.log_text().splitlines() if "srv-1" in line]
+    assert lines and lines[0]["status"] == 200 and lines[0]["path"] == "/predict"
+
+
+def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
+    with running_server(COMMITTED_FP32, tmp_path / "server.log") as running:
+        # A slow upload keeps a request in flight while SIGTERM arrives.
+        body = jpeg()
+        responses: list[httpx.Response] = []
+
+        def slow_body() -> Iterator[bytes]:
+            yield body[:100]
+            time.sleep(0.8)
+            yield body[100:]
+
+        def send() -> None:
+            responses.append(
+                httpx.post(f"{running.url}/predict", content=slow_body(), headers={"content-type": "image/jpeg"})
+            )
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        time.sleep(0.3)
+        running.process.send_signal(signal.SIGTERM)
+        sender.join(10)
+        # uvicorn finishes its graceful shutdown, then re-raises SIGTERM so the exit status reports it.
+        assert running.process.wait(15) in (0, -signal.SIGTERM)
+        assert responses and responses[0].status_code == 200
+        assert "inference drained" in running.log_text()
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{running.url}/health", timeout=1)
