@@ -1,0 +1,106 @@
+"""The Dockerfile and the runtime lock file agree with pyproject.toml and the service (no build needed)."""
+
+from __future__ import annotations
+
+import re
+
+from packaging.requirements import Requirement
+from starlette.routing import Route
+
+from service.app import create_app
+from service.settings import Settings
+from tests.deploy.manifests import (
+    DOCKERFILE,
+    PROJECT_ROOT,
+    dockerfile_args,
+    dockerfile_instructions,
+    dockerfile_key_values,
+    project_table,
+)
+
+LOCK_FILE = PROJECT_ROOT / "requirements" / "runtime.lock.txt"
+TENSORFLOW_SIDE = frozenset({"tensorflow", "tensorflow-cpu", "tf2onnx", "onnx", "keras", "tf-keras", "matplotlib"})
+
+
+def locked_pins() -> dict[str, tuple[str, list[str]]]:
+    """``name -> (version, hashes)`` from the lock file."""
+    text = re.sub(r"\\\n", " ", LOCK_FILE.read_text())
+    pins: dict[str, tuple[str, list[str]]] = {}
+    for raw_line in text.splitlines():
+        line = raw_line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement, *options = line.split()
+        name, version = requirement.split("==")
+        pins[_normalize(name)] = (
+            version,
+            [option.split(":", 1)[1] for option in options if option.startswith("--hash")],
+        )
+    return pins
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_lock_pins_every_runtime_dependency_at_the_pyproject_version() -> None:
+    pins = locked_pins()
+    for dependency in project_table()["dependencies"]:
+        requirement = Requirement(dependency)
+        name = _normalize(requirement.name)
+        assert name in pins, f"{name} is missing from {LOCK_FILE.name}"
+        assert requirement.specifier.contains(pins[name][0]), f"{name}: lock {pins[name][0]} vs {requirement}"
+
+
+def test_lock_is_hashed_and_has_no_tensorflow_side() -> None:
+    pins = locked_pins()
+    assert all(hashes for _, hashes in pins.values()), "every pin needs --hash for pip --require-hashes"
+    assert all(re.fullmatch(r"[0-9a-f]{64}", digest) for _, hashes in pins.values() for digest in hashes)
+    assert not TENSORFLOW_SIDE & pins.keys()
+
+
+def test_runtime_stage_is_last_and_does_not_use_the_export_stage() -> None:
+    stages = re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE)
+    assert stages[-1] == "runtime", "the default build target (the last stage) must be the runtime image"
+    runtime_side = {"runtime", "rootfs", "wheels", "python"}
+    for stage in runtime_side:
+        copies_from = re.findall(r"--from=(\S+)", " ".join(text for _, text in dockerfile_instructions(stage)))
+        assert "export" not in copies_from, f"stage {stage} would make the runtime build need TensorFlow"
+        bases = [text.split()[0] for keyword, text in dockerfile_instructions(stage) if keyword == "FROM"]
+        assert "export" not in bases
+
+
+def test_runtime_image_settings() -> None:
+    instructions = dockerfile_instructions("runtime")
+    keywords = {keyword for keyword, _ in instructions}
+    assert {"USER", "EXPOSE", "HEALTHCHECK", "STOPSIGNAL", "ENTRYPOINT"} <= keywords
+    user = next(text for keyword, text in instructions if keyword == "USER")
+    assert user.split(":")[0].isdigit() and user.split(":")[0] != "0", "numeric non-root user (runAsNonRoot)"
+    assert next(text for keyword, text in instructions if keyword == "STOPSIGNAL") == "SIGTERM"
+    env = dockerfile_key_values("runtime", "ENV")
+    assert env["CIFAR10_HOST"] == "0.0.0.0"
+    assert env["CIFAR10_MODEL"] == dockerfile_args("runtime")["MODEL"] == Settings().model
+
+
+def test_healthcheck_probes_a_get_route_of_the_app() -> None:
+    healthcheck = next(text for keyword, text in dockerfile_instructions("runtime") if keyword == "HEALTHCHECK")
+    paths = re.findall(r"http://127\.0\.0\.1:%s(/[\w/]+)", healthcheck)
+    routes = {route.path for route in create_app(Settings()).routes if isinstance(route, Route)}
+    assert paths == ["/ready"] and paths[0] in routes
+    assert "curl" not in healthcheck and "wget" not in healthcheck
+
+
+def test_labels_name_the_project() -> None:
+    labels = dockerfile_key_values("runtime", "LABEL")
+    project = project_table()
+    assert labels["org.opencontainers.image.title"] == project["name"]
+    assert labels["org.opencontainers.image.version"] == project["version"]
+    assert labels["io.cifar10-serving.image-name"] == project["name"]
+
+
+def test_dockerignore_admits_only_what_the_build_copies() -> None:
+    lines = (PROJECT_ROOT / ".dockerignore").read_text().splitlines()
+    assert lines[lines.index("*") - 1].startswith("#") or lines[0] == "*", "allow-list: exclude everything first"
+    allowed = {line[1:] for line in lines if line.startswith("!")}
+    assert {"service/", "requirements/runtime.lock.txt", "models/*.onnx", "pyproject.toml"} <= allowed
+    assert not any(entry.startswith((".venv", "tests", "benchmarks")) for entry in allowed)
