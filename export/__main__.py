@@ -16,10 +16,10 @@ import onnxruntime as ort
 
 from export import contract
 from export.manifest import write_manifest
-from export.onnx_export import export_onnx, keras_reference, set_metadata, sha256_of
+from export.onnx_export import export_onnx, keras_reference, set_metadata
 from export.quantize import CANDIDATES, QuantRecipe, median_latency_ms, quantize
 from export.verify import ParityError, compare, onnx_probabilities, onnx_session
-from training.data import Dataset, default_source, load_dataset
+from training.data import Dataset, default_source, file_sha256, load_dataset
 from training.labels import LABELS
 
 FP32_NAME = "cifar10_cnn.onnx"
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     temperature = args.temperature if args.temperature is not None else read_temperature(args.evaluation)
     model = keras.models.load_model(args.keras)
-    source_sha = sha256_of(args.keras)
+    source_sha = file_sha256(args.keras)
     metadata = {
         contract.META_LABELS: json.dumps(list(LABELS)),
         contract.META_SOURCE_SHA256: source_sha,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from export.onnx_export import sha256_of
+from training.data import file_sha256
 
 MANIFEST_NAME = "manifest.json"
 
@@ -14,7 +14,7 @@ MANIFEST_NAME = "manifest.json"
 def build_manifest(models_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     """List every file in `models_dir` (except the manifest itself), plus the export's headline figures."""
     artifacts = [
-        {"path": path.name, "sha256": sha256_of(path), "bytes": path.stat().st_size}
+        {"path": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size}
         for path in sorted(models_dir.iterdir())
         if path.is_file() and path.name != MANIFEST_NAME and not path.name.startswith(".")
     ]

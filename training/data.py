@@ -80,7 +80,8 @@ def read_folder(root: Path) -> tuple[Split, Split]:
     return read_folder_split(root / "train"), read_folder_split(root / "test")
 
 
-def _file_digest(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -103,7 +104,7 @@ def read_archive(archive: Path, cache_dir: Path = DEFAULT_CACHE) -> tuple[Split,
     """Extract the archive once into `cache_dir` (keyed by its sha256) and read it, caching arrays as .npz."""
     if not archive.is_file():
         raise DatasetError(f"archive not found: {archive}")
-    key = _file_digest(archive)[:16]
+    key = file_sha256(archive)[:16]
     arrays = cache_dir / f"{key}.npz"
     if arrays.is_file():
         with np.load(arrays) as data:

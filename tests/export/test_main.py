@@ -12,10 +12,10 @@ pytestmark = pytest.mark.tensorflow
 pytest.importorskip("keras")
 
 from export.__main__ import main  # noqa: E402
-from export.onnx_export import sha256_of  # noqa: E402
 from export.quantize import QuantRecipe, quantize  # noqa: E402
 from export.verify import compare, onnx_probabilities, onnx_session  # noqa: E402
 from tests.training.conftest import write_dataset  # noqa: E402
+from training.data import file_sha256  # noqa: E402
 
 
 def test_export_command_writes_models_report_and_manifest(keras_file: Path, tmp_path: Path) -> None:
@@ -33,15 +33,15 @@ def test_export_command_writes_models_report_and_manifest(keras_file: Path, tmp_
     assert report["int8"]["recipe"] == "minmax-s8s8-per-channel-512"
     meta = onnx_session(out / "cifar10_cnn.int8.onnx").get_modelmeta().custom_metadata_map
     assert meta["precision"] == "int8" and json.loads(meta["labels"])[0] == "Aeroplane"
-    assert meta["source_keras_sha256"] == sha256_of(keras_file)
+    assert meta["source_keras_sha256"] == file_sha256(keras_file)
     manifest = json.loads((out / "manifest.json").read_text())
     listed = {a["path"]: a for a in manifest["artifacts"]}
     assert set(listed) == {"cifar10_cnn.onnx", "cifar10_cnn.int8.onnx", "export.json"}
     for name, entry in listed.items():
-        assert entry["sha256"] == sha256_of(out / name) and entry["bytes"] == (out / name).stat().st_size
-    first = sha256_of(out / "cifar10_cnn.onnx")
+        assert entry["sha256"] == file_sha256(out / name) and entry["bytes"] == (out / name).stat().st_size
+    first = file_sha256(out / "cifar10_cnn.onnx")
     assert main(argv) == 0  # same inputs → same FP32 file
-    assert sha256_of(out / "cifar10_cnn.onnx") == first
+    assert file_sha256(out / "cifar10_cnn.onnx") == first
 
 
 def test_export_fails_when_parity_cannot_hold(

@@ -12,8 +12,9 @@ pytestmark = pytest.mark.tensorflow
 keras = pytest.importorskip("keras")
 
 from export import contract  # noqa: E402
-from export.onnx_export import export_onnx, keras_reference, sha256_of  # noqa: E402
+from export.onnx_export import export_onnx, keras_reference  # noqa: E402
 from export.verify import ParityError, compare, onnx_probabilities, onnx_session  # noqa: E402
+from training.data import file_sha256  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_export_is_reproducible(keras_file: Path, tmp_path: Path) -> None:
     model = keras.models.load_model(keras_file)
     export_onnx(model, tmp_path / "a.onnx")
     export_onnx(model, tmp_path / "b.onnx")
-    assert sha256_of(tmp_path / "a.onnx") == sha256_of(tmp_path / "b.onnx")
+    assert file_sha256(tmp_path / "a.onnx") == file_sha256(tmp_path / "b.onnx")
 
 
 def test_exact_ties_are_counted_not_failed_but_real_flips_fail() -> None:
