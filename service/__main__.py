@@ -6,8 +6,10 @@ import argparse
 import logging
 import math
 import os
+import signal
 import sys
 from collections.abc import Mapping, Sequence
+from types import FrameType
 from typing import Final
 
 from service.errors import ModelLoadError
@@ -51,13 +53,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     configure_logging(settings.log_level)
     try:
-        # Fail fast with one line (no traceback) before uvicorn starts; the lifespan loads it again per worker.
-        load_model(settings)
+        # Fail fast with one line (no traceback) before uvicorn starts, also for a model that loads but cannot
+        # run; the lifespan loads it again per worker.
+        load_model(settings).warm_up((1,), repeats=1)
     except ModelLoadError as exc:
         logger.error("cannot start: %s", exc)
         return EXIT_MODEL_ERROR
+    # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal at the handler it found, which
+    # by default kills the process (status -15, 143 in a container). A drained stop is a clean stop: exit 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     run(settings)
     return EXIT_OK
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(EXIT_OK)
 
 
 def run(settings: Settings) -> None:

@@ -59,7 +59,9 @@ class SessionConfig:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = _OPTIMIZATION_LEVELS[self.graph_optimization]
         options.enable_cpu_mem_arena = self.memory_arena
-        options.log_severity_level = 3  # errors only: the service has its own logs
+        # Fatal only: every run error also comes back as a Python exception, which the service logs as JSON;
+        # at level 3 onnxruntime would print the same error again as a raw, non-JSON stderr line.
+        options.log_severity_level = 4
         spinning = "1" if self.allow_spinning else "0"
         options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
         options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
@@ -137,11 +139,20 @@ class OnnxModel:
         return result
 
     def warm_up(self, batch_sizes: Sequence[int] = (1,), repeats: int = 3) -> None:
-        """Run a few dummy batches so the first real request does not pay for allocations and kernel set-up."""
+        """Run a few dummy batches so the first real request does not pay for allocations and kernel set-up.
+
+        Raise ModelLoadError when the model cannot run (a file that loads but fails at run time is corrupt too).
+        """
         for size in batch_sizes:
             dummy = np.zeros((size, *INPUT_SHAPE), dtype=np.uint8)
             for _ in range(repeats):
-                self.predict(dummy)
+                try:
+                    self.predict(dummy)
+                except Exception as exc:  # onnxruntime raises its own untyped exceptions
+                    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    raise ModelLoadError(
+                        f"model {self.info.path} fails on a test batch of {size}: {first_line}"
+                    ) from None
 
 
 def load_model(settings: Settings) -> OnnxModel:

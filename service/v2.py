@@ -54,6 +54,8 @@ def parse_infer_request(body: bytes, header_length: str | None, *, max_images: i
         request = json.loads(body[:json_end])
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:  # a few kB of '[' nest deeper than the JSON decoder's recursion limit
+        raise InvalidRequestError("request body is not valid JSON: nested too deeply") from None
     if not isinstance(request, dict):
         raise InvalidRequestError("request body must be a JSON object")
     request_id = request.get("id")
