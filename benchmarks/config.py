@@ -1,0 +1,138 @@
+"""The benchmark plan: one frozen dataclass per run mode (full or smoke), built in one function."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
+RESULTS_MARKDOWN = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
+SMOKE_OUTPUT_DIR = RESULTS_DIR / "tmp" / "smoke"
+DATASET_ARCHIVE = PROJECT_ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+MODELS_DIR = PROJECT_ROOT / "models"
+KERAS_MODEL = MODELS_DIR / "best_model.keras"
+# An under-trained copy with the same architecture, used only when the trained checkpoint is absent.
+FALLBACK_KERAS_MODEL = Path("/tmp/runs/smoke/m.keras")
+
+
+Mode = Literal["full", "smoke"]
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """What one run measures and for how long."""
+
+    mode: Mode
+    output_dir: Path
+    markdown_path: Path
+    keras_model: Path | None
+    models_dir: Path
+    dataset_archive: Path
+    # in-process
+    batch_sizes: tuple[int, ...]
+    inprocess_rounds: int
+    inprocess_seconds_per_measurement: float
+    inprocess_min_calls: int
+    threads: int
+    # HTTP
+    concurrencies: tuple[int, ...]
+    http_seconds: float
+    http_warmup_seconds: float
+    http_full_matrix: bool  # every service variant, or only the default one
+    # cold start, large photos
+    cold_start_repeats: int
+    large_photo_megapixels: float
+    large_photo_requests: int
+    # which sections run
+    sections: tuple[str, ...]
+
+
+SECTIONS: tuple[str, ...] = ("inprocess", "http", "profile", "coldstart", "largephoto", "footprint")
+
+
+def available_cpus() -> tuple[int, ...]:
+    """The CPUs this process may run on, in order."""
+    return tuple(sorted(os.sched_getaffinity(0)))
+
+
+def split_cpus(cpus: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(server CPUs, load-generator CPUs): the last CPU drives the load, the rest serve; one CPU is shared."""
+    if len(cpus) < 2:
+        return cpus, cpus
+    return cpus[:-1], cpus[-1:]
+
+
+def find_keras_model(explicit: Path | None) -> Path | None:
+    """The Keras checkpoint to benchmark: the given one, else the trained one, else the development fallback."""
+    if explicit is not None:
+        return explicit
+    for candidate in (KERAS_MODEL, FALLBACK_KERAS_MODEL):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def build_plan(
+    *,
+    smoke: bool,
+    output_dir: Path | None = None,
+    markdown_path: Path | None = None,
+    keras_model: Path | None = None,
+    threads: int | None = None,
+    sections: tuple[str, ...] = SECTIONS,
+) -> BenchPlan:
+    """The plan for a full run (committed figures, about 15 minutes) or a smoke run (seconds)."""
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"unknown benchmark section(s) {unknown}; choose from {list(SECTIONS)}")
+    default_output = SMOKE_OUTPUT_DIR if smoke else RESULTS_DIR
+    output = output_dir if output_dir is not None else default_output
+    markdown = markdown_path if markdown_path is not None else (output / "RESULTS.md" if smoke else RESULTS_MARKDOWN)
+    if threads is None:
+        from benchmarks.onnx_path import service_default_threads
+
+        threads = service_default_threads()
+    thread_count = threads
+    if thread_count < 1:
+        raise ValueError(f"threads must be at least 1, got {thread_count}")
+    plan = BenchPlan(
+        mode="full",
+        output_dir=output,
+        markdown_path=markdown,
+        keras_model=find_keras_model(keras_model),
+        models_dir=MODELS_DIR,
+        dataset_archive=DATASET_ARCHIVE,
+        batch_sizes=(1, 8, 32, 128, 256),
+        inprocess_rounds=5,
+        inprocess_seconds_per_measurement=0.5,
+        inprocess_min_calls=5,
+        threads=thread_count,
+        concurrencies=(1, 8, 32, 64),
+        http_seconds=8.0,
+        http_warmup_seconds=2.0,
+        http_full_matrix=True,
+        cold_start_repeats=3,
+        large_photo_megapixels=16.0,
+        large_photo_requests=15,
+        sections=tuple(section for section in SECTIONS if section in sections),
+    )
+    if not smoke:
+        return plan
+    return replace(
+        plan,
+        mode="smoke",
+        batch_sizes=(1, 8),
+        inprocess_rounds=1,
+        inprocess_seconds_per_measurement=0.02,
+        inprocess_min_calls=2,
+        concurrencies=(1, 4),
+        http_seconds=0.5,
+        http_warmup_seconds=0.2,
+        http_full_matrix=False,
+        cold_start_repeats=1,
+        large_photo_megapixels=12.0,
+        large_photo_requests=1,
+    )

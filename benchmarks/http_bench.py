@@ -1,0 +1,130 @@
+"""End-to-end HTTP load: every server variant and workload at each concurrency, with memory before and after."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchmarks.config import BenchPlan, available_cpus, split_cpus
+from benchmarks.load import LoadGeneratorMissingError, hey_available, run_hey
+from benchmarks.processes import RunningServer, ServerSpec, ServerStartError, request
+from benchmarks.progress import Progress
+from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE, ceiling_spec, service_variants, tf_service_spec
+from benchmarks.workloads import Workload
+
+READY_TIMEOUT_SECONDS = 180.0
+SEQUENTIAL_PROBES = 5
+
+
+def servers_to_test(plan: BenchPlan, threads: int) -> tuple[list[ServerSpec], dict[str, str]]:
+    """The server specs for this plan, and notes on anything skipped."""
+    notes: dict[str, str] = {}
+    specs = service_variants(plan.http_full_matrix, threads, plan.models_dir)
+    if plan.keras_model is not None:
+        specs.append(tf_service_spec(plan.keras_model, threads))
+    else:
+        notes[TF_SERVICE] = "skipped: no Keras checkpoint found"
+    specs.append(ceiling_spec())
+    return specs, notes
+
+
+def workloads_for(spec: ServerSpec, workloads: dict[str, Workload]) -> list[Workload]:
+    """Multipart for every server; raw body and V2 infer only for the default service configuration."""
+    if spec.name == DEFAULT_SERVICE:
+        return [workloads["multipart"], workloads["raw"], workloads["v2"]]
+    if spec.name == CEILING:
+        return [workloads["multipart"], workloads["raw"]]
+    return [workloads["multipart"]]
+
+
+def probe(server: RunningServer, workload: Workload, count: int) -> dict[str, Any]:
+    """A few sequential requests (used when no load generator is installed): statuses only."""
+    statuses = [
+        request(server.port, "POST", workload.path, body=workload.body(), headers=workload.headers())[0]
+        for _ in range(count)
+    ]
+    return {"statuses": statuses}
+
+
+def service_defaults() -> dict[str, Any]:
+    """The service's default batching settings (what the `batching` variants run with)."""
+    try:
+        from service.settings import Settings
+    except ImportError:
+        return {}
+    defaults = Settings()
+    return {"max_batch_size": defaults.max_batch_size, "max_batch_wait_ms": defaults.max_batch_wait_ms}
+
+
+def run_http(plan: BenchPlan, workloads: dict[str, Workload], log_dir: Path, progress: Progress) -> dict[str, Any]:
+    """Load-test each server with each workload at each concurrency; servers and `hey` on separate CPUs."""
+    server_cpus, load_cpus = split_cpus(available_cpus())
+    threads = len(server_cpus)
+    specs, notes = servers_to_test(plan, threads)
+    have_hey = hey_available()
+    if not have_hey:
+        notes["load_generator"] = "skipped load runs: `hey` not installed (make system-deps); sequential probes only"
+    rows: list[dict[str, Any]] = []
+    memory: dict[str, dict[str, Any]] = {}
+    probes: dict[str, Any] = {}
+    for spec in specs:
+        progress("http", f"starting {spec.name} ({spec.description})")
+        try:
+            with RunningServer(spec, server_cpus, log_dir) as server:
+                ready_seconds = server.wait_ready(READY_TIMEOUT_SECONDS)
+                warm = workloads["multipart"]
+                if have_hey:
+                    run_hey(
+                        server.port,
+                        warm,
+                        concurrency=max(plan.concurrencies),
+                        seconds=plan.http_warmup_seconds,
+                        cpus=load_cpus,
+                    )
+                else:
+                    probes[spec.name] = probe(server, warm, SEQUENTIAL_PROBES)
+                memory[spec.name] = {"after_warmup": server.memory(), "ready_seconds": ready_seconds}
+                for workload in workloads_for(spec, workloads):
+                    if not have_hey:
+                        continue
+                    for concurrency in plan.concurrencies:
+                        cpu_before = server.cpu_seconds()
+                        result = run_hey(
+                            server.port, workload, concurrency=concurrency, seconds=plan.http_seconds, cpus=load_cpus
+                        )
+                        cpu_used = server.cpu_seconds() - cpu_before
+                        rows.append(
+                            {
+                                "server": spec.name,
+                                "workload": workload.name,
+                                **result.as_dict(),
+                                "server_cpu_cores": cpu_used / result.seconds if result.seconds else None,
+                                "server_cpu_us_per_ok": cpu_used / result.ok * 1e6 if result.ok else None,
+                            }
+                        )
+                        progress(
+                            "http",
+                            f"{spec.name} {workload.name} c={concurrency}: {result.ok_per_s:.0f} req/s, "
+                            f"p50 {result.p50_ms or 0:.1f} ms, p99 {result.p99_ms or 0:.1f} ms, "
+                            f"non-2xx {result.non_2xx}, errors {result.errors}",
+                        )
+                memory[spec.name]["after_load"] = server.memory()
+        except (ServerStartError, LoadGeneratorMissingError, RuntimeError) as error:
+            notes[spec.name] = f"failed: {error}"
+            progress("http", f"{spec.name} failed: {str(error).splitlines()[0]}")
+    return {
+        "service_settings": service_defaults(),
+        "server_cpus": list(server_cpus),
+        "load_generator_cpus": list(load_cpus),
+        "server_threads": threads,
+        "load_generator": "hey" if have_hey else None,
+        "seconds_per_run": plan.http_seconds,
+        "warmup_seconds": plan.http_warmup_seconds,
+        "concurrencies": list(plan.concurrencies),
+        "servers": {spec.name: spec.description for spec in specs},
+        "workloads": {name: workload.description for name, workload in workloads.items()},
+        "rows": rows,
+        "memory": memory,
+        "probes": probes,
+        "notes": notes,
+    }

@@ -1,0 +1,163 @@
+"""In-process latency and throughput: TensorFlow's three call styles against onnxruntime FP32 and INT8."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from benchmarks.config import BenchPlan
+from benchmarks.inputs import TestImage, pixel_batch
+from benchmarks.onnx_path import onnx_runner
+from benchmarks.progress import Progress
+from benchmarks.stats import median_of, ratio, summarize_latencies
+
+MAX_CALLS_PER_MEASUREMENT = 20_000
+WARMUP_CALLS = 3
+ONNX_MODELS = {"onnx_fp32": "cifar10_cnn.onnx", "onnx_int8": "cifar10_cnn.int8.onnx"}
+TENSORFLOW_RUNNERS = ("tf_predict", "tf_direct_call", "tf_function")
+
+
+@dataclass(frozen=True)
+class Runner:
+    """One way of running the model: a preparation step (not timed) and the timed call."""
+
+    name: str
+    runtime: str  # "tensorflow" or "onnxruntime"
+    prepare: Callable[[NDArray[np.uint8]], Any]
+    call: Callable[[Any], NDArray[np.float32]]
+
+
+def time_calls(call: Callable[[Any], object], inputs: Any, seconds: float, min_calls: int) -> list[float]:
+    """Per-call latencies (seconds) of calling `call(inputs)` for about `seconds`, at least `min_calls` times."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while len(latencies) < MAX_CALLS_PER_MEASUREMENT:
+        started = time.perf_counter()
+        call(inputs)
+        finished = time.perf_counter()
+        latencies.append(finished - started)
+        if finished >= deadline and len(latencies) >= min_calls:
+            break
+    return latencies
+
+
+def as_is(batch: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """onnxruntime takes the raw uint8 batch: nothing to prepare."""
+    return batch
+
+
+def build_runners(plan: BenchPlan, progress: Progress) -> tuple[list[Runner], dict[str, str]]:
+    """The runners this machine can run, and notes on what was skipped or how sessions were configured."""
+    runners: list[Runner] = []
+    notes: dict[str, str] = {}
+    for name, filename in ONNX_MODELS.items():
+        path = plan.models_dir / filename
+        if not path.is_file():
+            notes[name] = f"skipped: {path} not found"
+            continue
+        call, source = onnx_runner(path, plan.threads)
+        notes["onnx_session_options"] = source
+        runners.append(Runner(name=name, runtime="onnxruntime", prepare=as_is, call=call))
+    if plan.keras_model is None:
+        notes["tensorflow"] = "skipped: no Keras checkpoint (models/best_model.keras) found"
+        return runners, notes
+    progress("inprocess", f"loading {plan.keras_model} with TensorFlow ({plan.threads} threads)")
+    from benchmarks.tensorflow_path import load_keras_model, tensorflow_runners
+
+    model = load_keras_model(plan.keras_model, plan.threads)
+    for name, (prepare, call) in tensorflow_runners(model).items():
+        runners.append(Runner(name=name, runtime="tensorflow", prepare=prepare, call=call))
+    return runners, notes
+
+
+def agreement(runners: list[Runner], batch: NDArray[np.uint8]) -> dict[str, float]:
+    """Top-1 agreement and largest probability difference of every runner against the first one."""
+    if not runners:
+        return {}
+    reference = runners[0].call(runners[0].prepare(batch))
+    result: dict[str, float] = {}
+    for runner in runners[1:]:
+        output = runner.call(runner.prepare(batch))
+        result[f"{runner.name}_top1_agreement"] = float(np.mean(output.argmax(1) == reference.argmax(1)))
+        result[f"{runner.name}_max_abs_diff"] = float(np.max(np.abs(output - reference)))
+    return result
+
+
+def run_inprocess(plan: BenchPlan, images: list[TestImage], progress: Progress) -> dict[str, Any]:
+    """Measure every runner at every batch size, alternating runners round by round so noise hits all of them."""
+    runners, notes = build_runners(plan, progress)
+    rows: list[dict[str, Any]] = []
+    for batch_size in plan.batch_sizes:
+        batch = pixel_batch(images, batch_size)
+        prepared = {runner.name: runner.prepare(batch) for runner in runners}
+        for runner in runners:
+            for _ in range(WARMUP_CALLS):
+                runner.call(prepared[runner.name])
+        samples: dict[str, list[float]] = {runner.name: [] for runner in runners}
+        round_p50: dict[str, list[float]] = {runner.name: [] for runner in runners}
+        for round_index in range(plan.inprocess_rounds):
+            shift = round_index % max(len(runners), 1)
+            for runner in runners[shift:] + runners[:shift]:
+                latencies = time_calls(
+                    runner.call,
+                    prepared[runner.name],
+                    plan.inprocess_seconds_per_measurement,
+                    plan.inprocess_min_calls,
+                )
+                samples[runner.name].extend(latencies)
+                round_p50[runner.name].append(median_of(latencies) * 1e3)
+            progress("inprocess", f"batch {batch_size}: round {round_index + 1}/{plan.inprocess_rounds} done")
+        for runner in runners:
+            summary = summarize_latencies(samples[runner.name], items_per_call=batch_size)
+            rows.append(
+                {
+                    "runner": runner.name,
+                    "runtime": runner.runtime,
+                    "batch_size": batch_size,
+                    **summary,
+                    "round_p50_ms": round_p50[runner.name],
+                }
+            )
+        line = ", ".join(f"{row['runner']} {row['p50_ms']:.3f} ms" for row in rows if row["batch_size"] == batch_size)
+        progress("inprocess", f"batch {batch_size} p50: {line}")
+    return {
+        "threads": plan.threads,
+        "thread_note": (
+            f"{plan.threads} intra-op thread(s) for both runtimes; TensorFlow inter-op pool {plan.threads}; "
+            "onnxruntime sequential executor (inter-op 1)"
+        ),
+        "keras_model": str(plan.keras_model) if plan.keras_model else None,
+        "runners": [runner.name for runner in runners],
+        "notes": notes,
+        "agreement_vs_first_runner": agreement(runners, pixel_batch(images, max(len(images), 8))),
+        "rows": rows,
+        "speedups_p50": speedups(rows),
+    }
+
+
+def speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each batch size, how many times faster (p50) each onnxruntime runner is than each TensorFlow runner."""
+    by_key = {(row["runner"], row["batch_size"]): row for row in rows}
+    result: list[dict[str, Any]] = []
+    for (name, batch_size), row in by_key.items():
+        if not name.startswith("onnx_"):
+            continue
+        for baseline in TENSORFLOW_RUNNERS:
+            other = by_key.get((baseline, batch_size))
+            if other is None:
+                continue
+            result.append(
+                {
+                    "onnx": name,
+                    "tensorflow": baseline,
+                    "batch_size": batch_size,
+                    "p50_speedup": ratio(other["p50_ms"], row["p50_ms"]),
+                    "throughput_ratio": ratio(row["items_per_s"], other["items_per_s"]),
+                }
+            )
+    return result

@@ -1,0 +1,190 @@
+"""Where the CPU goes under load: py-spy samples the server during a `hey` run at the target concurrency."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from benchmarks.config import BenchPlan, available_cpus, split_cpus
+from benchmarks.load import hey_available, run_hey
+from benchmarks.processes import RunningServer, ServerStartError, pinned
+from benchmarks.progress import Progress
+from benchmarks.servers import ceiling_spec, service_spec
+from benchmarks.targets import TARGET_CONCURRENCY
+from benchmarks.workloads import Workload
+
+READY_TIMEOUT_SECONDS = 180.0
+SAMPLE_RATE_HZ = 200
+TOP = 12
+# Where a sampled stack's time goes. First the specific kinds of work, matched anywhere in the stack in
+# this order (work inside the multipart parser is parsing, whatever its innermost frame); a stack with
+# none of them goes to the layer of its innermost recognised frame (so an endpoint's own code counts to
+# the service, not to the Starlette router that called it).
+WORK: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("inference (onnxruntime)", ("onnxruntime/",)),
+    ("image decode + resize (Pillow)", ("PIL/", "service/preprocessing.py")),
+    ("multipart parsing", ("python_multipart/", "starlette/formparsers.py")),
+    ("JSON encode/decode", ("json/",)),
+    ("metrics (prometheus_client)", ("prometheus_client/",)),
+    ("request id / logging", ("uuid.py", "logging/")),
+    ("batching hand-off (threads, futures)", ("concurrent/futures/", "threading.py", "service/batching.py")),
+)
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("other service code", ("service/", "benchmarks/")),
+    ("Starlette routing, middleware, responses", ("starlette/",)),
+    ("HTTP protocol (uvicorn + httptools)", ("uvicorn/protocols/", "httptools/")),
+    ("event loop (asyncio, uvloop)", ("asyncio/", "uvloop/", "uvicorn/", "selectors.py")),
+)
+# The buckets the no-op ceiling has too: the framework's share of a request.
+FRAMEWORK_BUCKETS = frozenset(
+    {
+        "multipart parsing",
+        "JSON encode/decode",
+        "Starlette routing, middleware, responses",
+        "HTTP protocol (uvicorn + httptools)",
+        "event loop (asyncio, uvloop)",
+    }
+)
+_FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
+
+
+def py_spy() -> str | None:
+    """The py-spy executable (in the virtualenv or on PATH), if installed."""
+    beside_python = Path(sys.executable).parent / "py-spy"
+    if beside_python.is_file():
+        return str(beside_python)
+    return shutil.which("py-spy")
+
+
+def split_frame(frame: str) -> tuple[str, str]:
+    """(function, file) of a py-spy frame like `predict (service/endpoints.py:134)`."""
+    match = _FRAME.match(frame.strip())
+    if match is None:
+        return frame.strip(), frame.strip()
+    return match.group("function"), match.group("file")
+
+
+def bucket_of(files: list[str]) -> str:
+    """The kind of work a stack (files from outermost to innermost frame) is doing."""
+    for label, patterns in WORK:
+        if any(pattern in file for file in files for pattern in patterns):
+            return label
+    for file in reversed(files):
+        for label, patterns in LAYERS:
+            if any(pattern in file for pattern in patterns):
+                return label
+    return "other"
+
+
+def aggregate(collapsed: str, top: int = TOP) -> dict[str, Any]:
+    """Shares of samples per thread, per bucket of work, and per file of the innermost Python frame (self time)."""
+    threads: Counter[str] = Counter()
+    self_by_file: Counter[str] = Counter()
+    buckets: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        thread = "all"
+        if frames[0].startswith("thread ("):
+            thread = frames[0].split(":", 1)[-1].strip() or frames[0]
+            frames = frames[1:]
+        if not frames:
+            continue
+        total += count
+        threads[thread] += count
+        files = [split_frame(frame)[1] for frame in frames]
+        self_by_file[files[-1]] += count
+        buckets[bucket_of(files)] += count
+
+    def shares(counter: Counter[str], key: str) -> list[dict[str, Any]]:
+        return [{key: name, "share": count / total} for name, count in counter.most_common(top)] if total else []
+
+    return {
+        "samples": total,
+        "threads": shares(threads, "thread"),
+        "buckets": shares(buckets, "bucket"),
+        "self_by_file": shares(self_by_file, "file"),
+    }
+
+
+def profile_one(
+    server: RunningServer, workload: Workload, seconds: float, cpus: tuple[int, ...], output: Path
+) -> dict[str, Any]:
+    """Record py-spy samples of the server (non-blocking) while `hey` loads it; the profiler runs on `cpus`."""
+    executable = py_spy()
+    assert executable is not None
+    duration = max(1, int(seconds) - 1)
+    recorder = subprocess.Popen(
+        pinned(
+            [
+                executable,
+                "record",
+                "--nonblocking",
+                "--threads",
+                "--format",
+                "raw",
+                "--rate",
+                str(SAMPLE_RATE_HZ),
+                "--duration",
+                str(duration),
+                "--output",
+                str(output),
+                "--pid",
+                str(server.pid),
+            ],
+            cpus,
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    load = run_hey(server.port, workload, concurrency=TARGET_CONCURRENCY, seconds=duration + 1.0, cpus=cpus)
+    _, errors = recorder.communicate(timeout=60)
+    if recorder.returncode != 0 or not output.is_file():
+        raise RuntimeError(f"py-spy failed ({recorder.returncode}): {errors.strip()[-300:]}")
+    return {"requests_per_s_while_profiled": load.ok_per_s, **aggregate(output.read_text())}
+
+
+def run_profile(plan: BenchPlan, workload: Workload, work_dir: Path, progress: Progress) -> dict[str, Any]:
+    """Profile this service and the ceiling under load at the target concurrency (skipped without py-spy/hey)."""
+    if py_spy() is None or not hey_available():
+        return {"skipped": "py-spy or hey not installed (pip install '.[bench]'; make system-deps)"}
+    server_cpus, load_cpus = split_cpus(available_cpus())
+    threads = len(server_cpus)
+    profiles: dict[str, Any] = {}
+    notes: dict[str, str] = {}
+    for spec in (service_spec("fp32", True, threads, plan.models_dir), ceiling_spec()):
+        try:
+            with RunningServer(spec, server_cpus, work_dir / "logs") as server:
+                server.wait_ready(READY_TIMEOUT_SECONDS)
+                run_hey(
+                    server.port,
+                    workload,
+                    concurrency=TARGET_CONCURRENCY,
+                    seconds=plan.http_warmup_seconds,
+                    cpus=load_cpus,
+                )
+                profiles[spec.name] = profile_one(
+                    server, workload, max(plan.http_seconds, 2.0), load_cpus, work_dir / f"{spec.name}.pyspy.txt"
+                )
+        except (ServerStartError, RuntimeError) as error:
+            notes[spec.name] = f"failed: {error}"
+            continue
+        top = ", ".join(f"{item['bucket']} {item['share']:.0%}" for item in profiles[spec.name]["buckets"][:5])
+        progress("profile", f"{spec.name}: {profiles[spec.name]['samples']} samples; {top}")
+    return {
+        "tool": "py-spy record --nonblocking (Python frames only; time in C extensions counts to the calling frame)",
+        "concurrency": TARGET_CONCURRENCY,
+        "rate_hz": SAMPLE_RATE_HZ,
+        "servers": profiles,
+        "notes": notes,
+    }

@@ -1,0 +1,230 @@
+"""``python -m benchmarks.reliability [--quick]``: hostile inputs, a bounded soak, overload, SIGTERM under load and
+start-up faults against real servers; writes ``benchmarks/results/reliability.json`` and ``RELIABILITY.md``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.machine import describe_machine
+from benchmarks.reliability.catalogue import Limits, build_catalogue, sample_jpeg
+from benchmarks.reliability.client import HttpRequest, send
+from benchmarks.reliability.faults import PROJECT_ROOT, broken_models, start_with_models
+from benchmarks.reliability.overload import flood
+from benchmarks.reliability.report import render
+from benchmarks.reliability.server import service_process
+from benchmarks.reliability.shutdown import sigterm_under_load
+from benchmarks.reliability.soak import run_soak
+
+RESULTS_FILE = "reliability.json"
+EXIT_OK = 0
+EXIT_FAILED = 1
+OVERLOAD_IMAGES = 64  # images per V2 request in the flood: enough model work per request to fill a small queue
+OVERLOAD_QUEUE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Durations and sizes of one run."""
+
+    quick: bool
+    soak_s: float
+    warm_up_s: float
+    concurrency: int
+    overload_s: float
+    overload_clients: int
+    sigterm_load_s: float
+    sigterm_clients: int
+
+    @classmethod
+    def choose(cls, quick: bool) -> Plan:
+        """Minutes of soak in full mode, seconds in quick mode."""
+        if quick:
+            return cls(True, 10.0, 2.0, 64, 3.0, 32, 1.0, 32)
+        return cls(False, 180.0, 10.0, 64, 10.0, 64, 3.0, 64)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the descriptions the report quotes."""
+        return {
+            **{name: getattr(self, name) for name in self.__dataclass_fields__},
+            "overload_description": (
+                f"{self.overload_clients} clients flood `POST /v2/models/cifar10-cnn/infer` with binary tensors of "
+                f"{OVERLOAD_IMAGES} images each for {self.overload_s:.0f} s against a server with "
+                f"CIFAR10_MAX_QUEUE={OVERLOAD_QUEUE}; then 20 single-image requests are sent one at a time."
+            ),
+            "sigterm_description": (
+                f"{self.sigterm_clients} clients send `POST /predict` (one connection per request) for "
+                f"{self.sigterm_load_s:.0f} s, then the server gets SIGTERM while they keep sending until it has "
+                "exited."
+            ),
+        }
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a 10 s soak and short floods (about half a minute)")
+    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "benchmarks" / "results")
+    parser.add_argument("--markdown", type=Path, default=PROJECT_ROOT / "RELIABILITY.md")
+    parser.add_argument("--model", default="fp32", help="fp32, int8 or a path (default fp32)")
+    return parser.parse_args(argv)
+
+
+def run_hostile(model: str, work: Path) -> dict[str, Any]:
+    """Send the whole catalogue to a server with the catalogue's limits; record status, code and latency per case."""
+    limits = Limits()
+    results: list[dict[str, Any]] = []
+    with service_process(model, work / "hostile.log", {**limits.environ(), "CIFAR10_ACCESS_LOG": "false"}) as server:
+        for _ in range(5):
+            send(
+                "127.0.0.1", server.port, HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
+            )
+        peak_before = server.memory_kib("VmHWM")
+        for case in build_catalogue(limits):
+            answer = send("127.0.0.1", server.port, case.request)
+            code = None
+            try:
+                document = answer.json()
+                entry = document["results"][0] if "per-file" in case.tags else document
+                code = entry.get("code")
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                pass
+            results.append(
+                {
+                    "name": case.name,
+                    "expected_status": case.status,
+                    "expected_code": case.code,
+                    "status": answer.status,
+                    "code": code,
+                    "ms": round(answer.seconds * 1000, 2),
+                    "ok": answer.outcome == "complete" and answer.status == case.status and code == case.code,
+                }
+            )
+        growth = server.memory_kib("VmHWM") - peak_before
+        still_serving = send(
+            "127.0.0.1", server.port, HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
+        ).status
+    return {
+        "cases": len(results),
+        "passed": sum(case["ok"] for case in results),
+        "slowest_ms": max(case["ms"] for case in results),
+        "peak_rss_growth_mib": round(growth / 1024, 1),
+        "still_serving_after": still_serving == 200,
+        "results": results,
+    }
+
+
+def run_soak_section(model: str, work: Path, plan: Plan) -> dict[str, Any]:
+    """The bounded soak against a default-configured server (access log off)."""
+    body = work / "soak.jpg"
+    body.write_bytes(sample_jpeg(seed=1))
+    with service_process(model, work / "soak.log", {"CIFAR10_ACCESS_LOG": "false"}) as server:
+        return run_soak(server, body, seconds=plan.soak_s, concurrency=plan.concurrency, warm_up_s=plan.warm_up_s)
+
+
+def run_overload(model: str, work: Path, plan: Plan) -> dict[str, Any]:
+    """Flood a server with a small queue with big V2 requests; then single requests must all succeed."""
+    images = np.random.default_rng(0).integers(0, 256, (OVERLOAD_IMAGES, 32, 32, 3), dtype=np.uint8)
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "image",
+                    "datatype": "UINT8",
+                    "shape": list(images.shape),
+                    "parameters": {"binary_data_size": images.nbytes},
+                }
+            ]
+        }
+    ).encode()
+    big = HttpRequest(
+        "POST",
+        "/v2/models/cifar10-cnn/infer",
+        {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))},
+        header + images.tobytes(),
+    )
+    single = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
+    environ = {"CIFAR10_MAX_QUEUE": str(OVERLOAD_QUEUE), "CIFAR10_ACCESS_LOG": "false"}
+    with service_process(model, work / "overload.log", environ) as server:
+        result = flood(server.port, big, single, clients=plan.overload_clients, seconds=plan.overload_s)
+    return result.as_dict()
+
+
+def run_sigterm(model: str, work: Path, plan: Plan) -> dict[str, Any]:
+    """SIGTERM while clients keep sending."""
+    request = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
+    with service_process(model, work / "sigterm.log", {"CIFAR10_ACCESS_LOG": "false"}) as server:
+        result = sigterm_under_load(
+            server.process, server.port, request, clients=plan.sigterm_clients, load_before_s=plan.sigterm_load_s
+        )
+    return result.as_dict()
+
+
+def run_startup_faults(model: str, work: Path) -> list[dict[str, Any]]:
+    """Start the service on each broken model file."""
+    real = Path(model) if Path(model).suffix == ".onnx" else PROJECT_ROOT / "models" / "cifar10_cnn.onnx"
+    return [fault.as_dict() for fault in start_with_models(broken_models(work / "broken", real))]
+
+
+def verdict(results: dict[str, Any]) -> bool:
+    """Whether every check passed."""
+    soak = results["soak"]
+    return (
+        results["hostile_inputs"]["passed"] == results["hostile_inputs"]["cases"]
+        and results["hostile_inputs"]["still_serving_after"]
+        and ("skipped" in soak or soak["zero_errors"])
+        and results["overload"]["shed_and_recovered"]
+        and results["sigterm"]["clean"]
+        and all(fault["survived"] for fault in results["startup_faults"])
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every section, write the JSON and the Markdown report; exit 1 if a check failed."""
+    arguments = parse_args(argv)
+    plan = Plan.choose(arguments.quick)
+    work = arguments.output / "tmp" / "reliability"
+    work.mkdir(parents=True, exist_ok=True)
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    started = time.monotonic()
+    sections: list[tuple[str, Any]] = [
+        ("hostile_inputs", lambda: run_hostile(arguments.model, work)),
+        ("startup_faults", lambda: run_startup_faults(arguments.model, work)),
+        ("overload", lambda: run_overload(arguments.model, work, plan)),
+        ("sigterm", lambda: run_sigterm(arguments.model, work, plan)),
+        ("soak", lambda: run_soak_section(arguments.model, work, plan)),
+    ]
+    results: dict[str, Any] = {
+        "quick": plan.quick,
+        "plan": plan.as_dict(),
+        "uptime": uptime,
+        "machine": describe_machine(),
+        "model": arguments.model,
+    }
+    for name, run in sections:
+        print(f"reliability: {name} ...", file=sys.stderr, flush=True)
+        results[name] = run()
+    results["seconds"] = round(time.monotonic() - started, 1)
+    results["all_passed"] = verdict(results)
+    arguments.output.mkdir(parents=True, exist_ok=True)
+    (arguments.output / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
+    arguments.markdown.write_text(render(results))
+    print(
+        f"reliability: {'all checks passed' if results['all_passed'] else 'SOME CHECKS FAILED'} "
+        f"in {results['seconds']} s; wrote {arguments.output / RESULTS_FILE} and {arguments.markdown}",
+        file=sys.stderr,
+    )
+    return EXIT_OK if results["all_passed"] else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Start-up faults: start ``python -m service`` on a broken model file and watch it refuse, with one clear line,
+a non-zero exit and readiness never green."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from benchmarks.reliability.client import HttpRequest, send
+
+PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
+FAULT_TIMEOUT_S: Final = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class StartupFault:
+    """How the service reacted to one broken model."""
+
+    name: str
+    exit_code: int | None
+    seconds: float
+    stderr_lines: tuple[str, ...]
+    ready_probes: int
+    ready_ever_200: bool
+
+    @property
+    def one_clear_line(self) -> bool:
+        """Exactly one stderr line: a JSON error record saying it cannot start, without a traceback."""
+        if len(self.stderr_lines) != 1:
+            return False
+        try:
+            record = json.loads(self.stderr_lines[0])
+        except json.JSONDecodeError:
+            return False
+        message = str(record.get("message", ""))
+        return record.get("level") == "error" and message.startswith("cannot start") and "traceback" not in record
+
+    @property
+    def survived(self) -> bool:
+        """Refused as documented: non-zero exit, one clear line, never ready."""
+        return self.exit_code not in (0, None) and self.one_clear_line and not self.ready_ever_200
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the derived verdicts."""
+        return {**asdict(self), "one_clear_line": self.one_clear_line, "survived": self.survived}
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_with_model(name: str, model: Path, environ: Mapping[str, str] | None = None) -> StartupFault:
+    """Start the service on ``model``, probe /ready until it exits, and describe what happened."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CIFAR10_")}
+    env.update(environ or {})
+    command = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port), "--model", str(model)]
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    probes, ready = 0, False
+    try:
+        while process.poll() is None and time.monotonic() - started < FAULT_TIMEOUT_S:
+            answer = send("127.0.0.1", port, HttpRequest("GET", "/ready"), timeout=2.0)
+            probes += 1
+            ready = ready or answer.status == 200
+            time.sleep(0.02)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        _, stderr = process.communicate()
+    lines = tuple(line for line in stderr.splitlines() if line.strip())
+    return StartupFault(name, process.returncode, round(time.monotonic() - started, 3), lines, probes, ready)
+
+
+def start_with_models(models: Mapping[str, Path]) -> list[StartupFault]:
+    """Run :func:`start_with_model` for every named model, in parallel."""
+    with ThreadPoolExecutor(max_workers=max(1, len(models))) as pool:
+        futures = [pool.submit(start_with_model, name, path) for name, path in models.items()]
+        return [future.result() for future in futures]
+
+
+def broken_models(directory: Path, real_model: Path) -> dict[str, Path]:
+    """Broken model files that need no ONNX tooling: missing, empty, garbage, truncated, a directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    content = real_model.read_bytes()
+    files = {
+        "missing-file": directory / "absent.onnx",
+        "empty-file": directory / "empty.onnx",
+        "garbage-bytes": directory / "garbage.onnx",
+        "truncated-model": directory / "truncated.onnx",
+        "directory": directory / "a-directory.onnx",
+    }
+    files["empty-file"].write_bytes(b"")
+    files["garbage-bytes"].write_bytes(bytes(range(256)) * 64)
+    files["truncated-model"].write_bytes(content[: len(content) // 2])
+    files["directory"].mkdir(exist_ok=True)
+    return files

@@ -1,0 +1,101 @@
+"""Overload: flood a server whose queue is small, count the 503s it sheds, then check it recovers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.reliability.client import HttpAnswer, HttpRequest, send
+
+
+@dataclass(frozen=True, slots=True)
+class OverloadResult:
+    """What a flood got back, and how the server answered right after it."""
+
+    requests: int
+    outcomes: dict[str, int]
+    shed_share: float  # share of answers that were 503
+    shed_answers_well_formed: bool  # every 503 was JSON {"error", "code": "overloaded"} with Retry-After
+    p50_ms: float
+    p99_ms: float
+    recovery_requests: int
+    recovery_ok: int
+    recovery_first_ok_ms: float | None
+
+    @property
+    def shed_and_recovered(self) -> bool:
+        """Load was shed with well-formed 503s, nothing else failed, and every request after the flood succeeded."""
+        unexpected = set(self.outcomes) - {"200", "503"}
+        return (
+            self.outcomes.get("503", 0) > 0
+            and self.shed_answers_well_formed
+            and not unexpected
+            and self.recovery_ok == self.recovery_requests
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the verdict."""
+        return {
+            **{name: getattr(self, name) for name in self.__dataclass_fields__},
+            "shed_and_recovered": self.shed_and_recovered,
+        }
+
+
+def well_formed_shed(answer: HttpAnswer) -> bool:
+    """A 503 with a JSON error naming the overload and a Retry-After header."""
+    try:
+        document = answer.json()
+    except ValueError:
+        return False
+    return (
+        isinstance(document, dict)
+        and document.get("code") == "overloaded"
+        and isinstance(document.get("error"), str)
+        and "retry-after" in answer.headers
+    )
+
+
+def flood(
+    port: int, request: HttpRequest, recovery: HttpRequest, *, clients: int, seconds: float, recovery_requests: int = 20
+) -> OverloadResult:
+    """Send ``request`` from ``clients`` threads for ``seconds``, then ``recovery`` one at a time."""
+    deadline = time.monotonic() + seconds
+    answers: list[HttpAnswer] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        while time.monotonic() < deadline:
+            answer = send("127.0.0.1", port, request)
+            with lock:
+                answers.append(answer)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    outcomes: Counter[str] = Counter(
+        str(answer.status) if answer.outcome == "complete" else answer.outcome for answer in answers
+    )
+    shed = [answer for answer in answers if answer.status == 503]
+    latencies = sorted(answer.seconds * 1000 for answer in answers) or [0.0]
+    recovered = [send("127.0.0.1", port, recovery) for _ in range(recovery_requests)]
+    first_ok = next((answer for answer in recovered if answer.status == 200), None)
+    first_ok_ms = None
+    if first_ok is not None:
+        position = recovered.index(first_ok)
+        first_ok_ms = round((sum(answer.seconds for answer in recovered[: position + 1])) * 1000, 2)
+    return OverloadResult(
+        requests=len(answers),
+        outcomes=dict(outcomes),
+        shed_share=round(len(shed) / max(1, len(answers)), 4),
+        shed_answers_well_formed=all(well_formed_shed(answer) for answer in shed),
+        p50_ms=round(latencies[len(latencies) // 2], 2),
+        p99_ms=round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 2),
+        recovery_requests=recovery_requests,
+        recovery_ok=sum(answer.status == 200 for answer in recovered),
+        recovery_first_ok_ms=first_ok_ms,
+    )

@@ -1,0 +1,69 @@
+"""The servers under test: this service (FP32/INT8, batching on/off), the TensorFlow-path service, the ceiling."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from benchmarks.processes import ServerSpec
+
+DEFAULT_SERVICE = "service_fp32_batching"
+TF_SERVICE = "tf_service"
+CEILING = "ceiling"
+
+
+def service_spec(model: str, batching: bool, threads: int, models_dir: Path) -> ServerSpec:
+    """This service (`python -m service`) with the given model and batching, access log off."""
+    mode = "batching" if batching else "no_batching"
+    return ServerSpec(
+        name=f"service_{model}_{mode}",
+        argv=(sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", "{port}"),
+        env={
+            "CIFAR10_MODEL": model,
+            "CIFAR10_MODELS_DIR": str(models_dir),
+            "CIFAR10_BATCHING": "true" if batching else "false",
+            "CIFAR10_INTRA_OP_THREADS": str(threads),
+            "CIFAR10_WORKERS": "1",
+            "CIFAR10_ACCESS_LOG": "false",
+            "CIFAR10_LOG_LEVEL": "warning",
+        },
+        description=f"this service, {model.upper()}, dynamic batching {'on' if batching else 'off'}",
+    )
+
+
+def tf_service_spec(keras_model: Path, threads: int) -> ServerSpec:
+    """The TensorFlow-path comparison service (FastAPI + UploadFile + Pillow + model.predict)."""
+    return ServerSpec(
+        name=TF_SERVICE,
+        argv=(
+            sys.executable,
+            "-m",
+            "benchmarks.tf_service",
+            "--port",
+            "{port}",
+            "--model",
+            str(keras_model),
+            "--threads",
+            str(threads),
+        ),
+        env={"TF_CPP_MIN_LOG_LEVEL": "2"},
+        description="TensorFlow path: FastAPI + UploadFile + Pillow + model.predict",
+    )
+
+
+def ceiling_spec() -> ServerSpec:
+    """The no-op ceiling app on the same Starlette/uvicorn stack."""
+    return ServerSpec(
+        name=CEILING,
+        argv=(sys.executable, "-m", "benchmarks.ceiling", "--port", "{port}"),
+        description="ceiling: Starlette/uvicorn reading the upload, constant JSON answer",
+    )
+
+
+def service_variants(full_matrix: bool, threads: int, models_dir: Path) -> list[ServerSpec]:
+    """Every service configuration to load-test (FP32/INT8 × batching on/off), or only the default one."""
+    if not full_matrix:
+        return [service_spec("fp32", True, threads, models_dir)]
+    return [
+        service_spec(model, batching, threads, models_dir) for model in ("fp32", "int8") for batching in (True, False)
+    ]

@@ -1,0 +1,159 @@
+"""The issue's targets, evaluated as ratios from one run's results: PASS, MISS or NOT MEASURED."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE
+from benchmarks.stats import ratio
+
+TARGET_CONCURRENCY = 32
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target: what it asks for, the measured value, and the verdict."""
+
+    key: str
+    goal: str
+    measured: float | None
+    threshold: float
+    higher_is_better: bool
+    detail: str
+    unit: str = "×"
+
+    @property
+    def verdict(self) -> str:
+        """PASS, MISS or NOT MEASURED."""
+        if self.measured is None:
+            return "NOT MEASURED"
+        passed = self.measured >= self.threshold if self.higher_is_better else self.measured <= self.threshold
+        return "PASS" if passed else "MISS"
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict including the verdict."""
+        return {**asdict(self), "verdict": self.verdict}
+
+
+def _inprocess_p50(results: dict[str, Any], runner: str, batch_size: int = 1) -> float | None:
+    for row in results.get("inprocess", {}).get("rows", []):
+        if row["runner"] == runner and row["batch_size"] == batch_size:
+            return float(row["p50_ms"])
+    return None
+
+
+def http_rate(results: dict[str, Any], server: str, concurrency: int, workload: str = "multipart") -> float | None:
+    """Successful requests per second for one server, workload and concurrency, if measured."""
+    for row in results.get("http", {}).get("rows", []):
+        if row["server"] == server and row["workload"] == workload and row["concurrency"] == concurrency:
+            return float(row["ok_per_s"])
+    return None
+
+
+def _cold_start(results: dict[str, Any], server: str) -> float | None:
+    entry = results.get("coldstart", {}).get("servers", {}).get(server)
+    return float(entry["ready_seconds_median"]) if entry else None
+
+
+def _rss_after_load(results: dict[str, Any], server: str) -> float | None:
+    entry = results.get("http", {}).get("memory", {}).get(server, {})
+    snapshot = entry.get("after_load") or entry.get("after_warmup")
+    return float(snapshot["rss_mib"]) if snapshot else None
+
+
+def _image_mb(results: dict[str, Any], role: str) -> float | None:
+    value = results.get("footprint", {}).get("images", {}).get(role, {}).get("mb")
+    return float(value) if value is not None else None
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def _ms(value: float | None) -> str:
+    return _fmt(value, " ms", 3)
+
+
+def _rate(value: float | None) -> str:
+    return _fmt(value, " req/s", 0)
+
+
+def evaluate_targets(results: dict[str, Any]) -> list[Target]:
+    """Every target of the issue, from this run's figures (FP32 service with its default batching)."""
+    onnx = _inprocess_p50(results, "onnx_fp32")
+    predict = _inprocess_p50(results, "tf_predict")
+    function = _inprocess_p50(results, "tf_function")
+    service_rate = http_rate(results, DEFAULT_SERVICE, TARGET_CONCURRENCY)
+    tf_rate = http_rate(results, TF_SERVICE, TARGET_CONCURRENCY)
+    ceiling_rate = http_rate(results, CEILING, TARGET_CONCURRENCY)
+    service_start, tf_start = _cold_start(results, DEFAULT_SERVICE), _cold_start(results, TF_SERVICE)
+    service_rss, tf_rss = _rss_after_load(results, DEFAULT_SERVICE), _rss_after_load(results, TF_SERVICE)
+    runtime_image, tf_image = _image_mb(results, "runtime"), _image_mb(results, "tensorflow")
+    return [
+        Target(
+            "inprocess_vs_predict",
+            "in-process batch-1 p50: onnxruntime ≥ 500× faster than model.predict",
+            ratio(predict, onnx),
+            500.0,
+            True,
+            f"model.predict {_ms(predict)} vs onnxruntime FP32 {_ms(onnx)}",
+        ),
+        Target(
+            "inprocess_vs_tf_function",
+            "in-process batch-1 p50: onnxruntime ≥ 10× faster than tf.function",
+            ratio(function, onnx),
+            10.0,
+            True,
+            f"tf.function {_ms(function)} vs onnxruntime FP32 {_ms(onnx)}",
+        ),
+        Target(
+            "http_vs_tf_service",
+            f"HTTP c={TARGET_CONCURRENCY}: this service ≥ 100× the requests/s of the TensorFlow-path service",
+            ratio(service_rate, tf_rate),
+            100.0,
+            True,
+            f"{_rate(service_rate)} vs {_rate(tf_rate)}",
+        ),
+        Target(
+            "http_vs_ceiling",
+            f"HTTP c={TARGET_CONCURRENCY}: this service ≥ 85% of the no-op ceiling",
+            ratio(service_rate, ceiling_rate),
+            0.85,
+            True,
+            f"{_rate(service_rate)} vs ceiling {_rate(ceiling_rate)}",
+        ),
+        Target(
+            "cold_start",
+            "cold start (process start → /ready 200) ≤ 1/5 of the TensorFlow-path service",
+            ratio(service_start, tf_start),
+            0.2,
+            False,
+            f"{_fmt(service_start, ' s', 2)} vs {_fmt(tf_start, ' s', 2)}",
+        ),
+        Target(
+            "memory",
+            "resident memory after the load run ≤ 1/5 of the TensorFlow-path service",
+            ratio(service_rss, tf_rss),
+            0.2,
+            False,
+            f"{_fmt(service_rss, ' MiB')} vs {_fmt(tf_rss, ' MiB')}",
+        ),
+        Target(
+            "image_size",
+            "runtime image ≤ 200 MB",
+            runtime_image,
+            200.0,
+            False,
+            f"{_fmt(runtime_image, ' MB')}",
+            unit=" MB",
+        ),
+        Target(
+            "image_vs_tf_image",
+            "runtime image ≤ 1/8 of the TensorFlow-based image",
+            ratio(runtime_image, tf_image),
+            0.125,
+            False,
+            f"{_fmt(runtime_image, ' MB')} vs {_fmt(tf_image, ' MB')}",
+        ),
+    ]

@@ -1,0 +1,103 @@
+"""The smoke run of `python -m benchmarks`: every section runs end to end in seconds, so the scripts cannot rot.
+
+Only the shape of the output is checked here, never the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.config import DATASET_ARCHIVE, PROJECT_ROOT, find_keras_model
+from benchmarks.load import hey_available
+
+pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.dataset, pytest.mark.tensorflow]
+
+SMOKE_TIMEOUT_SECONDS = 240
+SmokeRun = tuple[dict[str, Any], str, Path]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
+    if not DATASET_ARCHIVE.is_file():
+        pytest.skip(f"dataset archive not found at {DATASET_ARCHIVE}")
+    output = tmp_path_factory.mktemp("bench")
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--output", str(output)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = json.loads((output / "results.json").read_text())
+    return results, completed.stderr, output
+
+
+def test_every_section_ran_without_errors(smoke_run: SmokeRun) -> None:
+    results, progress, _ = smoke_run
+    assert results["mode"] == "smoke"
+    assert results["errors"] == {}
+    assert set(results["plan"]["sections"]) <= set(results)
+    assert "inprocess: batch 1 p50" in progress  # progress is shown while running
+
+
+def test_inprocess_measured_both_runtimes(smoke_run: SmokeRun) -> None:
+    results, _, _ = smoke_run
+    runners = {row["runner"] for row in results["inprocess"]["rows"]}
+    assert {"onnx_fp32", "onnx_int8"} <= runners
+    if find_keras_model(None) is not None:
+        assert {"tf_predict", "tf_direct_call", "tf_function"} <= runners
+    for row in results["inprocess"]["rows"]:
+        assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
+        assert row["calls"] >= 2
+
+
+def test_http_servers_answered(smoke_run: SmokeRun) -> None:
+    results, _, _ = smoke_run
+    http = results["http"]
+    assert "service_fp32_batching" in http["memory"]
+    assert http["memory"]["service_fp32_batching"]["after_warmup"]["rss_mib"] > 10
+    if not hey_available():
+        pytest.skip("hey is not installed (make system-deps): load runs skipped, sequential probes checked")
+    served = {(row["server"], row["workload"]) for row in http["rows"]}
+    assert {("service_fp32_batching", "multipart"), ("service_fp32_batching", "v2"), ("ceiling", "multipart")} <= served
+    for row in http["rows"]:
+        assert row["ok"] > 0, row
+        assert row["errors"] == 0, row
+
+
+def test_profile_sampled_the_service_under_load(smoke_run: SmokeRun) -> None:
+    results, _, _ = smoke_run
+    profile = results["profile"]
+    if "skipped" in profile:
+        pytest.skip(profile["skipped"])
+    service = profile["servers"]["service_fp32_batching"]
+    assert service["samples"] > 0
+    assert sum(item["share"] for item in service["buckets"]) == pytest.approx(1.0, abs=0.05)
+
+
+def test_cold_start_large_photo_and_footprint(smoke_run: SmokeRun) -> None:
+    results, _, _ = smoke_run
+    service = results["coldstart"]["servers"]["service_fp32_batching"]
+    assert 0 < service["ready_seconds_median"] <= service["first_prediction_seconds_median"]
+    assert results["largephoto"]["servers"]["service_fp32_batching"]["statuses"] == [200]
+    assert results["largephoto"]["megapixels"] >= 12
+    assert results["footprint"]["tensorflow_set"]["mb"] > results["footprint"]["runtime_set"]["mb"] > 0
+
+
+def test_report_and_plots_are_written(smoke_run: SmokeRun) -> None:
+    results, _, output = smoke_run
+    report = (output / "RESULTS.md").read_text()
+    assert report.index("## Targets") < report.index("## 1. In-process inference")
+    assert "Smoke run" in report
+    assert {target["verdict"] for target in results["targets"]} <= {"PASS", "MISS", "NOT MEASURED"}
+    assert (output / "inprocess_latency.png").read_bytes().startswith(b"\x89PNG")
+    if results["http"]["rows"]:
+        assert (output / "http_throughput.png").read_bytes().startswith(b"\x89PNG")

@@ -1,0 +1,121 @@
+"""Tests for benchmarks.targets and benchmarks.report: verdicts follow the figures, the report renders them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from benchmarks.report import render, table
+from benchmarks.targets import evaluate_targets
+
+
+def cold_start(seconds: float) -> dict[str, Any]:
+    return {
+        "ready_seconds_median": seconds,
+        "first_prediction_seconds_median": seconds + 0.1,
+        "rss_mib_after_first_prediction_median": 100.0,
+        "runs": [{}],
+    }
+
+
+def results_with(
+    onnx_ms: float, predict_ms: float, function_ms: float, service_rps: float, image_mb: float | None
+) -> dict[str, Any]:
+    inprocess_rows = [
+        {
+            "runner": name,
+            "runtime": "x",
+            "batch_size": 1,
+            "p50_ms": ms,
+            "p95_ms": ms,
+            "p99_ms": ms,
+            "items_per_s": 1e3 / ms,
+            "calls": 10,
+            "round_p50_ms": [ms],
+        }
+        for name, ms in (("onnx_fp32", onnx_ms), ("tf_predict", predict_ms), ("tf_function", function_ms))
+    ]
+    http_rows = [
+        {
+            "server": server,
+            "workload": "multipart",
+            "concurrency": 32,
+            "ok_per_s": rate,
+            "p50_ms": 1.0,
+            "p95_ms": 2.0,
+            "p99_ms": 3.0,
+            "non_2xx": 0,
+            "errors": 0,
+        }
+        for server, rate in (("service_fp32_batching", service_rps), ("tf_service", 10.0), ("ceiling", 2000.0))
+    ]
+    memory = {
+        "service_fp32_batching": {"after_load": {"rss_mib": 90.0}},
+        "tf_service": {"after_load": {"rss_mib": 600.0}},
+    }
+    return {
+        "mode": "smoke",
+        "plan": {"inprocess_rounds": 1, "inprocess_seconds_per_measurement": 0.1, "sections": ["inprocess", "http"]},
+        "machine": {"date": "today", "cpu_model": "cpu", "logical_cores": 2, "python": "3.11", "versions": {}},
+        "inprocess": {"runners": ["onnx_fp32", "tf_predict", "tf_function"], "rows": inprocess_rows, "notes": {}},
+        "http": {"rows": http_rows, "memory": memory, "concurrencies": [32], "servers": {}, "workloads": {}},
+        "coldstart": {
+            "servers": {
+                name: cold_start(seconds) for name, seconds in (("service_fp32_batching", 0.5), ("tf_service", 5.0))
+            }
+        },
+        "footprint": {
+            "runtime_set": {"mb": 190.0, "distributions": 18, "largest": [{"name": "onnxruntime", "mb": 76.0}]},
+            "tensorflow_set": {
+                "mb": 1500.0,
+                "distributions": 46,
+                "largest": [{"name": "tensorflow-cpu", "mb": 1247.0}],
+            },
+            "tensorflow_roots": ["tensorflow-cpu"],
+            "images": {
+                "runtime": {"image": "r", "mb": image_mb, "source": "test"},
+                "tensorflow": {"image": "t", "mb": 2000.0, "source": "test"},
+            },
+        },
+    }
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, str]:
+    return {target.key: target.verdict for target in evaluate_targets(results)}
+
+
+def test_targets_pass_when_the_figures_meet_them() -> None:
+    outcome = verdicts(results_with(onnx_ms=0.05, predict_ms=50.0, function_ms=1.0, service_rps=1900.0, image_mb=150))
+    assert set(outcome.values()) == {"PASS"}
+
+
+def test_targets_miss_when_the_figures_fall_short() -> None:
+    outcome = verdicts(results_with(onnx_ms=0.2, predict_ms=50.0, function_ms=1.0, service_rps=900.0, image_mb=300))
+    assert outcome["inprocess_vs_predict"] == "MISS"  # 250×
+    assert outcome["inprocess_vs_tf_function"] == "MISS"  # 5×
+    assert outcome["http_vs_tf_service"] == "MISS"  # 90×
+    assert outcome["http_vs_ceiling"] == "MISS"  # 45 %
+    assert outcome["image_size"] == "MISS"
+    assert outcome["cold_start"] == "PASS"
+
+
+def test_missing_figures_are_not_measured() -> None:
+    results = results_with(onnx_ms=0.05, predict_ms=50.0, function_ms=1.0, service_rps=1900.0, image_mb=None)
+    outcome = verdicts(results)
+    assert outcome["image_size"] == "NOT MEASURED"
+    assert outcome["image_vs_tf_image"] == "NOT MEASURED"
+
+
+def test_render_puts_targets_first_with_their_verdicts() -> None:
+    text = render(results_with(onnx_ms=0.05, predict_ms=50.0, function_ms=1.0, service_rps=1900.0, image_mb=150))
+    assert text.index("## Targets") < text.index("## 1. In-process inference")
+    assert "| 1,000× |" in text  # 50 ms / 0.05 ms
+    assert "Smoke run" in text
+
+
+@pytest.mark.parametrize(("value", "cell"), [(1234.5, "1,234"), (12.345, "12.35"), (0.01234, "0.012"), (None, "n/a")])
+def test_table_formats_numbers_and_right_aligns_numeric_columns(value: float | None, cell: str) -> None:
+    text = table(["name", "value"], [("a", value)])
+    assert text.splitlines()[1] == "| --- | ---: |"
+    assert text.splitlines()[2] == f"| a | {cell} |"
