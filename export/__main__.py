@@ -18,7 +18,7 @@ from export import contract
 from export.manifest import write_manifest
 from export.onnx_export import export_onnx, keras_reference, set_metadata
 from export.quantize import CANDIDATES, QuantRecipe, median_latency_ms, quantize
-from export.verify import ParityError, compare, onnx_probabilities, onnx_session
+from export.verify import ParityError, check_distribution, compare, onnx_probabilities, onnx_session
 from training.data import Dataset, default_source, file_sha256, load_dataset
 from training.labels import LABELS
 
@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"agreement on decided images {parity.decided_agreement:.4%}"
     )
     parity.check()
+    check_distribution(fp32, "FP32")
     fp32_props = {p.key: p.value for p in onnx.load(str(fp32_path)).metadata_props}
 
     report: dict[str, Any] = {
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         set_metadata(int8_model, props)
         onnx.save(int8_model, str(int8_path))
         int8 = onnx_probabilities(onnx_session(int8_path), test)
+        check_distribution(int8, "INT8")
         report["int8"] = {
             "file": INT8_NAME,
             "recipe": choice["chosen"]["recipe"]["name"],

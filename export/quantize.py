@@ -58,13 +58,22 @@ class ImageReader(q.CalibrationDataReader):  # type: ignore[misc]
         return None if batch is None else {contract.INPUT_NAME: batch}
 
 
-def _output_layer_nodes(model_path: Path) -> list[str]:
-    """Names of the last MatMul/Gemm node and every node after it (the graph is topologically sorted)."""
+def _excluded_nodes(model_path: Path, fp32_output_layer: bool) -> list[str]:
+    """Nodes kept in FP32: always the Softmax, and with `fp32_output_layer` the last MatMul/Gemm onwards.
+
+    A quantized Softmax output is rounded to 1/255 steps, so the served probabilities would not
+    sum to 1 (off by up to 0.016) and small probabilities would collapse to 0: the softmax of the
+    dequantized logits costs nothing at this size and keeps the output a true distribution.
+    The graph is topologically sorted, so "after" means later in the node list.
+    """
     import onnx
 
     nodes = list(onnx.load(str(model_path)).graph.node)
-    last = max(i for i, node in enumerate(nodes) if node.op_type in ("MatMul", "Gemm"))
-    return [node.name for node in nodes[last:]]
+    excluded = [node.name for node in nodes if node.op_type == "Softmax"]
+    if fp32_output_layer:
+        last = max(i for i, node in enumerate(nodes) if node.op_type in ("MatMul", "Gemm"))
+        excluded += [node.name for node in nodes[last:] if node.name not in excluded]
+    return excluded
 
 
 def quantize(fp32_path: Path, output: Path, calibration: np.ndarray, recipe: QuantRecipe) -> Path:
@@ -74,7 +83,7 @@ def quantize(fp32_path: Path, output: Path, calibration: np.ndarray, recipe: Qua
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         q.quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-        excluded = _output_layer_nodes(prepared) if recipe.fp32_output_layer else []
+        excluded = _excluded_nodes(prepared, recipe.fp32_output_layer)
         q.quantize_static(
             str(prepared),
             str(output),

@@ -44,6 +44,13 @@ class Parity:
             raise ParityError(f"ONNX/Keras parity failed on {self.images} images: " + "; ".join(problems))
 
 
+def check_distribution(probabilities: np.ndarray, name: str, tolerance: float = MAX_ABS_DIFF) -> None:
+    """Raise ParityError unless every row is a probability distribution (non-negative, sums to 1)."""
+    worst = float(np.abs(probabilities.astype(np.float64).sum(axis=1) - 1.0).max()) if len(probabilities) else 0.0
+    if worst > tolerance or (probabilities < 0).any():
+        raise ParityError(f"{name} output is not a probability distribution: |sum - 1| up to {worst:.3g}")
+
+
 def onnx_session(path: Path, threads: int = 0) -> ort.InferenceSession:
     """A CPU session on the model file; threads=0 lets onnxruntime choose."""
     options = ort.SessionOptions()

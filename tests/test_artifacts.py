@@ -59,6 +59,7 @@ def test_onnx_accuracy_matches_manifest(precision: str, test_split: tuple[np.nda
     )
     accuracy = float((probabilities.argmax(axis=1) == labels).mean())
     assert accuracy == pytest.approx(MANIFEST["models"][precision]["test_accuracy"], abs=1e-9)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
 
 @pytest.mark.dataset

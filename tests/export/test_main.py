@@ -13,7 +13,7 @@ pytest.importorskip("keras")
 
 from export.__main__ import main  # noqa: E402
 from export.quantize import QuantRecipe, quantize  # noqa: E402
-from export.verify import compare, onnx_probabilities, onnx_session  # noqa: E402
+from export.verify import ParityError, check_distribution, compare, onnx_probabilities, onnx_session  # noqa: E402
 from tests.training.conftest import write_dataset  # noqa: E402
 from training.data import file_sha256  # noqa: E402
 
@@ -78,3 +78,15 @@ def test_int8_model_tracks_fp32(keras_file: Path, tmp_path: Path) -> None:
     # untrained weights give near-uniform outputs, so only a loose bound is meaningful here
     assert np.abs(a - b).max() < 0.05
     assert compare(a, b).max_abs_diff > 0  # it really is a different (quantized) graph
+    # the Softmax stays in float, so INT8 answers are still distributions (a quantized one is off by ~1e-2)
+    np.testing.assert_allclose(b.sum(axis=1), 1.0, atol=1e-5)
+    check_distribution(b, "INT8")
+
+
+def test_check_distribution_refuses_rows_that_do_not_sum_to_one() -> None:
+    good = np.full((3, 10), 0.1, dtype=np.float32)
+    check_distribution(good, "good")
+    bad = good.copy()
+    bad[1, 0] += 4 / 255  # what a quantized softmax output looks like
+    with pytest.raises(ParityError, match="not a probability distribution"):
+        check_distribution(bad, "INT8")
