@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 CONSTRAINTS := requirements/constraints.txt
 
-.PHONY: serve test lint typecheck pytest system-deps train evaluate export bench bench-smoke image image-test predict clean
+.PHONY: serve test lint typecheck pytest system-deps train evaluate export bench bench-smoke reliability image image-test predict clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,9 @@ bench: $(VENV)/.dev system-deps
 
 bench-smoke: $(VENV)/.dev system-deps
 	$(BIN)/python -m benchmarks --smoke $(ARGS)
+
+reliability: $(VENV)/.dev system-deps
+	$(BIN)/python -m benchmarks.reliability $(ARGS)
 
 image: system-deps
 	bash scripts/image-test.sh --build-only
