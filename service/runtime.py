@@ -13,6 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from service.errors import ModelLoadError
+from service.integrity import verify_sha256
 from service.settings import GraphOptimization, Settings
 
 # The fixed model contract (the same strings as export/contract.py, which lives on the TensorFlow side).
@@ -94,13 +95,22 @@ class OnnxModel:
         self._output_names = [OUTPUT_NAME]
 
     @classmethod
-    def load(cls, path: Path, config: SessionConfig | None = None) -> OnnxModel:
-        """Load ``path``, check it honours the model contract and read its metadata; raise ModelLoadError."""
+    def load(
+        cls,
+        path: Path,
+        config: SessionConfig | None = None,
+        *,
+        expected_sha256: str | None = None,
+        verify_manifest: bool = False,
+    ) -> OnnxModel:
+        """Load ``path``, check its digest and the model contract and read its metadata; raise ModelLoadError."""
         config = config or SessionConfig()
         try:
             content = path.read_bytes()
         except OSError as exc:
             raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}") from None
+        sha256 = hashlib.sha256(content).hexdigest()
+        verify_sha256(path, sha256, expected=expected_sha256, use_manifest=verify_manifest)
         try:
             session = ort.InferenceSession(
                 content, sess_options=config.to_session_options(), providers=["CPUExecutionProvider"]
@@ -111,7 +121,6 @@ class OnnxModel:
         metadata = dict(session.get_modelmeta().custom_metadata_map)
         labels = _read_labels(metadata, path)
         _check_contract(session, len(labels), path)
-        sha256 = hashlib.sha256(content).hexdigest()
         info = ModelInfo(
             name=metadata.get("model_name") or DEFAULT_MODEL_NAME,
             version=sha256[:12],
@@ -157,7 +166,12 @@ class OnnxModel:
 
 def load_model(settings: Settings) -> OnnxModel:
     """Load the model the settings choose, with the session options they choose."""
-    return OnnxModel.load(settings.model_path, SessionConfig.from_settings(settings))
+    return OnnxModel.load(
+        settings.model_path,
+        SessionConfig.from_settings(settings),
+        expected_sha256=settings.model_sha256,
+        verify_manifest=settings.verify_manifest,
+    )
 
 
 def _read_labels(metadata: Mapping[str, str], path: Path) -> tuple[str, ...]:

@@ -40,6 +40,8 @@ class Settings:
     workers: int = 1
     model: str = "fp32"  # "fp32", "int8" or a path to an .onnx file
     models_dir: Path = Path("models")
+    model_sha256: str | None = None  # refuse to serve a model file with another digest
+    verify_manifest: bool = True  # refuse a model whose digest differs from manifest.json beside it
     # One intra-op thread measured fastest for this ~1 MFLOP CNN on a 2-core box: batch 1 took 0.08 ms
     # with 1 thread vs 0.11-0.14 ms with 2 (thread hand-off costs more than the tiny GEMMs gain), and
     # batch 32 took 1.6 ms vs 2.1-3.5 ms. Spinning burns a core between requests for no measurable gain.
@@ -89,6 +91,8 @@ class Settings:
                 f"{env_name('low_confidence')} ({self.low_confidence}) must not exceed "
                 f"{env_name('high_confidence')} ({self.high_confidence})"
             )
+        if self.model_sha256 is not None and not _is_sha256(self.model_sha256):
+            raise SettingsError(f"{env_name('model_sha256')} must be 64 hex digits, got {self.model_sha256!r}")
         _check_choice("resize", self.resize, ResizeMode)
         _check_choice("log_level", self.log_level, LogLevel)
         _check_choice("graph_optimization", self.graph_optimization, GraphOptimization)
@@ -116,6 +120,8 @@ class Settings:
             "workers": int,
             "model": str,
             "models_dir": Path,
+            "model_sha256": _parse_optional_sha256,
+            "verify_manifest": _parse_bool,
             "intra_op_threads": int,
             "inter_op_threads": int,
             "allow_spinning": _parse_bool,
@@ -177,6 +183,14 @@ def _parse_float(raw: str) -> float:
 
 def _parse_optional_float(raw: str) -> float | None:
     return None if raw == "" or raw.lower() in {"none", "off"} else _parse_float(raw)
+
+
+def _parse_optional_sha256(raw: str) -> str | None:
+    return raw.lower() or None
+
+
+def _is_sha256(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _parse_list(raw: str) -> tuple[str, ...]:
