@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.config import SECTIONS, BenchPlan, build_plan
+from benchmarks.config import SECTIONS, BenchPlan, build_plan, display_path
 from benchmarks.inputs import read_test_images
 from benchmarks.machine import describe_machine, describe_models, load_average
 from benchmarks.plots import HTTP_PLOT, INPROCESS_PLOT, plot_http, plot_inprocess
@@ -46,7 +46,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def plan_as_dict(plan: BenchPlan) -> dict[str, Any]:
     """The plan, JSON-ready."""
-    return {key: str(value) if isinstance(value, Path) else value for key, value in dataclasses.asdict(plan).items()}
+    return {
+        key: display_path(value) if isinstance(value, Path) else value
+        for key, value in dataclasses.asdict(plan).items()
+    }
 
 
 def run_sections(plan: BenchPlan, progress: Progress) -> tuple[dict[str, Any], dict[str, str]]:

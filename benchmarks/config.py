@@ -53,6 +53,12 @@ class BenchPlan:
 SECTIONS: tuple[str, ...] = ("inprocess", "http", "profile", "coldstart", "largephoto", "footprint")
 
 
+def display_path(path: Path) -> str:
+    """``path`` relative to the project root when it is inside it (results stay portable), else absolute."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else str(resolved)
+
+
 def available_cpus() -> tuple[int, ...]:
     """The CPUs this process may run on, in order."""
     return tuple(sorted(os.sched_getaffinity(0)))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from benchmarks.config import BenchPlan
+from benchmarks.config import BenchPlan, display_path
 from benchmarks.inputs import TestImage, pixel_batch
 from benchmarks.onnx_path import onnx_runner
 from benchmarks.progress import Progress
@@ -131,7 +131,7 @@ def run_inprocess(plan: BenchPlan, images: list[TestImage], progress: Progress) 
             f"{plan.threads} intra-op thread(s) for both runtimes; TensorFlow inter-op pool {plan.threads}; "
             "onnxruntime sequential executor (inter-op 1)"
         ),
-        "keras_model": str(plan.keras_model) if plan.keras_model else None,
+        "keras_model": display_path(plan.keras_model) if plan.keras_model else None,
         "runners": [runner.name for runner in runners],
         "notes": notes,
         "agreement_vs_first_runner": agreement(runners, pixel_batch(images, max(len(images), 8))),

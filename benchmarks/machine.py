@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from benchmarks.config import PROJECT_ROOT, available_cpus
+from benchmarks.config import PROJECT_ROOT, available_cpus, display_path
 
 VERSIONED_DISTRIBUTIONS = (
     "onnxruntime",
@@ -107,7 +107,7 @@ def describe_models(models_dir: Path, keras_model: Path | None) -> dict[str, Any
     return {
         "onnx_fp32_sha256": file_digest(models_dir / "cifar10_cnn.onnx"),
         "onnx_int8_sha256": file_digest(models_dir / "cifar10_cnn.int8.onnx"),
-        "keras_model": str(keras_model) if keras_model else None,
+        "keras_model": display_path(keras_model) if keras_model else None,
         "keras_sha256": file_digest(keras_model) if keras_model else None,
         "trained_keras_model": keras_model is not None
         and keras_model.resolve() == (models_dir / "best_model.keras").resolve(),

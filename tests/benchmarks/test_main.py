@@ -101,3 +101,11 @@ def test_report_and_plots_are_written(smoke_run: SmokeRun) -> None:
     assert (output / "inprocess_latency.png").read_bytes().startswith(b"\x89PNG")
     if results["http"]["rows"]:
         assert (output / "http_throughput.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_results_name_project_files_relative_to_the_project(smoke_run: SmokeRun) -> None:
+    results, _, output = smoke_run
+    assert results["plan"]["models_dir"] == "models"  # portable: no /home/<user>/… in committed results
+    assert results["plan"]["output_dir"] == str(output.resolve())  # outside the project: stays absolute
+    if results["models"]["keras_model"] is not None:
+        assert results["models"]["keras_model"] == "models/best_model.keras"
