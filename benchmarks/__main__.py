@@ -69,6 +69,11 @@ def run_sections(plan: BenchPlan, progress: Progress) -> tuple[dict[str, Any], d
 
         return run_http(plan, workloads, log_dir, progress)
 
+    def headtohead() -> dict[str, Any]:
+        from benchmarks.headtohead import run_headtohead
+
+        return run_headtohead(plan, workloads["multipart"], log_dir, progress)
+
     def profile() -> dict[str, Any]:
         from benchmarks.profiling import run_profile
 
@@ -92,6 +97,7 @@ def run_sections(plan: BenchPlan, progress: Progress) -> tuple[dict[str, Any], d
     runners: dict[str, Callable[[], dict[str, Any]]] = {
         "inprocess": inprocess,
         "http": http,
+        "headtohead": headtohead,
         "profile": profile,
         "coldstart": coldstart,
         "largephoto": largephoto,

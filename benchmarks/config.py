@@ -42,6 +42,9 @@ class BenchPlan:
     http_seconds: float
     http_warmup_seconds: float
     http_full_matrix: bool  # every service variant, or only the default one
+    # the targets' servers side by side, in interleaved rounds
+    headtohead_rounds: int
+    headtohead_seconds: float
     # cold start, large photos
     cold_start_repeats: int
     large_photo_megapixels: float
@@ -50,7 +53,7 @@ class BenchPlan:
     sections: tuple[str, ...]
 
 
-SECTIONS: tuple[str, ...] = ("inprocess", "http", "profile", "coldstart", "largephoto", "footprint")
+SECTIONS: tuple[str, ...] = ("inprocess", "http", "headtohead", "profile", "coldstart", "largephoto", "footprint")
 
 
 def display_path(path: Path) -> str:
@@ -120,6 +123,8 @@ def build_plan(
         http_seconds=8.0,
         http_warmup_seconds=2.0,
         http_full_matrix=True,
+        headtohead_rounds=5,
+        headtohead_seconds=5.0,
         cold_start_repeats=3,
         large_photo_megapixels=16.0,
         large_photo_requests=15,
@@ -138,6 +143,8 @@ def build_plan(
         http_seconds=0.5,
         http_warmup_seconds=0.2,
         http_full_matrix=False,
+        headtohead_rounds=1,
+        headtohead_seconds=0.5,
         cold_start_repeats=1,
         large_photo_megapixels=12.0,
         large_photo_requests=1,

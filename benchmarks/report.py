@@ -57,6 +57,8 @@ def render(results: dict[str, Any], plot_dir_link: str = "results") -> str:
         parts.append(_inprocess(results["inprocess"], plot_dir_link))
     if "http" in results:
         parts.append(_http(results["http"], plot_dir_link))
+    if "headtohead" in results:
+        parts.append(_headtohead(results["headtohead"]))
     if "coldstart" in results:
         parts.append(_coldstart(results["coldstart"]))
     if "http" in results:
@@ -247,6 +249,30 @@ def _http_comparison(http: dict[str, Any]) -> str:
         return ""
     return f"\n\n`{DEFAULT_SERVICE}` against the TensorFlow path and the ceiling (multipart):\n\n" + table(
         ["Concurrency", "req/s", "× TF-path service", "fraction of ceiling"], rows
+    )
+
+
+def _headtohead(headtohead: dict[str, Any]) -> str:
+    title = "## 2b. The HTTP targets, side by side in interleaved rounds\n\n"
+    if "rounds" not in headtohead:
+        return title + headtohead.get("note", "Not measured.")
+    names = list(headtohead["median_ok_per_s"])
+    rows = [(number, *(rates.get(name) for name in names)) for number, rates in enumerate(headtohead["rounds"], 1)]
+    rows.append(("median", *(headtohead["median_ok_per_s"][name] for name in names)))
+    ratios = headtohead.get("median_ratios", {})
+    parts = []
+    if "vs_tf_service" in ratios:
+        parts.append(f"{ratios['vs_tf_service']:,.0f}× the TF-path service")
+    if "vs_ceiling" in ratios:
+        parts.append(f"{ratios['vs_ceiling']:.1%} of the ceiling")
+    summary = "; ".join(parts)
+    return (
+        title + f"The servers the HTTP targets compare run at the same time and take turns under `hey` at "
+        f"c={headtohead['concurrency']} ({headtohead['workload']}, {headtohead['seconds_per_round']:g} s per turn, "
+        "rotating order), so a burst from a neighbour on this shared machine hits a round, not a server. "
+        "The targets use these medians.\n\n"
+        + table(["Round", *(f"{name} req/s" for name in names)], rows)
+        + (f"\n\nMedians of the per-round ratios: `{DEFAULT_SERVICE}` makes {summary}." if summary else "")
     )
 
 

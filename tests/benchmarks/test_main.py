@@ -73,6 +73,18 @@ def test_http_servers_answered(smoke_run: SmokeRun) -> None:
         assert row["errors"] == 0, row
 
 
+def test_head_to_head_rounds_compare_the_targets_servers(smoke_run: SmokeRun) -> None:
+    results, _, _ = smoke_run
+    if not hey_available():
+        pytest.skip("hey is not installed (make system-deps)")
+    headtohead = results["headtohead"]
+    assert len(headtohead["rounds"]) == results["plan"]["headtohead_rounds"] == 1
+    expected = {"service_fp32_batching", "ceiling"} | ({"tf_service"} if find_keras_model(None) else set())
+    assert set(headtohead["median_ok_per_s"]) == expected
+    assert all(rate > 0 for rate in headtohead["median_ok_per_s"].values())
+    assert "vs_ceiling" in headtohead["median_ratios"]
+
+
 def test_profile_sampled_the_service_under_load(smoke_run: SmokeRun) -> None:
     results, _, _ = smoke_run
     profile = results["profile"]

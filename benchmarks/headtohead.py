@@ -1,0 +1,84 @@
+"""The HTTP targets, measured fairly on a noisy machine: the servers run side by side and take turns.
+
+The main HTTP matrix measures one server at a time, so a neighbour's burst on this shared machine can
+land on one server's only run and move a ratio by 10-20 %. Here the three servers the targets compare
+(this service, the TensorFlow-path service, the no-op ceiling) are all started, then loaded in
+interleaved rounds at the target concurrency, in a rotating order; each server's figure is the median
+of its rounds and each ratio the median of the per-round ratios.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from benchmarks.config import BenchPlan, available_cpus, split_cpus
+from benchmarks.load import hey_available, run_hey
+from benchmarks.processes import RunningServer
+from benchmarks.progress import Progress
+from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE, ceiling_spec, service_spec, tf_service_spec
+from benchmarks.stats import median_of, ratio
+from benchmarks.workloads import Workload
+
+TARGET_CONCURRENCY = 32
+READY_TIMEOUT_SECONDS = 180.0
+
+
+def run_headtohead(plan: BenchPlan, workload: Workload, log_dir: Path, progress: Progress) -> dict[str, Any]:
+    """Interleaved rounds of `hey` at the target concurrency against every compared server."""
+    if not hey_available():
+        return {"note": "skipped: `hey` not installed (make system-deps)"}
+    server_cpus, load_cpus = split_cpus(available_cpus())
+    threads = len(server_cpus)
+    specs = [service_spec("fp32", True, threads, plan.models_dir), ceiling_spec()]
+    if plan.keras_model is not None:
+        specs.insert(1, tf_service_spec(plan.keras_model, threads))
+    rounds: list[dict[str, float]] = []
+    with ExitStack() as stack:
+        servers = [stack.enter_context(RunningServer(spec, server_cpus, log_dir)) for spec in specs]
+        for server in servers:
+            server.wait_ready(READY_TIMEOUT_SECONDS)
+            run_hey(
+                server.port, workload, concurrency=TARGET_CONCURRENCY, seconds=plan.http_warmup_seconds, cpus=load_cpus
+            )
+        for number in range(plan.headtohead_rounds):
+            shift = number % len(servers)
+            rates: dict[str, float] = {}
+            for server in servers[shift:] + servers[:shift]:
+                result = run_hey(
+                    server.port,
+                    workload,
+                    concurrency=TARGET_CONCURRENCY,
+                    seconds=plan.headtohead_seconds,
+                    cpus=load_cpus,
+                )
+                if result.errors or result.non_2xx:
+                    raise RuntimeError(f"{server.spec.name}: {result.errors} errors, {result.non_2xx} non-2xx")
+                rates[server.spec.name] = result.ok_per_s
+            rounds.append(rates)
+            progress(
+                "headtohead",
+                f"round {number + 1}/{plan.headtohead_rounds}: "
+                + ", ".join(f"{name} {rate:,.0f} req/s" for name, rate in rates.items()),
+            )
+    return summarise(rounds, workload.name, plan.headtohead_seconds)
+
+
+def summarise(rounds: list[dict[str, float]], workload: str, seconds: float) -> dict[str, Any]:
+    """Median requests/s per server and median per-round ratios of this service to the others."""
+    names = list(rounds[0]) if rounds else []
+    medians = {name: median_of([r[name] for r in rounds]) for name in names}
+    ratios: dict[str, float] = {}
+    for other, key in ((TF_SERVICE, "vs_tf_service"), (CEILING, "vs_ceiling")):
+        per_round = [ratio(r.get(DEFAULT_SERVICE), r.get(other)) for r in rounds]
+        if per_round and all(value is not None for value in per_round):
+            ratios[key] = median_of([value for value in per_round if value is not None])
+    return {
+        "concurrency": TARGET_CONCURRENCY,
+        "workload": workload,
+        "seconds_per_round": seconds,
+        "rounds": rounds,
+        "median_ok_per_s": medians,
+        "median_ratios": ratios,
+    }
