@@ -3,6 +3,7 @@ a non-zero exit and readiness never green."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -95,7 +96,8 @@ def start_with_models(models: Mapping[str, Path]) -> list[StartupFault]:
 
 
 def broken_models(directory: Path, real_model: Path) -> dict[str, Path]:
-    """Broken model files that need no ONNX tooling: missing, empty, garbage, truncated, a directory."""
+    """Broken model files that need no ONNX tooling: missing, empty, garbage, truncated, a directory, and a
+    valid model that is not the one its folder's manifest.json records (swapped after the export)."""
     directory.mkdir(parents=True, exist_ok=True)
     content = real_model.read_bytes()
     files = {
@@ -104,9 +106,15 @@ def broken_models(directory: Path, real_model: Path) -> dict[str, Path]:
         "garbage-bytes": directory / "garbage.onnx",
         "truncated-model": directory / "truncated.onnx",
         "directory": directory / "a-directory.onnx",
+        "manifest-mismatch": directory / "swapped" / "cifar10_cnn.onnx",
     }
     files["empty-file"].write_bytes(b"")
     files["garbage-bytes"].write_bytes(bytes(range(256)) * 64)
     files["truncated-model"].write_bytes(content[: len(content) // 2])
     files["directory"].mkdir(exist_ok=True)
+    swapped = files["manifest-mismatch"]
+    swapped.parent.mkdir(exist_ok=True)
+    swapped.write_bytes(content)
+    manifest = {"artifacts": [{"path": swapped.name, "sha256": hashlib.sha256(b"the exported model").hexdigest()}]}
+    (swapped.parent / "manifest.json").write_text(json.dumps(manifest))
     return files
