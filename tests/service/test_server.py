@@ -118,3 +118,51 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
         assert "inference drained" in running.log_text()
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{running.url}/health", timeout=1)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def _running(pid: int) -> bool:
+    """The process exists and has not exited (a zombie has exited; its reaping is init's business)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_sigterm_with_several_workers_drains_every_worker(tmp_path: Path) -> None:
+    with running_server(COMMITTED_FP32, tmp_path / "server.log", {"CIFAR10_WORKERS": "2"}) as running:
+        workers = [child for child in _children(running.process.pid) if _running(child)]
+        assert len(workers) >= 2, workers  # uvicorn's supervisor and its worker processes
+        for _ in range(4):
+            assert httpx.post(
+                f"{running.url}/predict", content=jpeg(), headers={"content-type": "image/jpeg"}
+            ).is_success
+        body = jpeg()
+        responses: list[httpx.Response] = []
+
+        def slow_body() -> Iterator[bytes]:
+            yield body[:100]
+            time.sleep(0.8)
+            yield body[100:]
+
+        sender = threading.Thread(
+            target=lambda: responses.append(
+                httpx.post(f"{running.url}/predict", content=slow_body(), headers={"content-type": "image/jpeg"})
+            )
+        )
+        sender.start()
+        time.sleep(0.3)
+        running.process.send_signal(signal.SIGTERM)
+        sender.join(10)
+        assert running.process.wait(20) in (0, -signal.SIGTERM)
+        assert responses and responses[0].status_code == 200
+        assert running.log_text().count("inference drained") == 2  # each worker drained its own batcher
+        assert not [worker for worker in workers if _running(worker)]  # no worker left behind
