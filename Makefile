@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 CONSTRAINTS := requirements/constraints.txt
 
-.PHONY: serve test lint typecheck pytest system-deps train evaluate export bench bench-smoke reliability image image-test predict clean
+.PHONY: serve test lint typecheck pytest system-deps train evaluate export bench bench-smoke reliability image image-test arm64-test predict clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,9 @@ bench-smoke: $(VENV)/.dev system-deps
 
 reliability: $(VENV)/.dev system-deps
 	$(BIN)/python -m benchmarks.reliability $(ARGS)
+
+arm64-test: $(VENV)/.dev
+	bash scripts/arm64-test.sh
 
 image: system-deps
 	bash scripts/image-test.sh --build-only
