@@ -103,7 +103,7 @@ _SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "version": {"type": "string"},
             "sha256": {"type": "string"},
-            "path": {"type": "string"},
+            "file": {"type": "string", "description": "the model file's name (not its path)"},
             "precision": {"type": "string"},
             "labels": {"type": "array", "items": {"type": "string"}},
             "input": {"type": "object"},

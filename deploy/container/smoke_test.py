@@ -107,7 +107,7 @@ def run_checks(base: str, images: Sequence[Path], variant: str) -> list[str]:
     expect(request(f"{base}/health").status == 200, "GET /health is not 200")
     model = request(f"{base}/model")
     expect(model.status == 200, f"GET /model answered {model.status}")
-    served = Path(model.body["path"]).name
+    served = model.body["file"]
     expect(served == MODEL_FILES[variant], f"serving {served!r}, expected {MODEL_FILES[variant]!r} for {variant}")
     labels: list[str] = model.body["labels"]
     expect(len(labels) == 10, f"expected 10 labels, got {labels}")

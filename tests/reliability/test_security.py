@@ -103,3 +103,13 @@ def test_page_never_writes_server_or_user_text_as_html() -> None:
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
         assert sink not in script, f"the page uses {sink}"
     assert "textContent" in script
+
+
+@pytest.mark.parametrize("path", ["/", "/model", "/v2", "/v2/models/cifar10-cnn", "/openapi.json", "/metrics"])
+def test_no_answer_reveals_where_the_model_lives(
+    make_settings: SettingsFactory, tiny_model_path: Path, path: str
+) -> None:
+    with TestClient(create_app(make_settings())) as client:
+        response = client.get(path)
+    assert response.status_code == 200
+    assert str(tiny_model_path.parent) not in response.text

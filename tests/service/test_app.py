@@ -100,7 +100,8 @@ def test_health_ready_and_model(client: TestClient, tiny_model_path: Path) -> No
     info = client.get("/model").json()
     assert info["name"] == "cifar10-cnn"
     assert info["labels"] == list(LABELS)
-    assert info["path"] == str(tiny_model_path)
+    assert info["file"] == tiny_model_path.name
+    assert str(tiny_model_path.parent) not in client.get("/model").text  # no internal path in the answer
     assert info["version"] == info["sha256"][:12]
     assert info["precision"] == "fp32"
     assert info["threads"] == {"intra_op": 1, "inter_op": 1}
