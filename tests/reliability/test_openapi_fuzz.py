@@ -3,7 +3,9 @@ matches the documented status codes, content types and schemas."""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +33,7 @@ def _tiny_model() -> Path:
     # Built when the module is collected (schemathesis needs the schema to parametrize the tests), in a private
     # temporary directory; the app's lifespan (load, warm-up, batcher) starts with schemathesis's first request.
     directory = Path(tempfile.mkdtemp(prefix="openapi-fuzz-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)  # collection-time, so no pytest tmp_path
     return build_tiny_model(directory / "tiny.onnx")
 
 
