@@ -17,6 +17,8 @@ from types import TracebackType
 HOST = "127.0.0.1"
 POLL_INTERVAL_SECONDS = 0.01
 STOP_TIMEOUT_SECONDS = 15.0
+READY_TIMEOUT_SECONDS = 180.0
+SERVICE_ENV_PREFIX = "CIFAR10_"
 
 
 class ServerStartError(RuntimeError):
@@ -76,7 +78,9 @@ class RunningServer:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{spec.name}-{self.port}.log"
         argv = [part.format(port=self.port) for part in spec.argv]
-        environment = {**os.environ, **spec.env}
+        # The caller's CIFAR10_* variables must not leak into a measured server: each spec says what it runs with.
+        inherited = {key: value for key, value in os.environ.items() if not key.startswith(SERVICE_ENV_PREFIX)}
+        environment = {**inherited, **spec.env}
         self.started = time.monotonic()
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
@@ -104,35 +108,39 @@ class RunningServer:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def wait_ready(self, timeout: float) -> float:
+    def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> float:
         """Seconds from process start until the readiness route first answers 200."""
+        return self._wait_for_200("GET", self.spec.ready_path, None, {}, timeout, request_timeout=1.0)
+
+    def wait_first_success(
+        self, method: str, path: str, body: bytes, headers: Mapping[str, str], timeout: float = READY_TIMEOUT_SECONDS
+    ) -> float:
+        """Seconds from process start until `method path` first answers 200."""
+        return self._wait_for_200(method, path, body, headers, timeout, request_timeout=timeout)
+
+    def _wait_for_200(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: float,
+        *,
+        request_timeout: float,
+    ) -> float:
+        """Poll until `method path` answers 200; raise ServerStartError with the log if the process exits first."""
         deadline = self.started + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise ServerStartError(f"{self.spec.name} exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
-                status, _ = request(self.port, "GET", self.spec.ready_path, timeout=1.0)
+                status, _ = request(self.port, method, path, body=body, headers=headers, timeout=request_timeout)
             except OSError:
                 status = 0
             if status == 200:
                 return time.monotonic() - self.started
             time.sleep(POLL_INTERVAL_SECONDS)
-        raise ServerStartError(f"{self.spec.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
-
-    def wait_first_success(
-        self, method: str, path: str, body: bytes, headers: Mapping[str, str], timeout: float
-    ) -> float:
-        """Seconds from process start until `method path` first answers 200."""
-        deadline = self.started + timeout
-        while time.monotonic() < deadline:
-            try:
-                status, _ = request(self.port, method, path, body=body, headers=headers, timeout=timeout)
-            except OSError:
-                status = 0
-            if status == 200:
-                return time.monotonic() - self.started
-            time.sleep(POLL_INTERVAL_SECONDS)
-        raise ServerStartError(f"{self.spec.name}: {method} {path} never succeeded:\n{self.log_tail()}")
+        raise ServerStartError(f"{self.spec.name}: {method} {path} no 200 after {timeout:.0f} s:\n{self.log_tail()}")
 
     def memory(self) -> dict[str, float]:
         """Resident memory of the server and all its descendants (MiB), and the summed peaks."""
