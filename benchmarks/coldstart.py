@@ -9,20 +9,16 @@ from benchmarks.config import BenchPlan, available_cpus, split_cpus
 from benchmarks.importtime import SERVICE_IMPORTS, TENSORFLOW_IMPORTS, measure_imports
 from benchmarks.processes import RunningServer, ServerSpec, ServerStartError
 from benchmarks.progress import Progress
-from benchmarks.servers import ceiling_spec, service_spec, tf_service_spec
+from benchmarks.servers import compared_specs
 from benchmarks.stats import median_of
 from benchmarks.workloads import Workload
-
-START_TIMEOUT_SECONDS = 180.0
 
 
 def measure_start(spec: ServerSpec, workload: Workload, cpus: tuple[int, ...], log_dir: Path) -> dict[str, Any]:
     """One start: seconds to ready, seconds to the first prediction, and memory right after it."""
     with RunningServer(spec, cpus, log_dir) as server:
-        ready = server.wait_ready(START_TIMEOUT_SECONDS)
-        first = server.wait_first_success(
-            "POST", workload.path, workload.body(), workload.headers(), START_TIMEOUT_SECONDS
-        )
+        ready = server.wait_ready()
+        first = server.wait_first_success("POST", workload.path, workload.body(), workload.headers())
         return {"ready_seconds": ready, "first_prediction_seconds": first, "memory": server.memory()}
 
 
@@ -30,12 +26,7 @@ def run_coldstart(plan: BenchPlan, workload: Workload, log_dir: Path, progress: 
     """Start each server `cold_start_repeats` times, alternating servers, and report medians."""
     server_cpus, _ = split_cpus(available_cpus())
     threads = len(server_cpus)
-    specs = [service_spec("fp32", True, threads, plan.models_dir), ceiling_spec()]
-    notes: dict[str, str] = {}
-    if plan.keras_model is not None:
-        specs.insert(1, tf_service_spec(plan.keras_model, threads))
-    else:
-        notes["tf_service"] = "skipped: no Keras checkpoint found"
+    specs, notes = compared_specs(plan, threads)
     samples: dict[str, list[dict[str, Any]]] = {spec.name: [] for spec in specs}
     for repeat in range(plan.cold_start_repeats):
         for spec in specs:

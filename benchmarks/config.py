@@ -11,11 +11,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 RESULTS_MARKDOWN = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
 SMOKE_OUTPUT_DIR = RESULTS_DIR / "tmp" / "smoke"
+# training.data.DEFAULT_ARCHIVE, spelled again: this module is copied into the TensorFlow-path image without
+# training/data.py (see tf_image.APP_FILES); tests/benchmarks/test_main.py checks that the two agree.
 DATASET_ARCHIVE = PROJECT_ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 MODELS_DIR = PROJECT_ROOT / "models"
 KERAS_MODEL = MODELS_DIR / "best_model.keras"
-# An under-trained copy with the same architecture, used only when the trained checkpoint is absent.
-FALLBACK_KERAS_MODEL = Path("/tmp/runs/smoke/m.keras")
 
 
 Mode = Literal["full", "smoke"]
@@ -75,13 +75,10 @@ def split_cpus(cpus: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]
 
 
 def find_keras_model(explicit: Path | None) -> Path | None:
-    """The Keras checkpoint to benchmark: the given one, else the trained one, else the development fallback."""
+    """The Keras checkpoint to benchmark: the given one, else the committed trained one if it is there."""
     if explicit is not None:
         return explicit
-    for candidate in (KERAS_MODEL, FALLBACK_KERAS_MODEL):
-        if candidate.is_file():
-            return candidate
-    return None
+    return KERAS_MODEL if KERAS_MODEL.is_file() else None
 
 
 def build_plan(
@@ -104,9 +101,8 @@ def build_plan(
         from benchmarks.onnx_path import service_default_threads
 
         threads = service_default_threads()
-    thread_count = threads
-    if thread_count < 1:
-        raise ValueError(f"threads must be at least 1, got {thread_count}")
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     plan = BenchPlan(
         mode="full",
         output_dir=output,
@@ -118,7 +114,7 @@ def build_plan(
         inprocess_rounds=5,
         inprocess_seconds_per_measurement=0.5,
         inprocess_min_calls=5,
-        threads=thread_count,
+        threads=threads,
         concurrencies=(1, 8, 32, 64),
         http_seconds=8.0,
         http_warmup_seconds=2.0,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tomllib
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from benchmarks.config import PROJECT_ROOT
 
@@ -26,7 +26,7 @@ CONTAINER_STATE = Path(os.environ.get("CONTAINER_STATE", "/var/tmp/container-env
 
 def canonical(name: str) -> str:
     """The normalised distribution name (PEP 503)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return str(canonicalize_name(name))
 
 
 def runtime_roots(pyproject: Path = PROJECT_ROOT / "pyproject.toml") -> tuple[str, ...]:

@@ -17,12 +17,10 @@ from benchmarks.config import BenchPlan, available_cpus, split_cpus
 from benchmarks.load import hey_available, run_hey
 from benchmarks.processes import RunningServer
 from benchmarks.progress import Progress
-from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE, ceiling_spec, service_spec, tf_service_spec
+from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE, compared_specs
 from benchmarks.stats import median_of, ratio
+from benchmarks.targets import TARGET_CONCURRENCY
 from benchmarks.workloads import Workload
-
-TARGET_CONCURRENCY = 32
-READY_TIMEOUT_SECONDS = 180.0
 
 
 def run_headtohead(plan: BenchPlan, workload: Workload, log_dir: Path, progress: Progress) -> dict[str, Any]:
@@ -31,14 +29,12 @@ def run_headtohead(plan: BenchPlan, workload: Workload, log_dir: Path, progress:
         return {"note": "skipped: `hey` not installed (make system-deps)"}
     server_cpus, load_cpus = split_cpus(available_cpus())
     threads = len(server_cpus)
-    specs = [service_spec("fp32", True, threads, plan.models_dir), ceiling_spec()]
-    if plan.keras_model is not None:
-        specs.insert(1, tf_service_spec(plan.keras_model, threads))
+    specs, _ = compared_specs(plan, threads)
     rounds: list[dict[str, float]] = []
     with ExitStack() as stack:
         servers = [stack.enter_context(RunningServer(spec, server_cpus, log_dir)) for spec in specs]
         for server in servers:
-            server.wait_ready(READY_TIMEOUT_SECONDS)
+            server.wait_ready()
             run_hey(
                 server.port, workload, concurrency=TARGET_CONCURRENCY, seconds=plan.http_warmup_seconds, cpus=load_cpus
             )

@@ -9,23 +9,16 @@ from benchmarks.config import BenchPlan, available_cpus, split_cpus
 from benchmarks.load import LoadGeneratorMissingError, hey_available, run_hey
 from benchmarks.processes import RunningServer, ServerSpec, ServerStartError, request
 from benchmarks.progress import Progress
-from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE, ceiling_spec, service_variants, tf_service_spec
+from benchmarks.servers import CEILING, DEFAULT_SERVICE, compared_specs, service_variants
 from benchmarks.workloads import Workload
 
-READY_TIMEOUT_SECONDS = 180.0
 SEQUENTIAL_PROBES = 5
 
 
 def servers_to_test(plan: BenchPlan, threads: int) -> tuple[list[ServerSpec], dict[str, str]]:
     """The server specs for this plan, and notes on anything skipped."""
-    notes: dict[str, str] = {}
-    specs = service_variants(plan.http_full_matrix, threads, plan.models_dir)
-    if plan.keras_model is not None:
-        specs.append(tf_service_spec(plan.keras_model, threads))
-    else:
-        notes[TF_SERVICE] = "skipped: no Keras checkpoint found"
-    specs.append(ceiling_spec())
-    return specs, notes
+    compared, notes = compared_specs(plan, threads)  # the default service first, then TF path and ceiling
+    return [*service_variants(plan.http_full_matrix, threads, plan.models_dir), *compared[1:]], notes
 
 
 def workloads_for(spec: ServerSpec, workloads: dict[str, Workload]) -> list[Workload]:
@@ -48,10 +41,8 @@ def probe(server: RunningServer, workload: Workload, count: int) -> dict[str, An
 
 def service_defaults() -> dict[str, Any]:
     """The service's default batching settings (what the `batching` variants run with)."""
-    try:
-        from service.settings import Settings
-    except ImportError:
-        return {}
+    from service.settings import Settings
+
     defaults = Settings()
     return {"max_batch_size": defaults.max_batch_size, "max_batch_wait_ms": defaults.max_batch_wait_ms}
 
@@ -71,7 +62,7 @@ def run_http(plan: BenchPlan, workloads: dict[str, Workload], log_dir: Path, pro
         progress("http", f"starting {spec.name} ({spec.description})")
         try:
             with RunningServer(spec, server_cpus, log_dir) as server:
-                ready_seconds = server.wait_ready(READY_TIMEOUT_SECONDS)
+                ready_seconds = server.wait_ready()
                 warm = workloads["multipart"]
                 if have_hey:
                     run_hey(

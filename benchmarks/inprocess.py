@@ -15,10 +15,11 @@ from benchmarks.inputs import TestImage, pixel_batch
 from benchmarks.onnx_path import onnx_runner
 from benchmarks.progress import Progress
 from benchmarks.stats import median_of, ratio, summarize_latencies
+from service.settings import MODEL_FILES
 
 MAX_CALLS_PER_MEASUREMENT = 20_000
 WARMUP_CALLS = 3
-ONNX_MODELS = {"onnx_fp32": "cifar10_cnn.onnx", "onnx_int8": "cifar10_cnn.int8.onnx"}
+ONNX_MODELS = {f"onnx_{name}": file for name, file in MODEL_FILES.items()}
 TENSORFLOW_RUNNERS = ("tf_predict", "tf_direct_call", "tf_function")
 
 

@@ -1,4 +1,4 @@
-"""Large photos: `/predict` latency for a 12–24 megapixel JPEG generated at benchmark time (never committed)."""
+"""Large photos: `/predict` latency for a multi-megapixel JPEG made at benchmark time (16 MP full, 12 MP smoke)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from benchmarks.config import BenchPlan, available_cpus, split_cpus
 from benchmarks.inputs import large_photo_jpeg, multipart_body, multipart_content_type
 from benchmarks.processes import RunningServer, ServerStartError, request
 from benchmarks.progress import Progress
-from benchmarks.servers import ceiling_spec, service_spec, tf_service_spec
+from benchmarks.servers import compared_specs
 from benchmarks.stats import summarize_latencies
-
-READY_TIMEOUT_SECONDS = 180.0
 
 
 def run_largephoto(plan: BenchPlan, log_dir: Path, progress: Progress) -> dict[str, Any]:
@@ -24,16 +22,12 @@ def run_largephoto(plan: BenchPlan, log_dir: Path, progress: Progress) -> dict[s
     progress("largephoto", f"photo {width}×{height} ({width * height / 1e6:.1f} MP, {len(photo) / 1e6:.1f} MB JPEG)")
     server_cpus, _ = split_cpus(available_cpus())
     threads = len(server_cpus)
-    specs = [service_spec("fp32", True, threads, plan.models_dir)]
-    if plan.keras_model is not None:
-        specs.append(tf_service_spec(plan.keras_model, threads))
-    specs.append(ceiling_spec())
+    specs, notes = compared_specs(plan, threads)
     servers: dict[str, Any] = {}
-    notes: dict[str, str] = {}
     for spec in specs:
         try:
             with RunningServer(spec, server_cpus, log_dir) as server:
-                server.wait_ready(READY_TIMEOUT_SECONDS)
+                server.wait_ready()
                 request(server.port, "POST", "/predict", body=body, headers=headers)  # warm-up
                 latencies: list[float] = []
                 statuses: list[int] = []

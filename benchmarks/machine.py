@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import platform
@@ -12,7 +11,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from benchmarks.config import PROJECT_ROOT, available_cpus, display_path
+from benchmarks.config import KERAS_MODEL, PROJECT_ROOT, available_cpus, display_path
+from service.settings import MODEL_FILES
+from training.data import file_sha256
 
 VERSIONED_DISTRIBUTIONS = (
     "onnxruntime",
@@ -66,9 +67,7 @@ def distribution_versions() -> dict[str, str]:
 
 def file_digest(path: Path) -> str | None:
     """The sha256 of a file, or None if it does not exist."""
-    if not path.is_file():
-        return None
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_sha256(path) if path.is_file() else None
 
 
 def git_revision() -> str | None:
@@ -105,11 +104,10 @@ def describe_models(models_dir: Path, keras_model: Path | None) -> dict[str, Any
         except json.JSONDecodeError:
             manifest = "unreadable"
     return {
-        "onnx_fp32_sha256": file_digest(models_dir / "cifar10_cnn.onnx"),
-        "onnx_int8_sha256": file_digest(models_dir / "cifar10_cnn.int8.onnx"),
+        **{f"onnx_{name}_sha256": file_digest(models_dir / file) for name, file in MODEL_FILES.items()},
         "keras_model": display_path(keras_model) if keras_model else None,
         "keras_sha256": file_digest(keras_model) if keras_model else None,
         "trained_keras_model": keras_model is not None
-        and keras_model.resolve() == (models_dir / "best_model.keras").resolve(),
+        and keras_model.resolve() == (models_dir / KERAS_MODEL.name).resolve(),
         "manifest": manifest,
     }

@@ -14,11 +14,10 @@ from benchmarks.config import BenchPlan, available_cpus, split_cpus
 from benchmarks.load import hey_available, run_hey
 from benchmarks.processes import RunningServer, ServerStartError, pinned
 from benchmarks.progress import Progress
-from benchmarks.servers import ceiling_spec, service_spec
+from benchmarks.servers import ceiling_spec, default_service_spec
 from benchmarks.targets import TARGET_CONCURRENCY
 from benchmarks.workloads import Workload
 
-READY_TIMEOUT_SECONDS = 180.0
 SAMPLE_RATE_HZ = 200
 TOP = 12
 # Where a sampled stack's time goes. First the specific kinds of work, matched anywhere in the stack in
@@ -162,10 +161,10 @@ def run_profile(plan: BenchPlan, workload: Workload, work_dir: Path, progress: P
     threads = len(server_cpus)
     profiles: dict[str, Any] = {}
     notes: dict[str, str] = {}
-    for spec in (service_spec("fp32", True, threads, plan.models_dir), ceiling_spec()):
+    for spec in (default_service_spec(threads, plan.models_dir), ceiling_spec()):
         try:
             with RunningServer(spec, server_cpus, work_dir / "logs") as server:
-                server.wait_ready(READY_TIMEOUT_SECONDS)
+                server.wait_ready()
                 run_hey(
                     server.port,
                     workload,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from benchmarks.config import BenchPlan
 from benchmarks.processes import ServerSpec
 
 DEFAULT_SERVICE = "service_fp32_batching"
@@ -46,7 +47,6 @@ def tf_service_spec(keras_model: Path, threads: int) -> ServerSpec:
             "--threads",
             str(threads),
         ),
-        env={"TF_CPP_MIN_LOG_LEVEL": "2"},
         description="TensorFlow path: FastAPI + UploadFile + Pillow + model.predict",
     )
 
@@ -60,10 +60,27 @@ def ceiling_spec() -> ServerSpec:
     )
 
 
+def default_service_spec(threads: int, models_dir: Path) -> ServerSpec:
+    """This service as it ships (FP32, batching on): the one every target is measured on."""
+    return service_spec("fp32", True, threads, models_dir)
+
+
+def compared_specs(plan: BenchPlan, threads: int) -> tuple[list[ServerSpec], dict[str, str]]:
+    """This service, the TensorFlow-path service (when a Keras checkpoint is found) and the ceiling, in that
+    order, with a note for what was skipped."""
+    specs = [default_service_spec(threads, plan.models_dir)]
+    notes: dict[str, str] = {}
+    if plan.keras_model is not None:
+        specs.append(tf_service_spec(plan.keras_model, threads))
+    else:
+        notes[TF_SERVICE] = "skipped: no Keras checkpoint found"
+    return [*specs, ceiling_spec()], notes
+
+
 def service_variants(full_matrix: bool, threads: int, models_dir: Path) -> list[ServerSpec]:
     """Every service configuration to load-test (FP32/INT8 × batching on/off), or only the default one."""
     if not full_matrix:
-        return [service_spec("fp32", True, threads, models_dir)]
+        return [default_service_spec(threads, models_dir)]
     return [
         service_spec(model, batching, threads, models_dir) for model in ("fp32", "int8") for batching in (True, False)
     ]

@@ -66,16 +66,3 @@ def tensorflow_runners(model: Any) -> dict[str, tuple[Callable[[NDArray[np.uint8
         "tf_direct_call": (as_float_tensor, direct),
         "tf_function": (as_float_tensor, function),
     }
-
-
-def tensorflow_versions() -> dict[str, str]:
-    """TensorFlow and Keras versions, or nothing if TensorFlow is not installed."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions: dict[str, str] = {}
-    for distribution in ("tensorflow-cpu", "tensorflow", "keras"):
-        try:
-            versions[distribution] = version(distribution)
-        except PackageNotFoundError:
-            continue
-    return versions

@@ -40,6 +40,12 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
     return results, completed.stderr, output
 
 
+def test_dataset_archive_is_the_training_default() -> None:
+    from training.data import DEFAULT_ARCHIVE
+
+    assert DATASET_ARCHIVE == DEFAULT_ARCHIVE
+
+
 def test_every_section_ran_without_errors(smoke_run: SmokeRun) -> None:
     results, progress, _ = smoke_run
     assert results["mode"] == "smoke"
