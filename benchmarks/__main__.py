@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -13,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.config import SECTIONS, BenchPlan, build_plan, display_path
-from benchmarks.inputs import read_test_images
+from benchmarks.inputs import TestImage, read_test_images
 from benchmarks.machine import describe_machine, describe_models, load_average
 from benchmarks.plots import HTTP_PLOT, INPROCESS_PLOT, plot_http, plot_inprocess
 from benchmarks.progress import Progress
 from benchmarks.report import render
 from benchmarks.targets import evaluate_targets
-from benchmarks.workloads import write_workloads
+from benchmarks.workloads import Workload, write_workloads
 
 RESULTS_FILE = "results.json"
 EXIT_OK = 0
@@ -56,33 +57,41 @@ def run_sections(plan: BenchPlan, progress: Progress) -> tuple[dict[str, Any], d
     """Run each planned section; a failing section is recorded and the others still run."""
     work_dir = plan.output_dir / "tmp"
     log_dir = work_dir / "logs"
-    images = read_test_images(plan.dataset_archive, TEST_IMAGES)
-    workloads = write_workloads(images[0], work_dir / "bodies")
+
+    # Read the dataset only for the sections that need it, inside their own error handling
+    # (`--sections footprint` runs without the archive).
+    @functools.cache
+    def images() -> list[TestImage]:
+        return read_test_images(plan.dataset_archive, TEST_IMAGES)
+
+    @functools.cache
+    def workloads() -> dict[str, Workload]:
+        return write_workloads(images()[0], work_dir / "bodies")
 
     def inprocess() -> dict[str, Any]:
         from benchmarks.inprocess import run_inprocess
 
-        return run_inprocess(plan, images, progress)
+        return run_inprocess(plan, images(), progress)
 
     def http() -> dict[str, Any]:
         from benchmarks.http_bench import run_http
 
-        return run_http(plan, workloads, log_dir, progress)
+        return run_http(plan, workloads(), log_dir, progress)
 
     def headtohead() -> dict[str, Any]:
         from benchmarks.headtohead import run_headtohead
 
-        return run_headtohead(plan, workloads["multipart"], log_dir, progress)
+        return run_headtohead(plan, workloads()["multipart"], log_dir, progress)
 
     def profile() -> dict[str, Any]:
         from benchmarks.profiling import run_profile
 
-        return run_profile(plan, workloads["multipart"], work_dir, progress)
+        return run_profile(plan, workloads()["multipart"], work_dir, progress)
 
     def coldstart() -> dict[str, Any]:
         from benchmarks.coldstart import run_coldstart
 
-        return run_coldstart(plan, workloads["multipart"], log_dir, progress)
+        return run_coldstart(plan, workloads()["multipart"], log_dir, progress)
 
     def largephoto() -> dict[str, Any]:
         from benchmarks.largephoto import run_largephoto

@@ -6,23 +6,17 @@ from typing import Any
 
 from benchmarks.profiling import FRAMEWORK_BUCKETS
 from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE
-from benchmarks.targets import TARGET_CONCURRENCY, Target, evaluate_targets
+from benchmarks.targets import (
+    CEILING_SHARE,
+    TARGET_CONCURRENCY,
+    TF_FUNCTION_SPEEDUP,
+    TF_SERVICE_SPEEDUP,
+    Target,
+    http_row,
+    inprocess_row,
+)
 
 SATURATED_CORES = 0.9
-
-
-def _row(results: dict[str, Any], runner: str, batch_size: int) -> dict[str, Any] | None:
-    for row in results.get("inprocess", {}).get("rows", []):
-        if row["runner"] == runner and row["batch_size"] == batch_size:
-            return dict(row)
-    return None
-
-
-def _http_row(results: dict[str, Any], server: str, concurrency: int = TARGET_CONCURRENCY) -> dict[str, Any] | None:
-    for row in results.get("http", {}).get("rows", []):
-        if row["server"] == server and row["workload"] == "multipart" and row["concurrency"] == concurrency:
-            return dict(row)
-    return None
 
 
 def _largest_batch(results: dict[str, Any]) -> int | None:
@@ -33,8 +27,8 @@ def _largest_batch(results: dict[str, Any]) -> int | None:
 def explain_predict(results: dict[str, Any]) -> str:
     """Why model.predict is so slow per call."""
     largest = _largest_batch(results)
-    one, big = _row(results, "tf_predict", 1), _row(results, "tf_predict", largest or 1)
-    direct = _row(results, "tf_direct_call", 1)
+    one, big = inprocess_row(results, "tf_predict", 1), inprocess_row(results, "tf_predict", largest or 1)
+    direct = inprocess_row(results, "tf_direct_call", 1)
     if one is None or big is None:
         return ""
     return (
@@ -56,7 +50,7 @@ def _best_per_image(results: dict[str, Any], runner: str) -> tuple[float, int] |
 
 def explain_tf_function(results: dict[str, Any]) -> str:
     """Why onnxruntime's lead over tf.function at batch 1 is what it is."""
-    function, onnx = _row(results, "tf_function", 1), _row(results, "onnx_fp32", 1)
+    function, onnx = inprocess_row(results, "tf_function", 1), inprocess_row(results, "onnx_fp32", 1)
     if function is None or onnx is None:
         return ""
     onnx_us, function_us = onnx["p50_ms"] * 1e3, function["p50_ms"] * 1e3
@@ -74,8 +68,9 @@ def explain_tf_function(results: dict[str, Any]) -> str:
             f"{max(function_us - function_best[0], 0):.0f} µs."
         )
     text += (
-        f" A 10× lead would need tf.function to cost ≥ {10 * onnx_us:.0f} µs per call here: onnxruntime cannot get "
-        "10× below a compiled graph whose own overhead is only a few times the model's compute. The TensorFlow "
+        f" A {TF_FUNCTION_SPEEDUP:.0f}× lead would need tf.function to cost ≥ {TF_FUNCTION_SPEEDUP * onnx_us:.0f} µs "
+        f"per call here: onnxruntime cannot get {TF_FUNCTION_SPEEDUP:.0f}× below a compiled graph whose own "
+        "overhead is only a few times the model's compute. The TensorFlow "
         "paths a service really uses per request, `model.predict` and `model(x)`, are the ones it beats by "
         "orders of magnitude."
     )
@@ -85,11 +80,11 @@ def explain_tf_function(results: dict[str, Any]) -> str:
 def explain_http_vs_tf(results: dict[str, Any]) -> str:
     """Why the requests/s ratio over the TensorFlow service is what it is."""
     service, tf, ceiling = (
-        _http_row(results, DEFAULT_SERVICE),
-        _http_row(results, TF_SERVICE),
-        _http_row(results, CEILING),
+        http_row(results, DEFAULT_SERVICE),
+        http_row(results, TF_SERVICE),
+        http_row(results, CEILING),
     )
-    predict = _row(results, "tf_predict", 1)
+    predict = inprocess_row(results, "tf_predict", 1)
     if service is None or tf is None:
         return ""
     text = (
@@ -100,9 +95,10 @@ def explain_http_vs_tf(results: dict[str, Any]) -> str:
         text += f" ({predict['p50_ms']:.1f} ms each in-process, so at most {1000 / predict['p50_ms']:.0f}/s)"
     text += f". This service answers {service['ok_per_s']:.0f} req/s."
     if ceiling:
-        needed = 100 * tf["ok_per_s"]
+        needed = TF_SERVICE_SPEEDUP * tf["ok_per_s"]
         text += (
-            f" 100× would need {needed:.0f} req/s; the no-op ceiling on this core is {ceiling['ok_per_s']:.0f} req/s"
+            f" {TF_SERVICE_SPEEDUP:.0f}× would need {needed:.0f} req/s; "
+            f"the no-op ceiling on this core is {ceiling['ok_per_s']:.0f} req/s"
         )
         text += (
             ", so the ratio is capped by the HTTP stack itself, not by inference."
@@ -114,7 +110,7 @@ def explain_http_vs_tf(results: dict[str, Any]) -> str:
 
 def explain_ceiling(results: dict[str, Any]) -> str:
     """Where the service's CPU per request goes compared with the no-op ceiling."""
-    service, ceiling = _http_row(results, DEFAULT_SERVICE), _http_row(results, CEILING)
+    service, ceiling = http_row(results, DEFAULT_SERVICE), http_row(results, CEILING)
     if service is None or ceiling is None:
         return ""
     cores = (service.get("server_cpu_cores") or 0, ceiling.get("server_cpu_cores") or 0)
@@ -156,9 +152,10 @@ def explain_ceiling(results: dict[str, Any]) -> str:
         )
     best = _best_per_image(results, "onnx_fp32")
     if ceiling_us and best:
-        budget = ceiling_us / 0.85 - ceiling_us
+        budget = ceiling_us / CEILING_SHARE - ceiling_us
         text += (
-            f" To reach 85% of the ceiling, `/predict` could spend only {budget:.0f} µs per request more than the "
+            f" To reach {CEILING_SHARE:.0%} of the ceiling, `/predict` could spend only {budget:.0f} µs per request "
+            "more than the "
             f"ceiling does; onnxruntime alone needs {best[0]:.0f} µs per image even amortised over a batch of "
             f"{best[1]} (section 1), before decoding the JPEG. The target is out of reach for any server that runs "
             "the model on the same core: the ratio measures the cost of the real work, not framework overhead."
@@ -170,8 +167,8 @@ def explain_batching(results: dict[str, Any]) -> str:
     """What dynamic batching buys (or costs) at each concurrency, FP32, multipart."""
     rows = []
     for concurrency in results.get("http", {}).get("concurrencies", []):
-        on = _http_row(results, "service_fp32_batching", concurrency)
-        off = _http_row(results, "service_fp32_no_batching", concurrency)
+        on = http_row(results, "service_fp32_batching", concurrency)
+        off = http_row(results, "service_fp32_no_batching", concurrency)
         if on and off and off["ok_per_s"]:
             rows.append((concurrency, on, off))
     if not rows:
@@ -259,9 +256,8 @@ EXPLANATIONS = {
 }
 
 
-def explain(results: dict[str, Any]) -> list[str]:
+def explain(results: dict[str, Any], targets: list[Target]) -> list[str]:
     """One paragraph per missed target (with its verdict and figures), then the context for the ones that passed."""
-    targets: list[Target] = evaluate_targets(results)
     paragraphs: list[str] = []
     for target in targets:
         if target.verdict != "MISS":

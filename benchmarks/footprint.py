@@ -115,7 +115,8 @@ def image_size(image: str, environment: Mapping[str, str]) -> tuple[float | None
 
 def run_footprint(runtime_image: str = RUNTIME_IMAGE, tf_image: str = TF_IMAGE) -> dict[str, Any]:
     """Installed sizes of both dependency sets, and the image sizes when podman and the images exist."""
-    runtime = closure(runtime_roots())
+    roots = runtime_roots()
+    runtime = closure(roots)
     tensorflow_path = closure(TF_PATH_ROOTS)
     images: dict[str, Any] = {}
     environment = container_environment()
@@ -126,7 +127,7 @@ def run_footprint(runtime_image: str = RUNTIME_IMAGE, tf_image: str = TF_IMAGE) 
         size, source = image_size(image, environment)
         images[role] = {"image": image, "mb": size, "source": source}
     return {
-        "runtime_roots": list(runtime_roots()),
+        "runtime_roots": list(roots),
         "tensorflow_roots": list(TF_PATH_ROOTS),
         "runtime_set": set_size(runtime),
         "tensorflow_set": set_size(tensorflow_path),

@@ -75,9 +75,7 @@ def run_http(plan: BenchPlan, workloads: dict[str, Workload], log_dir: Path, pro
                 else:
                     probes[spec.name] = probe(server, warm, SEQUENTIAL_PROBES)
                 memory[spec.name] = {"after_warmup": server.memory(), "ready_seconds": ready_seconds}
-                for workload in workloads_for(spec, workloads):
-                    if not have_hey:
-                        continue
+                for workload in workloads_for(spec, workloads) if have_hey else []:
                     for concurrency in plan.concurrencies:
                         cpu_before = server.cpu_seconds()
                         result = run_hey(

@@ -39,6 +39,12 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def _notes(section: dict[str, Any]) -> str:
+    """A section's notes (skips, failures) as a trailing list, or nothing."""
+    notes = "".join(f"\n- {name}: {value}" for name, value in section.get("notes", {}).items())
+    return f"\n\nNotes:{notes}" if notes else ""
+
+
 def _ms(value: float | None) -> str:
     if value is None:
         return "n/a"
@@ -52,7 +58,8 @@ def _hey_ms(value: float | None) -> str:
 
 def render(results: dict[str, Any], plot_dir_link: str = "results") -> str:
     """The whole RESULTS.md text."""
-    parts = [_header(results), _targets(results), _setup(results)]
+    targets = evaluate_targets(results)
+    parts = [_header(results), _targets(targets), _setup(results)]
     if "inprocess" in results:
         parts.append(_inprocess(results["inprocess"], plot_dir_link))
     if "http" in results:
@@ -67,7 +74,7 @@ def render(results: dict[str, Any], plot_dir_link: str = "results") -> str:
         parts.append(_footprint(results["footprint"]))
     if "largephoto" in results:
         parts.append(_largephoto(results["largephoto"]))
-    analysis = explain(results)
+    analysis = explain(results, targets)
     if analysis:
         parts.insert(2, "## Why\n\n" + "\n\n".join(analysis))
     if "profile" in results:
@@ -101,8 +108,8 @@ def _header(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _targets(results: dict[str, Any]) -> str:
-    rows = [(target.goal, _measured(target), target.detail, target.verdict) for target in evaluate_targets(results)]
+def _targets(targets: list[Target]) -> str:
+    rows = [(target.goal, _measured(target), target.detail, target.verdict) for target in targets]
     body = table(["Target", "Measured", "Figures", "Verdict"], rows)
     return "## Targets\n\nAll ratios come from this one run on this machine.\n\n" + body
 
@@ -164,8 +171,7 @@ def _inprocess(inprocess: dict[str, Any], plots: str) -> str:
         )
         for entry in inprocess.get("speedups_p50", [])
     ]
-    notes = "".join(f"\n- {key}: {value}" for key, value in inprocess.get("notes", {}).items())
-    notes = f"\n\nNotes:{notes}" if notes else ""
+    notes = _notes(inprocess)
     agreement = inprocess.get("agreement_vs_first_runner", {})
     agree = ", ".join(f"{key} {value:.3g}" for key, value in agreement.items() if key.endswith("top1_agreement"))
     return (
@@ -199,7 +205,6 @@ def _http(http: dict[str, Any], plots: str) -> str:
     ]
     servers = "".join(f"\n- `{name}`: {description}" for name, description in http.get("servers", {}).items())
     workloads = "".join(f"\n- `{name}`: {description}" for name, description in http.get("workloads", {}).items())
-    notes = "".join(f"\n- {name}: {value}" for name, value in http.get("notes", {}).items())
     comparison = _http_comparison(http)
     return (
         "## 2. End-to-end HTTP\n\n"
@@ -227,7 +232,7 @@ def _http(http: dict[str, Any], plots: str) -> str:
             else "No load runs (see notes)."
         )
         + comparison
-        + (f"\n\nNotes:{notes}" if notes else "")
+        + _notes(http)
     )
 
 
@@ -287,7 +292,6 @@ def _coldstart(coldstart: dict[str, Any]) -> str:
         )
         for name, entry in coldstart.get("servers", {}).items()
     ]
-    notes = "".join(f"\n- {name}: {value}" for name, value in coldstart.get("notes", {}).items())
     return (
         "## 3. Cold start\n\n"
         f"From process start to the first 200 from `/ready`, and to the first successful `POST /predict`; "
@@ -296,7 +300,7 @@ def _coldstart(coldstart: dict[str, Any]) -> str:
         "\n\n"
         + table(["Server", "ready s", "first prediction s", "RSS MiB after it", "starts"], rows)
         + _imports(coldstart.get("imports", {}))
-        + (f"\n\nNotes:{notes}" if notes else "")
+        + _notes(coldstart)
     )
 
 
@@ -360,14 +364,13 @@ def _largephoto(largephoto: dict[str, Any]) -> str:
         (name, _ms(entry["p50_ms"]), _ms(entry["p95_ms"]), entry["calls"], ", ".join(map(str, entry["statuses"])))
         for name, entry in largephoto.get("servers", {}).items()
     ]
-    notes = "".join(f"\n- {name}: {value}" for name, value in largephoto.get("notes", {}).items())
     return (
         "## 6. Large photos\n\n"
         f"A {largephoto['width']}×{largephoto['height']} ({largephoto['megapixels']:.1f} MP) photo-like JPEG of "
         f"{largephoto['jpeg_bytes'] / 1e6:.1f} MB, generated at benchmark time (not committed), posted as multipart "
         "one request at a time.\n\n"
         + table(["Server", "p50 ms", "p95 ms", "requests", "statuses"], rows)
-        + (f"\n\nNotes:{notes}" if notes else "")
+        + _notes(largephoto)
     )
 
 
@@ -386,14 +389,13 @@ def _profile(profile: dict[str, Any]) -> str:
             + "\n\nSelf time by file of the innermost Python frame:\n\n"
             + table(["File", "share"], files)
         )
-    notes = "".join(f"\n- {name}: {value}" for name, value in profile.get("notes", {}).items())
     return (
         "## 7. Profile\n\n"
         f"`{profile.get('tool')}`, {profile.get('rate_hz')} Hz, while `hey` holds c={profile.get('concurrency')}. "
         "A stack counts toward a specific kind of work (inference, decode, multipart, JSON, metrics, request id, "
         "batching hand-off) if any of its frames does it, otherwise toward the layer of its innermost frame.\n\n"
         + "\n\n".join(sections)
-        + (f"\n\nNotes:{notes}" if notes else "")
+        + _notes(profile)
     )
 
 

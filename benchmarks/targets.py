@@ -9,6 +9,11 @@ from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE
 from benchmarks.stats import ratio
 
 TARGET_CONCURRENCY = 32
+# The issue's thresholds, shared with the explanations in analysis.py.
+PREDICT_SPEEDUP = 500.0
+TF_FUNCTION_SPEEDUP = 10.0
+TF_SERVICE_SPEEDUP = 100.0
+CEILING_SHARE = 0.85
 
 
 @dataclass(frozen=True)
@@ -36,19 +41,33 @@ class Target:
         return {**asdict(self), "verdict": self.verdict}
 
 
-def _inprocess_p50(results: dict[str, Any], runner: str, batch_size: int = 1) -> float | None:
+def inprocess_row(results: dict[str, Any], runner: str, batch_size: int = 1) -> dict[str, Any] | None:
+    """The in-process measurement of one runner at one batch size, if measured."""
     for row in results.get("inprocess", {}).get("rows", []):
         if row["runner"] == runner and row["batch_size"] == batch_size:
-            return float(row["p50_ms"])
+            return dict(row)
     return None
+
+
+def http_row(
+    results: dict[str, Any], server: str, concurrency: int = TARGET_CONCURRENCY, workload: str = "multipart"
+) -> dict[str, Any] | None:
+    """The HTTP load run of one server, workload and concurrency, if measured."""
+    for row in results.get("http", {}).get("rows", []):
+        if row["server"] == server and row["workload"] == workload and row["concurrency"] == concurrency:
+            return dict(row)
+    return None
+
+
+def _inprocess_p50(results: dict[str, Any], runner: str, batch_size: int = 1) -> float | None:
+    row = inprocess_row(results, runner, batch_size)
+    return float(row["p50_ms"]) if row else None
 
 
 def http_rate(results: dict[str, Any], server: str, concurrency: int, workload: str = "multipart") -> float | None:
     """Successful requests per second for one server, workload and concurrency, if measured."""
-    for row in results.get("http", {}).get("rows", []):
-        if row["server"] == server and row["workload"] == workload and row["concurrency"] == concurrency:
-            return float(row["ok_per_s"])
-    return None
+    row = http_row(results, server, concurrency, workload)
+    return float(row["ok_per_s"]) if row else None
 
 
 def _headtohead(results: dict[str, Any], server: str) -> float | None:
@@ -123,7 +142,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
             "inprocess_vs_predict",
             "in-process batch-1 p50: onnxruntime ≥ 500× faster than model.predict",
             ratio(predict, onnx),
-            500.0,
+            PREDICT_SPEEDUP,
             True,
             f"model.predict {_ms(predict)} vs onnxruntime FP32 {_ms(onnx)}",
         ),
@@ -131,7 +150,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
             "inprocess_vs_tf_function",
             "in-process batch-1 p50: onnxruntime ≥ 10× faster than tf.function",
             ratio(function, onnx),
-            10.0,
+            TF_FUNCTION_SPEEDUP,
             True,
             f"tf.function {_ms(function)} vs onnxruntime FP32 {_ms(onnx)}",
         ),
@@ -139,7 +158,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
             "http_vs_tf_service",
             f"HTTP c={TARGET_CONCURRENCY}: this service ≥ 100× the requests/s of the TensorFlow-path service",
             tf_ratio,
-            100.0,
+            TF_SERVICE_SPEEDUP,
             True,
             f"{_rate(service_vs_tf)} vs {_rate(tf_rate)}{tf_source}",
         ),
@@ -147,7 +166,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
             "http_vs_ceiling",
             f"HTTP c={TARGET_CONCURRENCY}: this service ≥ 85% of the no-op ceiling",
             ceiling_ratio,
-            0.85,
+            CEILING_SHARE,
             True,
             f"{_rate(service_vs_ceiling)} vs ceiling {_rate(ceiling_rate)}{ceiling_source}",
         ),
