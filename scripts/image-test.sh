@@ -13,12 +13,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-readonly EXIT_FAIL=1 EXIT_USAGE=2 EXIT_SKIP=77
+readonly LOG_PREFIX=image-test
+# shellcheck source-path=SCRIPTDIR/..
+source scripts/lib.sh
+
 readonly IMAGE=${IMAGE:-cifar10-serving:test}
 readonly PORT=${IMAGE_TEST_PORT:-18080}
 readonly MAX_MB=${IMAGE_MAX_MB:-200}
 readonly CONTAINER_ENV=${CONTAINER_ENV_SCRIPT:-../shared/tools/container-env.sh}
-readonly DATA_ARCHIVE=../shared/data/cifar10-jpeg.tar.gz
 readonly LABEL_PREFIX=cifar10-image-test-$$
 
 build_only=0
@@ -27,10 +29,6 @@ case "${1:-}" in
   --build-only) build_only=1 ;;
   *) echo "usage: $0 [--build-only]" >&2; exit $EXIT_USAGE ;;
 esac
-
-log() { echo "image-test: $*" >&2; }
-fail() { log "FAIL: $*"; exit $EXIT_FAIL; }
-skip() { log "SKIP: $*"; exit $EXIT_SKIP; }
 
 python_bin=$(command -v python3 || true)
 [ -x .venv/bin/python ] && python_bin=.venv/bin/python
@@ -83,10 +81,8 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$work/images"
 if [ -f "$DATA_ARCHIVE" ]; then
-  members=()
-  for class in airplane automobile bird cat deer dog frog horse ship truck; do members+=("test/$class/0000.jpg"); done
-  tar -xzf "$DATA_ARCHIVE" -C "$work/images" "${members[@]}"
-  log "test images: ${#members[@]} real CIFAR-10 JPEGs from $DATA_ARCHIVE"
+  extract_test_images "$work/images" 1
+  log "test images: ${#CIFAR10_CLASSES[@]} real CIFAR-10 JPEGs from $DATA_ARCHIVE"
 else
   # Plain PPM files (no imaging library needed here): a gradient and a checkerboard.
   "$python_bin" - "$work/images" <<'PY'
