@@ -14,7 +14,7 @@ from typing import Final
 
 from service.errors import ModelLoadError
 from service.logs import configure_logging
-from service.runtime import load_model
+from service.runtime import OnnxModel, load_model, warm_up_sizes
 from service.settings import Settings, SettingsError, env_name
 
 EXIT_OK: Final = 0
@@ -54,15 +54,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level)
     try:
         # Fail fast with one line (no traceback) before uvicorn starts, also for a model that loads but cannot
-        # run; the lifespan loads it again per worker.
-        load_model(settings).warm_up((1,), repeats=1)
+        # run at any batch size the batcher will use. One worker serves this very model; several workers are
+        # separate processes, each loading its own in the app's lifespan.
+        model = load_model(settings)
+        model.warm_up(warm_up_sizes(settings), repeats=1)
     except ModelLoadError as exc:
         logger.error("cannot start: %s", exc)
         return EXIT_MODEL_ERROR
     # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal at the handler it found, which
     # by default kills the process (status -15, 143 in a container). A drained stop is a clean stop: exit 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    run(settings)
+    run(settings, model)
     return EXIT_OK
 
 
@@ -70,16 +72,20 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(EXIT_OK)
 
 
-def run(settings: Settings) -> None:
-    """Run uvicorn with the app (several worker processes through the import-string factory)."""
+def run(settings: Settings, model: OnnxModel | None = None) -> None:
+    """Run uvicorn with the app (several worker processes through the import-string factory).
+
+    With one worker, an already loaded ``model`` is served as it is instead of being loaded again.
+    """
     import uvicorn
 
     from service.app import create_app
 
     common = {"host": settings.host, "port": settings.port, "log_config": None, "server_header": False}
     if settings.workers == 1:
+        app = create_app(settings) if model is None else create_app(settings, lambda _settings: model)
         uvicorn.run(
-            create_app(settings),
+            app,
             access_log=False,  # our middleware writes the structured access log
             timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
             **common,  # type: ignore[arg-type]

@@ -29,7 +29,7 @@ from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.openapi import build_openapi
 from service.predictions import Thresholds
-from service.runtime import OnnxModel, load_model
+from service.runtime import OnnxModel, load_model, warm_up_sizes
 from service.settings import Settings
 from service.state import ServiceState
 
@@ -143,8 +143,7 @@ async def _start(state: ServiceState, model_loader: ModelLoader) -> None:
     settings = state.settings
     # Loading parses and optimises the graph: off the event loop, so /health answers meanwhile.
     model = await asyncio.to_thread(model_loader, settings)
-    warm_sizes = sorted({1, settings.max_batch_size})
-    await asyncio.to_thread(model.warm_up, warm_sizes)
+    await asyncio.to_thread(model.warm_up, warm_up_sizes(settings))
     batcher = AdaptiveBatcher(
         model.predict,
         enabled=settings.batching,

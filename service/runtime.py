@@ -164,6 +164,11 @@ class OnnxModel:
                     ) from None
 
 
+def warm_up_sizes(settings: Settings) -> list[int]:
+    """The batch sizes to warm up: a lone request and the largest batch the batcher forms."""
+    return sorted({1, settings.max_batch_size})
+
+
 def load_model(settings: Settings) -> OnnxModel:
     """Load the model the settings choose, with the session options they choose."""
     return OnnxModel.load(

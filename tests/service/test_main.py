@@ -5,10 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from service.__main__ import EXIT_MODEL_ERROR, EXIT_USAGE, build_settings, main, parse_arguments
+from service.runtime import OnnxModel
+from service.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,3 +54,30 @@ def test_missing_model_exits_non_zero_with_one_line_and_no_traceback(tmp_path: P
     assert len(lines) == 1, result.stderr
     assert "absent.onnx" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_one_worker_serves_the_model_checked_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, tiny_model_path: Path
+) -> None:
+    import uvicorn
+    from starlette.testclient import TestClient
+
+    import service.__main__ as entry
+    import service.app
+
+    loads: list[str] = []
+    real_load = entry.load_model
+
+    def counting_load(settings: Settings) -> OnnxModel:
+        loads.append(settings.model)
+        return real_load(settings)
+
+    served: list[Any] = []
+    monkeypatch.setattr(entry, "load_model", counting_load)
+    monkeypatch.setattr(service.app, "load_model", counting_load)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+    monkeypatch.setattr(entry.signal, "signal", lambda *arguments: None)  # keep pytest's own SIGTERM handler
+    assert main(["--model", str(tiny_model_path), "--port", "0"]) == 0
+    with TestClient(served[0]) as client:  # the lifespan starts the app uvicorn was given
+        assert client.get("/ready").status_code == 200
+    assert loads == [str(tiny_model_path)]  # loaded (and checked) once, not again by the lifespan

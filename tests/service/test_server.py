@@ -112,8 +112,8 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
         time.sleep(0.3)
         running.process.send_signal(signal.SIGTERM)
         sender.join(10)
-        # uvicorn finishes its graceful shutdown, then re-raises SIGTERM so the exit status reports it.
-        assert running.process.wait(15) in (0, -signal.SIGTERM)
+        # uvicorn finishes its graceful shutdown; service.__main__ turns the re-raised SIGTERM into a clean exit.
+        assert running.process.wait(15) == 0
         assert responses and responses[0].status_code == 200
         assert "inference drained" in running.log_text()
         with pytest.raises(httpx.TransportError):
@@ -162,7 +162,12 @@ def test_sigterm_with_several_workers_drains_every_worker(tmp_path: Path) -> Non
         time.sleep(0.3)
         running.process.send_signal(signal.SIGTERM)
         sender.join(10)
-        assert running.process.wait(20) in (0, -signal.SIGTERM)
+        assert running.process.wait(20) == 0
         assert responses and responses[0].status_code == 200
         assert running.log_text().count("inference drained") == 2  # each worker drained its own batcher
-        assert not [worker for worker in workers if _running(worker)]  # no worker left behind
+        # No worker left behind. multiprocessing's resource tracker (also a child) exits a moment after the
+        # supervisor closes its pipe, so allow it a few seconds.
+        deadline = time.monotonic() + 5
+        while [worker for worker in workers if _running(worker)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [worker for worker in workers if _running(worker)]
