@@ -58,7 +58,7 @@ class AdaptiveBatcher:
         *,
         enabled: bool = True,
         max_batch_size: int = 32,
-        max_wait_s: float = 0.002,
+        max_wait_s: float = 0.0,  # the default of Settings.max_batch_wait_ms: batch what queued, never wait
         max_queue: int = 1024,
         observer: BatchObserver | None = None,
     ) -> None:

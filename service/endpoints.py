@@ -6,7 +6,6 @@ Transport only: bodies are read and decoded here, the model is reached through t
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -77,7 +76,7 @@ async def model(request: Request) -> Response:
             "name": info.name,
             "version": info.version,
             "sha256": info.sha256,
-            "file": Path(info.path).name,  # the file name only: internal paths stay out of responses
+            "file": info.file,
             "precision": info.precision,
             "labels": list(info.labels),
             "input": {"name": "image", "datatype": "UINT8", "shape": [-1, 32, 32, 3], "layout": "NHWC RGB"},

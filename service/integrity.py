@@ -8,6 +8,8 @@ from typing import Final
 
 from service.errors import ModelLoadError
 
+# The file export/manifest.py writes (the runtime cannot import export/, which is not in its image);
+# tests/service/test_integrity.py checks both agree.
 MANIFEST_NAME: Final = "manifest.json"
 
 
@@ -39,8 +41,8 @@ def _manifest_sha256(path: Path) -> str | None:
         document = json.loads(manifest.read_text())
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot read {manifest}: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
+        raise ModelLoadError(f"cannot read {manifest}: {type(exc).__name__}: {exc}") from None
     artifacts = document.get("artifacts") if isinstance(document, dict) else None
     if not isinstance(artifacts, list):
         raise ModelLoadError(f"{manifest} has no 'artifacts' list")

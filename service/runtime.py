@@ -77,6 +77,7 @@ class ModelInfo:
     version: str
     sha256: str
     path: str
+    file: str  # the file name alone: what answers may show (the path stays in the logs)
     precision: str
     labels: tuple[str, ...]
     input_contract: str
@@ -126,6 +127,7 @@ class OnnxModel:
             version=sha256[:12],
             sha256=sha256,
             path=str(path),
+            file=path.name,
             precision=metadata.get("precision", "unknown"),
             labels=labels,
             input_contract=metadata.get("input_contract", ""),
@@ -185,7 +187,7 @@ def _read_labels(metadata: Mapping[str, str], path: Path) -> tuple[str, ...]:
         raise ModelLoadError(f"model {path} has no 'labels' metadata")
     try:
         labels = json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise ModelLoadError(f"model {path} has unreadable 'labels' metadata (not JSON)") from None
     if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
         raise ModelLoadError(f"model {path} 'labels' metadata must be a non-empty JSON list of strings")

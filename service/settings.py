@@ -91,8 +91,10 @@ class Settings:
                 f"{env_name('low_confidence')} ({self.low_confidence}) must not exceed "
                 f"{env_name('high_confidence')} ({self.high_confidence})"
             )
-        if self.model_sha256 is not None and not _is_sha256(self.model_sha256):
-            raise SettingsError(f"{env_name('model_sha256')} must be 64 hex digits, got {self.model_sha256!r}")
+        if self.model_sha256 is not None:
+            if not _is_sha256(self.model_sha256):
+                raise SettingsError(f"{env_name('model_sha256')} must be 64 hex digits, got {self.model_sha256!r}")
+            object.__setattr__(self, "model_sha256", self.model_sha256.lower())  # hashlib's hexdigest is lowercase
         _check_choice("resize", self.resize, ResizeMode)
         _check_choice("log_level", self.log_level, LogLevel)
         _check_choice("graph_optimization", self.graph_optimization, GraphOptimization)
@@ -186,11 +188,11 @@ def _parse_optional_float(raw: str) -> float | None:
 
 
 def _parse_optional_sha256(raw: str) -> str | None:
-    return raw.lower() or None
+    return raw or None
 
 
 def _is_sha256(value: str) -> bool:
-    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    return len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)
 
 
 def _parse_list(raw: str) -> tuple[str, ...]:

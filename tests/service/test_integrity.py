@@ -93,3 +93,25 @@ def test_mismatch_stops_the_server_with_one_line(model_copy: Path) -> None:
     assert result.returncode == EXIT_MODEL_ERROR
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "CIFAR10_MODEL_SHA256" in lines[0], result.stderr
+
+
+def test_a_manifest_written_by_the_export_is_the_one_the_service_checks(model_copy: Path) -> None:
+    from export.manifest import MANIFEST_NAME, write_manifest
+    from service.integrity import MANIFEST_NAME as SERVICE_MANIFEST_NAME
+
+    assert SERVICE_MANIFEST_NAME == MANIFEST_NAME
+    write_manifest(model_copy.parent, {})
+    OnnxModel.load(model_copy, verify_manifest=True)
+    model_copy.write_bytes(model_copy.read_bytes() + b"\0")
+    with pytest.raises(ModelLoadError, match="records"):
+        verify_sha256(model_copy, _sha256(model_copy), expected=None, use_manifest=True)
+
+
+def test_pinned_digest_is_stored_lowercase_however_it_is_given() -> None:
+    assert Settings(model_sha256="AB" * 32).model_sha256 == "ab" * 32
+
+
+def test_deeply_nested_manifest_is_one_clear_error(model_copy: Path) -> None:
+    (model_copy.parent / "manifest.json").write_text("[" * 100_000)
+    with pytest.raises(ModelLoadError, match=r"manifest\.json"):
+        OnnxModel.load(model_copy, verify_manifest=True)
