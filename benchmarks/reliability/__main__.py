@@ -4,6 +4,7 @@ start-up faults against real servers; writes ``benchmarks/results/reliability.js
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -15,15 +16,20 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.config import MODELS_DIR, PROJECT_ROOT, RESULTS_DIR
 from benchmarks.machine import describe_machine
-from benchmarks.reliability.catalogue import Limits, build_catalogue, sample_jpeg
-from benchmarks.reliability.client import HttpRequest, send
-from benchmarks.reliability.faults import PROJECT_ROOT, broken_models, start_with_models
+from benchmarks.processes import HOST
+from benchmarks.reliability.catalogue import HostileCase, Limits, build_catalogue, sample_jpeg
+from benchmarks.reliability.client import HttpAnswer, HttpRequest, send
+from benchmarks.reliability.faults import broken_models, start_with_models
+from benchmarks.reliability.hostile import send_catalogue
 from benchmarks.reliability.overload import flood
 from benchmarks.reliability.report import render
 from benchmarks.reliability.server import service_process
 from benchmarks.reliability.shutdown import sigterm_under_load
 from benchmarks.reliability.soak import run_soak
+from benchmarks.workloads import Workload
+from service.settings import Settings
 
 RESULTS_FILE = "reliability.json"
 EXIT_OK = 0
@@ -73,7 +79,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a 10 s soak and short floods (about half a minute)")
-    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "benchmarks" / "results")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR)
     parser.add_argument("--markdown", type=Path, default=PROJECT_ROOT / "RELIABILITY.md")
     parser.add_argument("--model", default="fp32", help="fp32, int8 or a path (default fp32)")
     return parser.parse_args(argv)
@@ -82,44 +88,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def run_hostile(model: str, work: Path) -> dict[str, Any]:
     """Send the whole catalogue to a server with the catalogue's limits; record status, code and latency per case."""
     limits = Limits()
-    results: list[dict[str, Any]] = []
-    with service_process(model, work / "hostile.log", {**limits.environ(), "CIFAR10_ACCESS_LOG": "false"}) as server:
-        for _ in range(5):
-            send(
-                "127.0.0.1", server.port, HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
-            )
-        peak_before = server.memory_kib("VmHWM")
-        for case in build_catalogue(limits):
-            answer = send("127.0.0.1", server.port, case.request)
-            code = None
-            try:
-                document = answer.json()
-                entry = document["results"][0] if "per-file" in case.tags else document
-                code = entry.get("code")
-            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-                pass
-            results.append(
-                {
-                    "name": case.name,
-                    "expected_status": case.status,
-                    "expected_code": case.code,
-                    "status": answer.status,
-                    "code": code,
-                    "ms": round(answer.seconds * 1000, 2),
-                    "ok": answer.outcome == "complete" and answer.status == case.status and code == case.code,
-                }
-            )
-        growth = server.memory_kib("VmHWM") - peak_before
-        still_serving = send(
-            "127.0.0.1", server.port, HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
-        ).status
+    single = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
+    with service_process("hostile", model, work, {**limits.environ(), "CIFAR10_ACCESS_LOG": "false"}) as server:
+        run = send_catalogue(server.port, server.pid, build_catalogue(limits), single)
+        still_serving = send(HOST, server.port, single).status
+    results = [hostile_result(case, answer) for case, answer in run.answers]
     return {
         "cases": len(results),
         "passed": sum(case["ok"] for case in results),
         "slowest_ms": max(case["ms"] for case in results),
-        "peak_rss_growth_mib": round(growth / 1024, 1),
+        "peak_rss_growth_mib": round(run.peak_rss_growth_kib / 1024, 1),
         "still_serving_after": still_serving == 200,
         "results": results,
+    }
+
+
+def hostile_result(case: HostileCase, answer: HttpAnswer) -> dict[str, Any]:
+    """One row of the hostile-input table: what was expected, what came back, and whether they match."""
+    code = None
+    with contextlib.suppress(ValueError, KeyError, IndexError, TypeError, AttributeError):
+        code = case.error_entry(answer.json()).get("code")
+    return {
+        "name": case.name,
+        "expected_status": case.status,
+        "expected_code": case.code,
+        "status": answer.status,
+        "code": code,
+        "ms": round(answer.seconds * 1000, 2),
+        "ok": answer.outcome == "complete" and answer.status == case.status and code == case.code,
     }
 
 
@@ -127,8 +123,9 @@ def run_soak_section(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     """The bounded soak against a default-configured server (access log off)."""
     body = work / "soak.jpg"
     body.write_bytes(sample_jpeg(seed=1))
-    with service_process(model, work / "soak.log", {"CIFAR10_ACCESS_LOG": "false"}) as server:
-        return run_soak(server, body, seconds=plan.soak_s, concurrency=plan.concurrency, warm_up_s=plan.warm_up_s)
+    workload = Workload("soak", "/predict", body, "image/jpeg", "POST /predict, raw 32x32 JPEG body")
+    with service_process("soak", model, work, {"CIFAR10_ACCESS_LOG": "false"}) as server:
+        return run_soak(server, workload, seconds=plan.soak_s, concurrency=plan.concurrency, warm_up_s=plan.warm_up_s)
 
 
 def run_overload(model: str, work: Path, plan: Plan) -> dict[str, Any]:
@@ -154,7 +151,7 @@ def run_overload(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     )
     single = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
     environ = {"CIFAR10_MAX_QUEUE": str(OVERLOAD_QUEUE), "CIFAR10_ACCESS_LOG": "false"}
-    with service_process(model, work / "overload.log", environ) as server:
+    with service_process("overload", model, work, environ) as server:
         result = flood(server.port, big, single, clients=plan.overload_clients, seconds=plan.overload_s)
     return result.as_dict()
 
@@ -162,7 +159,7 @@ def run_overload(model: str, work: Path, plan: Plan) -> dict[str, Any]:
 def run_sigterm(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     """SIGTERM while clients keep sending."""
     request = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
-    with service_process(model, work / "sigterm.log", {"CIFAR10_ACCESS_LOG": "false"}) as server:
+    with service_process("sigterm", model, work, {"CIFAR10_ACCESS_LOG": "false"}) as server:
         result = sigterm_under_load(
             server.process, server.port, request, clients=plan.sigterm_clients, load_before_s=plan.sigterm_load_s
         )
@@ -170,8 +167,8 @@ def run_sigterm(model: str, work: Path, plan: Plan) -> dict[str, Any]:
 
 
 def run_startup_faults(model: str, work: Path) -> list[dict[str, Any]]:
-    """Start the service on each broken model file."""
-    real = Path(model) if Path(model).suffix == ".onnx" else PROJECT_ROOT / "models" / "cifar10_cnn.onnx"
+    """Start the service on each broken model file (made from the model under test)."""
+    real = Settings(model=model, models_dir=MODELS_DIR).model_path
     return [fault.as_dict() for fault in start_with_models(broken_models(work / "broken", real))]
 
 

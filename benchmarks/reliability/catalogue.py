@@ -12,13 +12,14 @@ import math
 import struct
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Final
+from dataclasses import asdict, dataclass
+from typing import Any, Final
 
 import numpy as np
 from PIL import Image
 
 from benchmarks.reliability.client import HttpRequest
+from service.settings import env_name
 
 V2_INFER: Final = "/v2/models/cifar10-cnn/infer"
 BOUNDARY: Final = "reliability-boundary-7f3a"
@@ -35,12 +36,8 @@ class Limits:
     max_batch_images: int = 8
 
     def environ(self) -> dict[str, str]:
-        """The ``CIFAR10_*`` variables that set these limits."""
-        return {
-            "CIFAR10_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
-            "CIFAR10_MAX_IMAGE_PIXELS": str(self.max_image_pixels),
-            "CIFAR10_MAX_BATCH_IMAGES": str(self.max_batch_images),
-        }
+        """The ``CIFAR10_*`` variables that set these limits (the fields are named like the service's settings)."""
+        return {env_name(name): str(value) for name, value in asdict(self).items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +49,14 @@ class HostileCase:
     status: int
     code: str
     bomb: bool = False  # a decompression bomb: must be refused from the header, before any pixel is decoded
-    tags: tuple[str, ...] = field(default_factory=tuple)
+    per_file: bool = False  # a batch answered 200, the error being the entry of its one file
+
+    def error_entry(self, document: Any) -> Any:
+        """The error object in the answer's JSON ``document``: the document itself, or the batch's one entry."""
+        if not self.per_file:
+            return document
+        (entry,) = document["results"]
+        return entry
 
 
 def encode(image: Image.Image, image_format: str, **options: object) -> bytes:
@@ -185,59 +189,34 @@ def build_catalogue(limits: Limits) -> list[HostileCase]:
             "invalid_image",
         ),
         # --- decompression bombs and pixel limit -> 413 before decoding --------------------------------------
-        HostileCase(
-            "png-bomb-header-100k",
-            _raw("/predict", "image/png", png_declaring(100_000, 100_000)),
-            413,
-            "image_too_large",
-            bomb=True,
-        ),
-        HostileCase(
-            "png-bomb-1bit-20k", _raw("/predict", "image/png", real_png_bomb()), 413, "image_too_large", bomb=True
-        ),
-        HostileCase(
-            "jpeg-bomb-header-65k",
-            _raw("/predict", "image/jpeg", jpeg_declaring(65_000, 65_000)),
-            413,
-            "image_too_large",
-            bomb=True,
-        ),
-        HostileCase(
-            "gif-bomb-screen-65k",
-            _raw("/predict", "image/gif", gif_declaring(65_535, 65_535)),
-            413,
-            "image_too_large",
-            bomb=True,
-        ),
+        *[
+            HostileCase(name, _raw("/predict", content_type, body), 413, "image_too_large", bomb=True)
+            for name, content_type, body in (
+                ("png-bomb-header-100k", "image/png", png_declaring(100_000, 100_000)),
+                ("png-bomb-1bit-20k", "image/png", real_png_bomb()),
+                ("jpeg-bomb-header-65k", "image/jpeg", jpeg_declaring(65_000, 65_000)),
+                ("gif-bomb-screen-65k", "image/gif", gif_declaring(65_535, 65_535)),
+            )
+        ],
         HostileCase(
             "bomb-in-batch",
             _form("/predict/batch", multipart([("files", "b.png", png_declaring(60_000, 60_000))])),
             200,
             "image_too_large",
             bomb=True,
-            tags=("per-file",),
+            per_file=True,
         ),
         HostileCase("over-pixel-limit", _raw("/predict", "image/png", big_png), 413, "image_too_large"),
         # --- byte limit -> 413 --------------------------------------------------------------------------------
-        HostileCase("over-byte-limit", _raw("/predict", "image/jpeg", over_limit), 413, "payload_too_large"),
-        HostileCase(
-            "over-byte-limit-streamed",
-            _raw("/predict", "image/jpeg", over_limit, streamed=True),
-            413,
-            "payload_too_large",
-        ),
-        HostileCase(
-            "over-byte-limit-multipart",
-            _form("/predict", multipart([("file", "big.jpg", over_limit)])),
-            413,
-            "payload_too_large",
-        ),
-        HostileCase(
-            "over-byte-limit-v2",
-            _json(b'{"inputs":[' + b" " * limits.max_upload_bytes + b"]}"),
-            413,
-            "payload_too_large",
-        ),
+        *[
+            HostileCase(name, request, 413, "payload_too_large")
+            for name, request in (
+                ("over-byte-limit", _raw("/predict", "image/jpeg", over_limit)),
+                ("over-byte-limit-streamed", _raw("/predict", "image/jpeg", over_limit, streamed=True)),
+                ("over-byte-limit-multipart", _form("/predict", multipart([("file", "big.jpg", over_limit)]))),
+                ("over-byte-limit-v2", _json(b'{"inputs":[' + b" " * limits.max_upload_bytes + b"]}")),
+            )
+        ],
         # --- multipart shape -> 400 / 415 ---------------------------------------------------------------------
         HostileCase(
             "multipart-wrong-field", _form("/predict", multipart([("image", "a.jpg", good)])), 400, "invalid_request"

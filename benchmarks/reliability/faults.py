@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,9 +15,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from benchmarks.config import PROJECT_ROOT
+from benchmarks.processes import HOST, SERVICE_ENV_PREFIX, free_port
 from benchmarks.reliability.client import HttpRequest, send
 
-PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
 FAULT_TIMEOUT_S: Final = 60.0
 
 
@@ -55,20 +55,13 @@ class StartupFault:
         return {**asdict(self), "one_clear_line": self.one_clear_line, "survived": self.survived}
 
 
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def start_with_model(name: str, model: Path, environ: Mapping[str, str] | None = None) -> StartupFault:
+def start_with_model(name: str, model: Path) -> StartupFault:
     """Start the service on ``model``, probe /ready until it exits, and describe what happened."""
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CIFAR10_")}
-    env.update(environ or {})
-    command = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port), "--model", str(model)]
+    # Started here rather than with benchmarks.processes.RunningServer, which waits for readiness and mixes
+    # stderr into one log: this needs stderr alone, and readiness probed until the process exits.
+    env = {key: value for key, value in os.environ.items() if not key.startswith(SERVICE_ENV_PREFIX)}
+    command = [sys.executable, "-m", "service", "--host", HOST, "--port", str(port), "--model", str(model)]
     started = time.monotonic()
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -76,7 +69,7 @@ def start_with_model(name: str, model: Path, environ: Mapping[str, str] | None =
     probes, ready = 0, False
     try:
         while process.poll() is None and time.monotonic() - started < FAULT_TIMEOUT_S:
-            answer = send("127.0.0.1", port, HttpRequest("GET", "/ready"), timeout=2.0)
+            answer = send(HOST, port, HttpRequest("GET", "/ready"), timeout=2.0)
             probes += 1
             ready = ready or answer.status == 200
             time.sleep(0.02)

@@ -40,10 +40,10 @@ def render(results: dict[str, Any]) -> str:
         lines.append(f"| Soak | skipped: {soak['skipped']} |")
     else:
         lines.append(
-            f"| Soak: {soak['seconds']:.0f} s at concurrency {soak['concurrency']} ({soak['tool']}) | "
-            f"{sum(soak['server_side_statuses'].values())} requests served, {soak['requests_per_second']:.0f} req/s, "
+            f"| Soak: {soak['seconds']:.0f} s at concurrency {soak['concurrency']} (hey) | "
+            f"{sum(soak['server_side_statuses'].values())} requests served, {soak['requests_per_s']:.0f} req/s, "
             f"errors {soak['errors']}, "
-            f"non-200 {soak['non_200']}; RSS drift {soak['rss_drift_mib']:+.1f} MiB "
+            f"non-2xx {soak['non_2xx']}; RSS drift {soak['rss_drift_mib']:+.1f} MiB "
             f"({soak['rss_drift_percent']:+.1f} %) |"
         )
     overload = results["overload"]
@@ -71,7 +71,9 @@ def render(results: dict[str, Any]) -> str:
     if "skipped" in soak:
         lines.append(f"Skipped: {soak['skipped']}.")
     else:
-        latency = ", ".join(f"{key[:-3]} {value} ms" for key, value in soak["latency"].items())
+        latency = ", ".join(
+            f"{key[:-3]} {soak[key]:.1f} ms" for key in ("p50_ms", "p95_ms", "p99_ms") if soak[key] is not None
+        )
         rss = soak["rss_mib"]
         lines += [
             f"`POST /predict` with a 32x32 JPEG, {soak['concurrency']} concurrent connections for "
@@ -79,8 +81,8 @@ def render(results: dict[str, Any]) -> str:
             f"on loopback after a {results['plan']['warm_up_s']:.0f} s warm-up, FP32 model, dynamic batching on, "
             "access log off.",
             "",
-            f"- Requests: {soak['requests']} ({soak['requests_per_second']:.0f}/s); hey's status tally (it keeps "
-            f"at most a million) {soak['statuses']}; "
+            f"- Requests: {soak['requests']} ({soak['requests_per_s']:.0f}/s); hey's status tally (it keeps "
+            f"at most a million) {soak['status_codes']}; "
             f"transport errors {soak['errors']}; the server's own counters for the soak: "
             f"{soak['server_side_statuses']}; zero errors: {_yes(soak['zero_errors'])}.",
             f"- Latency: {latency}.",

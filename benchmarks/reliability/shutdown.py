@@ -7,13 +7,10 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.reliability.client import HttpAnswer, HttpRequest, send
-
-AnswerCheck = Callable[[HttpAnswer], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +20,7 @@ class ShutdownResult:
     requests: int
     outcomes: dict[str, int]
     in_flight_at_signal: int  # requests sent before the signal and answered (200) after it
-    malformed_answers: int  # complete answers whose status or body the check refused
+    malformed_answers: int  # complete answers acceptable_answer() refuses
     exit_code: int | None
     exit_seconds: float | None
     examples: list[str] = field(default_factory=list)
@@ -66,7 +63,6 @@ def sigterm_under_load(
     clients: int = 32,
     load_before_s: float = 1.0,
     exit_timeout_s: float = 40.0,
-    check: AnswerCheck = acceptable_answer,
 ) -> ShutdownResult:
     """Load the server from ``clients`` threads, send SIGTERM after ``load_before_s``, keep sending until it exits."""
     stop = threading.Event()
@@ -103,7 +99,7 @@ def sigterm_under_load(
     for started, finished, answer in records:
         key = str(answer.status) if answer.outcome == "complete" else answer.outcome
         outcomes[key] += 1
-        if answer.outcome == "complete" and not check(answer):
+        if answer.outcome == "complete" and not acceptable_answer(answer):
             malformed += 1
             if len(examples) < 3:
                 examples.append(f"{answer.status}: {answer.body[:200]!r}")

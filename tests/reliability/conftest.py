@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -16,18 +17,9 @@ from tests.service.conftest import make_settings  # noqa: F401 (a fixture, share
 LIMITS = Limits()
 
 
-def limited_settings(model: Path, **overrides: object) -> Settings:
-    """Settings serving ``model`` with the catalogue's limits."""
-    values: dict[str, object] = {
-        "model": str(model),
-        "access_log": False,
-        "max_batch_wait_ms": 0.0,
-        "max_upload_bytes": LIMITS.max_upload_bytes,
-        "max_image_pixels": LIMITS.max_image_pixels,
-        "max_batch_images": LIMITS.max_batch_images,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+def limited_settings(model: Path) -> Settings:
+    """Settings serving ``model`` with the catalogue's limits (its fields are named like the settings')."""
+    return Settings(model=str(model), access_log=False, max_batch_wait_ms=0.0, **asdict(LIMITS))
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,8 @@
-"""Resident memory of a process from /proc: current and peak RSS, and resetting the peak of this process."""
+"""Resetting this process's peak resident memory (read it with :func:`benchmarks.processes.status_kib`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-
-def status_kib(key: str, pid: int | str = "self") -> int:
-    """A ``Vm*`` figure (kB) from ``/proc/<pid>/status``, e.g. ``VmRSS`` or ``VmHWM`` (the peak)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
 
 
 def reset_peak_rss() -> bool:

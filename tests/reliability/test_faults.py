@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from benchmarks.reliability.catalogue import encode, sample_jpeg
+from benchmarks.reliability.catalogue import sample_jpeg
 from benchmarks.reliability.faults import broken_models, start_with_models
 from service.__main__ import EXIT_MODEL_ERROR
 from service.app import create_app
@@ -22,6 +22,7 @@ from tests.conftest import build_tiny_model
 from tests.reliability.leaks import leaks_in
 from tests.reliability.models import build_model_failing_at_run, build_model_without_labels
 from tests.service.conftest import SettingsFactory
+from tests.service.images import png
 
 POISON_VALUE = 13
 SECRET_DETAIL = "device lost at /opt/secret/kernels.py:42 (handle 0x7f3a9c001234)"
@@ -39,14 +40,7 @@ class PoisonSensitiveModel(OnnxModel):
         return super().predict(batch)
 
 
-def png_of(value: int) -> bytes:
-    """A 32x32 PNG with every channel of every pixel set to ``value``."""
-    from PIL import Image
-
-    return encode(Image.new("RGB", (32, 32), (value, value, value)), "PNG")
-
-
-POISON = png_of(POISON_VALUE)
+POISON = png((POISON_VALUE, POISON_VALUE, POISON_VALUE))
 GOOD = sample_jpeg()
 
 

@@ -12,9 +12,9 @@ import pytest
 
 from benchmarks.reliability.catalogue import SECRET_MARKER, build_catalogue, marked_png
 from benchmarks.reliability.client import HttpAnswer, HttpRequest, send
+from benchmarks.reliability.hostile import send_catalogue, with_request_id
 from tests.reliability.conftest import LIMITS
 from tests.reliability.leaks import leaks_in
-from tests.reliability.memory import status_kib
 from tests.service.server import RunningServer, running_server
 
 pytestmark = pytest.mark.server
@@ -32,11 +32,7 @@ def server(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def post(server: RunningServer, request: HttpRequest, request_id: str) -> HttpAnswer:
-    port = int(server.host_port.rsplit(":", 1)[1])
-    tagged = HttpRequest(
-        request.method, request.path, {**request.headers, "X-Request-ID": request_id}, request.body, request.streamed
-    )
-    return send("127.0.0.1", port, tagged)
+    return send("127.0.0.1", server.port, with_request_id(request, request_id))
 
 
 def wait_for_log(server: RunningServer, fragment: str) -> str:
@@ -47,29 +43,22 @@ def wait_for_log(server: RunningServer, fragment: str) -> str:
 
 
 def test_catalogue_over_real_sockets_without_a_memory_jump(server: RunningServer) -> None:
-    pid = server.process.pid
-    marked = marked_png()
-    for index in range(5):  # settle allocator arenas with ordinary traffic first
-        assert (
-            post(server, HttpRequest("POST", "/predict", {"Content-Type": "image/png"}, marked), f"warm-{index}").status
-            == 200
-        )
-    peak_before = status_kib("VmHWM", pid)
-    answers = {
-        case.name: (case, post(server, case.request, f"hostile-{case.name}")) for case in build_catalogue(LIMITS)
-    }
-    growth = status_kib("VmHWM", pid) - peak_before
-    for name, (case, answer) in answers.items():
+    marked = HttpRequest("POST", "/predict", {"Content-Type": "image/png"}, marked_png())
+    run = send_catalogue(server.port, server.process.pid, build_catalogue(LIMITS), marked)
+    for answer in run.warm_up:  # ordinary traffic first, to settle allocator arenas
+        assert answer.status == 200
+    growth = run.peak_rss_growth_kib
+    for case, answer in run.answers:
+        name = case.name
         assert answer.outcome == "complete", name
         assert answer.status == case.status, (name, answer.body[:200])
         assert answer.headers["content-type"] == "application/json", name
-        document = answer.json()
-        entry = document["results"][0] if "per-file" in case.tags else document
+        entry = case.error_entry(answer.json())
         assert entry["code"] == case.code, name
         assert leaks_in(answer.body.decode()) == [], name
         assert answer.seconds < QUICK_S, (name, answer.seconds)
     assert growth < PEAK_GROWTH_KIB, f"the server's peak RSS grew by {growth} kB during the catalogue"
-    assert post(server, HttpRequest("POST", "/predict", {"Content-Type": "image/png"}, marked), "after").status == 200
+    assert post(server, marked, "after").status == 200
 
 
 def test_logs_are_json_with_request_ids_and_no_image_bytes(server: RunningServer) -> None:

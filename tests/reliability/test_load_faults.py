@@ -27,10 +27,6 @@ def slow_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_slow_model(tmp_path_factory.mktemp("slow") / "slow.onnx")
 
 
-def port_of(server: RunningServer) -> int:
-    return int(server.host_port.rsplit(":", 1)[1])
-
-
 def is_prediction(answer: HttpAnswer) -> bool:
     document = answer.json()
     return isinstance(document, dict) and set(document["probabilities"]) >= {document["label"]}
@@ -38,7 +34,7 @@ def is_prediction(answer: HttpAnswer) -> bool:
 
 def test_sigterm_during_load_completes_in_flight_requests_and_exits_0(slow_model: Path, tmp_path: Path) -> None:
     with running_server(slow_model, tmp_path / "server.log", SLOW_SERVER_ENV) as server:
-        result = sigterm_under_load(server.process, port_of(server), PREDICT, clients=24, load_before_s=1.0)
+        result = sigterm_under_load(server.process, server.port, PREDICT, clients=24, load_before_s=1.0)
         log = server.log_text()
     outcomes = result.outcomes
     assert result.outcomes.get("partial", 0) == 0, result.examples  # nothing half-answered
@@ -55,7 +51,7 @@ def test_sigterm_during_load_completes_in_flight_requests_and_exits_0(slow_model
 def test_overload_sheds_with_json_503_and_recovers(slow_model: Path, tmp_path: Path) -> None:
     environ = {**SLOW_SERVER_ENV, "CIFAR10_MAX_QUEUE": "2", "CIFAR10_MAX_BATCH_SIZE": "1"}
     with running_server(slow_model, tmp_path / "server.log", environ) as server:
-        port = port_of(server)
+        port = server.port
         result = flood(port, PREDICT, PREDICT, clients=32, seconds=2.0, recovery_requests=10)
         ready = send("127.0.0.1", port, HttpRequest("GET", "/ready"))
         later = [send("127.0.0.1", port, PREDICT) for _ in range(5)]
@@ -79,11 +75,11 @@ def test_streamed_upload_over_the_limit_is_refused_early(fast_server: RunningSer
     body = b"\xff\xd8" + b"\0" * (8 * 1024 * 1024)
     answer = send(
         "127.0.0.1",
-        port_of(fast_server),
+        fast_server.port,
         HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, body, streamed=True),
     )
     assert answer.outcome == "complete"
     assert answer.status == 413
     assert answer.json()["code"] == "payload_too_large"
     assert answer.seconds < 2.0
-    assert send("127.0.0.1", port_of(fast_server), PREDICT).status == 200
+    assert send("127.0.0.1", fast_server.port, PREDICT).status == 200

@@ -21,10 +21,11 @@ START_TIMEOUT_S = 60.0
 
 @dataclass
 class RunningServer:
-    """A started server: its base URL, process and log file."""
+    """A started server: its base URL, port, process and log file."""
 
     url: str
     host_port: str
+    port: int
     process: subprocess.Popen[bytes]
     log: Path
 
@@ -50,7 +51,7 @@ def running_server(model: str | Path, log: Path, environ: Mapping[str, str] | No
     command = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port), "--model", str(model)]
     with log.open("wb") as log_file:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    server = RunningServer(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", process, log)
+    server = RunningServer(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", port, process, log)
     try:
         wait_until_ready(server)
         yield server
