@@ -91,27 +91,32 @@ def test_predict_and_json_access_log(server: RunningServer) -> None:
     assert lines and lines[0]["status"] == 200 and lines[0]["path"] == "/predict"
 
 
+def _sigterm_during_a_slow_upload(running: RunningServer) -> list[httpx.Response]:
+    """Send SIGTERM while an upload is half sent (so a request is in flight); return its response, if any."""
+    body = jpeg()
+    responses: list[httpx.Response] = []
+
+    def slow_body() -> Iterator[bytes]:
+        yield body[:100]
+        time.sleep(0.8)
+        yield body[100:]
+
+    def send() -> None:
+        responses.append(
+            httpx.post(f"{running.url}/predict", content=slow_body(), headers={"content-type": "image/jpeg"})
+        )
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    time.sleep(0.3)
+    running.process.send_signal(signal.SIGTERM)
+    sender.join(10)
+    return responses
+
+
 def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
     with running_server(COMMITTED_FP32, tmp_path / "server.log") as running:
-        # A slow upload keeps a request in flight while SIGTERM arrives.
-        body = jpeg()
-        responses: list[httpx.Response] = []
-
-        def slow_body() -> Iterator[bytes]:
-            yield body[:100]
-            time.sleep(0.8)
-            yield body[100:]
-
-        def send() -> None:
-            responses.append(
-                httpx.post(f"{running.url}/predict", content=slow_body(), headers={"content-type": "image/jpeg"})
-            )
-
-        sender = threading.Thread(target=send)
-        sender.start()
-        time.sleep(0.3)
-        running.process.send_signal(signal.SIGTERM)
-        sender.join(10)
+        responses = _sigterm_during_a_slow_upload(running)
         # uvicorn finishes its graceful shutdown; service.__main__ turns the re-raised SIGTERM into a clean exit.
         assert running.process.wait(15) == 0
         assert responses and responses[0].status_code == 200
@@ -145,23 +150,7 @@ def test_sigterm_with_several_workers_drains_every_worker(tmp_path: Path) -> Non
             assert httpx.post(
                 f"{running.url}/predict", content=jpeg(), headers={"content-type": "image/jpeg"}
             ).is_success
-        body = jpeg()
-        responses: list[httpx.Response] = []
-
-        def slow_body() -> Iterator[bytes]:
-            yield body[:100]
-            time.sleep(0.8)
-            yield body[100:]
-
-        sender = threading.Thread(
-            target=lambda: responses.append(
-                httpx.post(f"{running.url}/predict", content=slow_body(), headers={"content-type": "image/jpeg"})
-            )
-        )
-        sender.start()
-        time.sleep(0.3)
-        running.process.send_signal(signal.SIGTERM)
-        sender.join(10)
+        responses = _sigterm_during_a_slow_upload(running)
         assert running.process.wait(20) == 0
         assert responses and responses[0].status_code == 200
         assert running.log_text().count("inference drained") == 2  # each worker drained its own batcher
