@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 CONSTRAINTS := requirements/constraints.txt
 
-.PHONY: serve test lint typecheck pytest system-deps train evaluate export bench bench-smoke reliability image image-test arm64-test predict clean
+.PHONY: lock serve test lint typecheck pytest system-deps train evaluate export bench bench-smoke reliability image image-test arm64-test predict clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,17 @@ $(VENV)/.runtime: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 $(VENV)/.dev: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(PIP) -c $(CONSTRAINTS) -e '.[train,bench,dev]'
 	touch $@ $(VENV)/.runtime
+
+# Both lock files come from pyproject.toml through uv, never by hand: constraints.txt pins every package of
+# every extra (what `make test` installs); runtime.lock.txt is the runtime set only, at the same versions,
+# with the sha256 of every wheel (the image installs it with --require-hashes, on amd64 and arm64).
+# Existing pins are kept; `make lock UPGRADE=1` moves every unpinned dependency to its newest release.
+# The runtime lock is rebuilt from scratch each time (uv would otherwise keep a stale file's hash list).
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --universal --quiet --custom-compile-command "make lock"
+lock: $(VENV)/.dev
+	$(UV_COMPILE) --all-extras $(if $(UPGRADE),--upgrade) -o $(CONSTRAINTS)
+	rm -f requirements/runtime.lock.txt
+	$(UV_COMPILE) --generate-hashes -c $(CONSTRAINTS) -o requirements/runtime.lock.txt
 
 serve: $(VENV)/.runtime
 	$(BIN)/python -m service $(ARGS)

@@ -17,25 +17,20 @@ from tests.deploy.manifests import (
     dockerfile_key_values,
     project_table,
 )
+from tests.test_requirements import logical_lines, parse_pin
 
 LOCK_FILE = PROJECT_ROOT / "requirements" / "runtime.lock.txt"
 TENSORFLOW_SIDE = frozenset({"tensorflow", "tensorflow-cpu", "tf2onnx", "onnx", "keras", "tf-keras", "matplotlib"})
 
 
 def locked_pins() -> dict[str, tuple[str, list[str]]]:
-    """``name -> (version, hashes)`` from the lock file."""
-    text = re.sub(r"\\\n", " ", LOCK_FILE.read_text())
+    """``name -> (version, hashes)`` from the lock file (platform-conditional pins for other systems left out)."""
     pins: dict[str, tuple[str, list[str]]] = {}
-    for raw_line in text.splitlines():
-        line = raw_line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        requirement, *options = line.split()
-        name, version = requirement.split("==")
-        pins[_normalize(name)] = (
-            version,
-            [option.split(":", 1)[1] for option in options if option.startswith("--hash")],
-        )
+    for line in logical_lines(LOCK_FILE):
+        requirement, hashes = parse_pin(line)
+        if requirement.marker is None or requirement.marker.evaluate({"sys_platform": "linux"}):
+            (specifier,) = requirement.specifier
+            pins[_normalize(requirement.name)] = (specifier.version, hashes)
     return pins
 
 
