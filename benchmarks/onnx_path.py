@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from service.runtime import OnnxModel, SessionConfig
+from service.pipeline import session_config
+from service.runtime import OnnxModel
 from service.settings import Settings
 
 SERVICE_SESSION_SOURCE = "service.runtime.OnnxModel with the default service.settings.Settings"
@@ -28,7 +29,7 @@ def onnx_runner(model_path: Path, threads: int) -> tuple[OnnxCall, str]:
     thread count set to `threads`), so the benchmark measures what the service runs.
     """
     settings = Settings().with_overrides(intra_op_threads=threads)
-    model = OnnxModel.load(model_path, SessionConfig.from_settings(settings))
+    model = OnnxModel.load(model_path, session_config(settings))
 
     def run(batch: NDArray[np.uint8]) -> NDArray[np.float32]:
         return np.asarray(model.predict(batch), dtype=np.float32)

@@ -14,11 +14,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from export import contract
 from export.manifest import write_manifest
 from export.onnx_export import export_onnx, keras_reference, set_metadata
 from export.quantize import CANDIDATES, QuantRecipe, median_latency_ms, quantize
 from export.verify import ParityError, check_distribution, compare, onnx_probabilities, onnx_session
+from service import contract
 from training.data import Dataset, default_source, file_sha256, load_dataset
 from training.labels import LABELS
 
@@ -134,7 +134,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"quantizing to INT8 ({len(recipes)} recipe(s), chosen on the validation split)")
         choice = choose_int8(fp32_path, int8_path, dataset, recipes, seed=args.seed, log=log)
         int8_model = onnx.load(str(int8_path))
-        props = fp32_props | {contract.META_PRECISION: "int8", "quantization": json.dumps(choice["chosen"]["recipe"])}
+        props = fp32_props | {
+            contract.META_PRECISION: "int8",
+            contract.META_QUANTIZATION: json.dumps(choice["chosen"]["recipe"]),
+        }
         set_metadata(int8_model, props)
         onnx.save(int8_model, str(int8_path))
         int8 = onnx_probabilities(onnx_session(int8_path), test)

@@ -13,7 +13,7 @@ import onnx
 import tensorflow as tf
 import tf2onnx
 
-from export import contract
+from service import contract
 
 
 def _check_model(model: keras.Model) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime import quantization as q
 
-from export import contract
+from service import contract
 
 
 @dataclass(frozen=True)

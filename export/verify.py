@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from export import contract
+from service import contract
 
 MAX_ABS_DIFF = 1e-5
 MIN_AGREEMENT = 1.0

@@ -14,7 +14,8 @@ from typing import Final
 
 from service.errors import ModelLoadError
 from service.logs import configure_logging
-from service.runtime import OnnxModel, load_model, warm_up_sizes
+from service.pipeline import load_model, warm_up_sizes
+from service.runtime import OnnxModel
 from service.settings import Settings, SettingsError, env_name
 
 EXIT_OK: Final = 0
@@ -46,12 +47,15 @@ def build_settings(arguments: argparse.Namespace, environ: Mapping[str, str]) ->
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the service until it is stopped; return the process exit code."""
     arguments = parse_arguments(argv)
+    configure_logging("info")  # every start-up failure is one JSON line, a bad setting included
     try:
         settings = build_settings(arguments, os.environ)
     except SettingsError as exc:
-        print(f"cifar10-serve: {exc}", file=sys.stderr)
+        logger.error("cannot start: %s", exc)
         return EXIT_USAGE
     configure_logging(settings.log_level)
+    for warning in Settings.unknown_variables(os.environ):
+        logger.warning(warning)
     try:
         # Fail fast with one line (no traceback) before uvicorn starts, also for a model that loads but cannot
         # run at any batch size the batcher will use. One worker serves this very model; several workers are

@@ -4,13 +4,14 @@ drains the model."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -27,9 +28,8 @@ from service.http_errors import handle_http_exception, handle_service_error
 from service.logs import configure_logging
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
-from service.openapi import build_openapi
-from service.predictions import Thresholds
-from service.runtime import OnnxModel, load_model, warm_up_sizes
+from service.pipeline import build_pipeline, load_model, warm_up_sizes
+from service.runtime import OnnxModel
 from service.settings import Settings
 from service.state import ServiceState
 
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 ModelLoader = Callable[[Settings], OnnxModel]
 
 INDEX_PATH: Final = Path(__file__).parent / "static" / "index.html"
+OPENAPI_PATH: Final = Path(__file__).parent / "openapi.json"
 # Served when the page file is missing (e.g. an install without package data): the API still works.
 FALLBACK_PAGE: Final = (
     b"<!doctype html><html lang=en><meta charset=utf-8><title>CIFAR-10 classifier</title>"
@@ -62,6 +63,13 @@ def read_index_page(path: Path = INDEX_PATH) -> bytes:
     except OSError:
         logger.warning("web page %s is missing; serving a placeholder", path)
         return FALLBACK_PAGE
+
+
+def load_openapi(version: str, path: Path = OPENAPI_PATH) -> dict[str, Any]:
+    """The OpenAPI document (a data file beside this module), stamped with the package version."""
+    document: dict[str, Any] = json.loads(path.read_text())
+    document["info"]["version"] = version
+    return document
 
 
 def _routes() -> list[Route]:
@@ -89,19 +97,13 @@ def _routes() -> list[Route]:
 
 
 async def _openapi(request: Request) -> Response:
-    state: ServiceState = request.app.state.service
-    return JSONResponse(build_openapi(state.version))
+    document: dict[str, Any] = request.app.state.openapi
+    return JSONResponse(document)
 
 
 def create_app(settings: Settings, model_loader: ModelLoader = load_model) -> Starlette:
     """Build the app; the model is loaded, warmed up and handed to the batcher when the lifespan starts."""
-    state = ServiceState(
-        settings=settings,
-        metrics=Metrics(),
-        thresholds=Thresholds.from_settings(settings),
-        index_html=read_index_page(),
-        version=package_version(),
-    )
+    state = ServiceState(settings=settings, metrics=Metrics(), index_html=read_index_page(), version=package_version())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -129,6 +131,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model) -> St
         lifespan=lifespan,
     )
     app.state.service = state
+    app.state.openapi = load_openapi(state.version)
     return app
 
 
@@ -153,12 +156,15 @@ async def _start(state: ServiceState, model_loader: ModelLoader) -> None:
         observer=state.metrics,
     )
     await batcher.start()
+    state.metrics.watch_queue(lambda: batcher.queue_depth)
     info = model.info
     state.metrics.model_info.labels(info.name, info.version, info.precision).set(1)
-    state.model, state.batcher, state.ready = model, batcher, True
+    state.model, state.batcher = model, batcher
+    state.pipeline = build_pipeline(settings, batcher.predict, model.labels, state.metrics)
+    state.ready = True
     logger.info(
         "model ready",
-        extra={"model": info.name, "version": info.version, "precision": info.precision, "path": info.path},
+        extra={"model": info.name, "version": info.version, "precision": info.precision, "path": str(model.path)},
     )
 
 

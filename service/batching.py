@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from service.errors import InferenceFailedError, OverloadedError, ShuttingDownError
+from service.logs import current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +32,9 @@ class BatchObserver(Protocol):
     def observe_batch(self, images: int, requests: int, seconds: float) -> None:
         """Record one model run."""
 
-    def set_queue_depth(self, depth: int) -> None:
-        """Record how many requests wait for the model."""
-
 
 class _NullObserver:
     def observe_batch(self, images: int, requests: int, seconds: float) -> None:
-        pass
-
-    def set_queue_depth(self, depth: int) -> None:
         pass
 
 
@@ -47,6 +42,7 @@ class _NullObserver:
 class _Pending:
     images: np.ndarray
     future: asyncio.Future[np.ndarray] = field(repr=False)
+    request_id: str | None = None  # the worker task runs outside the request's context: keep it for the logs
 
 
 class AdaptiveBatcher:
@@ -100,12 +96,12 @@ class AdaptiveBatcher:
             return await self._predict_directly(images)
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait(_Pending(images, future))
+            self._queue.put_nowait(_Pending(images, future, current_request_id.get()))
         except asyncio.QueueFull:
             raise OverloadedError(
-                f"the inference queue is full ({self.max_queue} requests); retry later", headers={"Retry-After": "1"}
+                f"the inference queue is full ({self.max_queue} requests, CIFAR10_MAX_QUEUE); retry later",
+                headers={"Retry-After": "1"},
             ) from None
-        self._observer.set_queue_depth(self.queue_depth)
         return await future
 
     async def stop(self) -> None:
@@ -126,7 +122,8 @@ class AdaptiveBatcher:
     async def _predict_directly(self, images: np.ndarray) -> np.ndarray:
         if len(self._direct_calls) >= self.max_queue:
             raise OverloadedError(
-                f"too many requests in flight ({self.max_queue}); retry later", headers={"Retry-After": "1"}
+                f"too many requests in flight ({self.max_queue}, CIFAR10_MAX_QUEUE); retry later",
+                headers={"Retry-After": "1"},
             )
         assert self._executor is not None
         loop = asyncio.get_running_loop()
@@ -183,7 +180,6 @@ class AdaptiveBatcher:
             batch.append(item)
             size += len(item.images)
         self._last_batch_requests = len(batch)
-        self._observer.set_queue_depth(self.queue_depth)
         return batch
 
     async def _run_batch(self, batch: list[_Pending]) -> None:
@@ -198,7 +194,11 @@ class AdaptiveBatcher:
             if len(output) != len(images):
                 raise ValueError(f"the model returned {len(output)} rows for {len(images)} images")
         except Exception as exc:
-            logger.exception("inference failed for a batch of %d requests", len(live))
+            logger.exception(
+                "inference failed for a batch of %d requests",
+                len(live),
+                extra={"request_ids": [item.request_id for item in live]},
+            )
             for item in live:
                 if not item.future.done():
                     item.future.set_exception(InferenceFailedError(f"model inference failed: {type(exc).__name__}"))

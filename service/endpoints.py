@@ -1,27 +1,21 @@
 """The HTTP endpoints of the service's own API: predict, batch predict, health, readiness, model, metrics, page.
 
-Transport only: bodies are read and decoded here, the model is reached through the batcher.
+Transport only: each reads its request, hands the images to the pipeline and writes the pipeline's answer.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Final
 
-import numpy as np
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from service.errors import InvalidParameterError, InvalidRequestError, ServiceError, UnsupportedMediaTypeError
+from service import contract
+from service.errors import InvalidParameterError, ServiceError
 from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from service.predictions import describe_prediction
-from service.preprocessing import decode_image
+from service.runtime import ONNXRUNTIME_VERSION
 from service.state import ServiceState
-from service.uploads import RAW_IMAGE_TYPES_HINT, Upload, is_raw_image, media_type, read_body, read_uploads
-
-# Bodies up to this size decode on the event loop (a 32x32 JPEG takes ~30 us); bigger photos decode in a
-# thread (Pillow releases the GIL) so one large upload does not stall every other request.
-INLINE_DECODE_BYTES: Final = 64 * 1024
+from service.uploads import read_image, read_images
 
 # The page may use inline script and style; everything else only from this origin.
 PAGE_SECURITY_HEADERS: Final = {
@@ -60,16 +54,14 @@ async def ready(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     """``GET /metrics``: Prometheus exposition."""
-    state = service_state(request)
-    if state.batcher is not None:
-        state.metrics.set_queue_depth(state.batcher.queue_depth)
-    return Response(state.metrics.render(), headers={"content-type": METRICS_CONTENT_TYPE})
+    return Response(service_state(request).metrics.render(), headers={"content-type": METRICS_CONTENT_TYPE})
 
 
 async def model(request: Request) -> Response:
     """``GET /model``: what is being served and how."""
     state = service_state(request)
-    info = state.loaded_model().info
+    loaded = state.loaded_model()
+    info, session = loaded.info, loaded.config
     settings = state.settings
     return JSONResponse(
         {
@@ -79,18 +71,18 @@ async def model(request: Request) -> Response:
             "file": info.file,
             "precision": info.precision,
             "labels": list(info.labels),
-            "input": {"name": "image", "datatype": "UINT8", "shape": [-1, 32, 32, 3], "layout": "NHWC RGB"},
-            "output": {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(info.labels)]},
+            "input": {**info.tensors()["inputs"][0], "layout": contract.LAYOUT},
+            "output": info.tensors()["outputs"][0],
             "input_contract": info.input_contract,
             "preprocessing": info.preprocessing,
             "resize": settings.resize,
             "metadata": dict(info.metadata),
-            "onnxruntime_version": info.onnxruntime_version,
-            "threads": {"intra_op": info.session.intra_op_threads, "inter_op": info.session.inter_op_threads},
+            "onnxruntime_version": ONNXRUNTIME_VERSION,
+            "threads": {"intra_op": session.intra_op_threads, "inter_op": session.inter_op_threads},
             "session": {
-                "allow_spinning": info.session.allow_spinning,
-                "memory_arena": info.session.memory_arena,
-                "graph_optimization": info.session.graph_optimization,
+                "allow_spinning": session.allow_spinning,
+                "memory_arena": session.memory_arena,
+                "graph_optimization": session.graph_optimization,
             },
             "batching": {
                 "enabled": settings.batching,
@@ -99,9 +91,9 @@ async def model(request: Request) -> Response:
                 "max_queue": settings.max_queue,
             },
             "thresholds": {
-                "high_confidence": state.thresholds.high,
-                "low_confidence": state.thresholds.low,
-                "reject_below": state.thresholds.reject_below,
+                "high_confidence": settings.high_confidence,
+                "low_confidence": settings.low_confidence,
+                "reject_below": settings.reject_below,
             },
             "limits": {
                 "max_upload_bytes": settings.max_upload_bytes,
@@ -115,79 +107,38 @@ async def model(request: Request) -> Response:
 async def predict(request: Request) -> Response:
     """``POST /predict``: one image as multipart field ``file`` or as a raw image body."""
     state = service_state(request)
-    top_k = _top_k(request, state)
-    model_, batcher = state.serving()
-    content_type = media_type(request)
-    settings = state.settings
-    if is_raw_image(content_type):
-        data = await read_body(request, settings.max_upload_bytes)
-    elif content_type == "multipart/form-data":
-        uploads = await read_uploads(request, field_names=("file",), limit=settings.max_upload_bytes, max_files=1)
-        if not uploads:
-            raise InvalidRequestError("multipart body has no file in the field 'file'")
-        data = uploads[0].data
-    else:
-        raise UnsupportedMediaTypeError(
-            f"unsupported content type {content_type or 'none'!r}: send multipart/form-data with a 'file' field "
-            f"or a raw body with {RAW_IMAGE_TYPES_HINT}"
-        )
-    image = await _decode(data, state)
-    probabilities = await batcher.predict(image[np.newaxis])
-    result = describe_prediction(probabilities[0], model_.labels, state.thresholds, top_k)
-    state.metrics.predictions.labels(result["label"], result["band"]).inc()
-    return JSONResponse(result)
+    pipeline = state.serving()
+    top_k = _top_k(request, len(pipeline.labels))
+    upload = await read_image(request, state.settings.max_upload_bytes)
+    (outcome,) = await pipeline.classify([upload], top_k=top_k)
+    if isinstance(outcome, ServiceError):
+        raise outcome
+    return JSONResponse(outcome)
 
 
 async def predict_batch(request: Request) -> Response:
     """``POST /predict/batch``: repeated multipart ``files`` (or ``file``) fields, answered in order."""
     state = service_state(request)
-    top_k = _top_k(request, state)
-    model_, batcher = state.serving()
+    pipeline = state.serving()
+    top_k = _top_k(request, len(pipeline.labels))
     settings = state.settings
-    uploads = await read_uploads(
-        request,
-        field_names=("files", "file"),
-        limit=settings.max_upload_bytes,
-        max_files=settings.max_batch_images,
-    )
-    if not uploads:
-        raise InvalidRequestError("multipart body has no files in the field 'files'")
-    results: list[dict[str, Any] | None] = []
-    images: list[np.ndarray] = []
-    for upload in uploads:
-        try:
-            images.append(await _decode(upload.data, state))
-            results.append(None)
-        except ServiceError as exc:
-            results.append(_file_error(upload, exc))
-    if images:
-        probabilities = await batcher.predict(np.stack(images))
-        rows = iter(probabilities)
-        for position, entry in enumerate(results):
-            if entry is None:
-                result = describe_prediction(next(rows), model_.labels, state.thresholds, top_k)
-                result["filename"] = uploads[position].filename
-                state.metrics.predictions.labels(result["label"], result["band"]).inc()
-                results[position] = result
+    uploads = await read_images(request, limit=settings.max_upload_bytes, max_files=settings.max_batch_images)
+    outcomes = await pipeline.classify(uploads, top_k=top_k)
+    results = [
+        _image_error(exc, upload.filename) if isinstance(exc, ServiceError) else exc
+        for upload, exc in zip(uploads, outcomes, strict=True)
+    ]
     return JSONResponse({"results": results})
 
 
-def _file_error(upload: Upload, exc: ServiceError) -> dict[str, Any]:
-    return {"error": exc.message, "code": exc.code, "status": exc.status_code, "filename": upload.filename}
+def _image_error(exc: ServiceError, filename: str | None) -> dict[str, Any]:
+    return {"error": exc.message, "code": exc.code, "status": exc.status_code, "filename": filename}
 
 
-async def _decode(data: bytes, state: ServiceState) -> np.ndarray:
-    settings = state.settings
-    if len(data) <= INLINE_DECODE_BYTES:
-        return decode_image(data, max_pixels=settings.max_image_pixels, resize=settings.resize)
-    return await asyncio.to_thread(decode_image, data, max_pixels=settings.max_image_pixels, resize=settings.resize)
-
-
-def _top_k(request: Request, state: ServiceState) -> int | None:
+def _top_k(request: Request, classes: int) -> int | None:
     raw = request.query_params.get("top_k")
     if raw is None:
         return None
-    classes = len(state.model.labels) if state.model is not None else 10
     try:
         value = int(raw)
     except ValueError:

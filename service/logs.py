@@ -1,4 +1,5 @@
-"""Structured logging: every record (access log included) is written as one JSON object per line."""
+"""Structured logging: every record (access log included) is written as one JSON object per line, tagged with
+the id of the request it was written for."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import json
 import logging
 import sys
 import time
+from contextvars import ContextVar
 from typing import Any, Final
+
+# Set by the request middleware for the duration of each request: every log line written while handling it
+# (endpoints, error handlers, the batcher's direct path) carries the id without passing it around.
+current_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is emitted as a field.
 _STANDARD_ATTRIBUTES: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {
@@ -28,6 +34,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        request_id = current_request_id.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
                 entry[key] = value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -68,9 +70,13 @@ class Metrics:
         self.batch_images.observe(images)
         self.batch_requests.observe(requests)
 
-    def set_queue_depth(self, depth: int) -> None:
-        """Record how many requests wait for the model."""
-        self.queue_depth.set(depth)
+    def watch_queue(self, depth: Callable[[], float]) -> None:
+        """Read the inference queue's depth at each scrape (nothing to update per request)."""
+        self.queue_depth.set_function(depth)
+
+    def observe_prediction(self, label: str, band: str) -> None:
+        """Count one classified image."""
+        self.predictions.labels(label, band).inc()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Record one finished HTTP request."""

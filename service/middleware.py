@@ -11,6 +11,7 @@ from typing import Final
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.http_errors import send_internal_error
+from service.logs import current_request_id
 from service.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class RequestContextMiddleware:
                 raw_id = value.decode("latin-1")
                 break
         request_id = sanitise_request_id(raw_id)
-        scope.setdefault("state", {})["request_id"] = request_id
+        context = current_request_id.set(request_id)
         encoded_id = request_id.encode("latin-1")
         status = 500
         started_response = False
@@ -70,7 +71,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_headers)
         except Exception:
             # Expected failures were already rendered by the app's handlers; this is a bug or an outage.
-            logger.exception("unhandled error", extra={"request_id": request_id, "path": scope["path"]})
+            logger.exception("unhandled error", extra={"path": scope["path"]})
             status = 500
             if not started_response:
                 await send_internal_error(send_with_headers)
@@ -85,7 +86,6 @@ class RequestContextMiddleware:
                 access_logger.info(
                     "request",
                     extra={
-                        "request_id": request_id,
                         "method": scope["method"],
                         "path": scope["path"],
                         "route": template,
@@ -94,3 +94,4 @@ class RequestContextMiddleware:
                         "client": f"{client[0]}:{client[1]}" if client else None,
                     },
                 )
+            current_request_id.reset(context)

@@ -8,8 +8,6 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
-from service.settings import Settings
-
 UNKNOWN: Final = "unknown"
 
 Band = Literal["high", "medium", "low"]
@@ -22,11 +20,6 @@ class Thresholds:
     high: float = 0.80
     low: float = 0.50
     reject_below: float | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Thresholds:
-        """Take the thresholds from the settings."""
-        return cls(high=settings.high_confidence, low=settings.low_confidence, reject_below=settings.reject_below)
 
     def band(self, confidence: float) -> Band:
         """``high`` above the high limit, ``low`` below the low limit, ``medium`` in between."""

@@ -9,51 +9,37 @@ alias-free when shrinking), with ``reducing_gap`` so big images are first box-re
 
 from __future__ import annotations
 
-import io
 from typing import Final
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
+from service.admission import DECODE_ERRORS, DecodeLimits, admit_image
+from service.contract import IMAGE_SIZE
 from service.errors import ImageTooLargeError, InvalidImageError
 from service.settings import ResizeMode
 
-IMAGE_SIZE: Final = 32
-# Pillow plugins we accept; anything else (EPS, PSD, ...) is refused to keep the attack surface small.
-ACCEPTED_FORMATS: Final = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "PPM", "TGA", "ICO", "AVIF")
 # JPEG draft mode decodes at 1/2, 1/4 or 1/8 scale; ask for at least this size so the Lanczos
 # resize still has detail to average (a 24 MP photo decodes as ~750x500 instead of 6000x4000).
 DRAFT_SIZE: Final = (4 * IMAGE_SIZE, 4 * IMAGE_SIZE)
 _WHITE: Final = (255, 255, 255)
 _ALPHA_MODES: Final = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _HIGH_BIT_DEPTH_MODES: Final = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
-_PILLOW_DECODE_ERRORS: Final = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError)
 
 
 def decode_image(data: bytes, *, max_pixels: int, resize: ResizeMode = "squash") -> np.ndarray:
-    """Decode ``data`` into a uint8 array (32, 32, 3); raise InvalidImageError or ImageTooLargeError."""
-    image = load_image(data, max_pixels=max_pixels)
-    return to_model_input(image, resize=resize)
+    """Admit and decode ``data`` into a uint8 array (32, 32, 3); raise InvalidImageError or ImageTooLargeError."""
+    return decode(admit_image(data, DecodeLimits(max_pixels=max_pixels)).image, resize=resize)
 
 
-def load_image(data: bytes, *, max_pixels: int) -> Image.Image:
-    """Open and decode the first frame, upright (EXIF) and in mode RGB or RGBA, refusing oversized images."""
-    if not data:
-        raise InvalidImageError("the upload is empty")
-    try:
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(f"image has too many pixels (limit {max_pixels})") from exc
-    except UnidentifiedImageError as exc:
-        raise InvalidImageError("could not decode the image: unknown or unsupported format") from exc
-    except _PILLOW_DECODE_ERRORS as exc:
-        raise InvalidImageError(f"could not decode the image: {exc}") from exc
-    # Image.open only parsed the header: refuse before any pixel buffer is allocated.
+def decode(image: Image.Image, *, resize: ResizeMode = "squash") -> np.ndarray:
+    """Decode an admitted (opened, header-only) image into the model's input, uint8 (32, 32, 3)."""
+    return to_model_input(load_pixels(image), resize=resize)
+
+
+def load_pixels(image: Image.Image) -> Image.Image:
+    """Decode the first frame, upright (EXIF) and in mode RGB or RGBA; JPEGs at reduced size where possible."""
     width, height = image.size
-    if width < 1 or height < 1:
-        raise InvalidImageError(f"image has an invalid size {width}x{height}")
-    if width * height > max_pixels:
-        raise ImageTooLargeError(f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}")
     try:
         if image.format in ("JPEG", "MPO") and (width > DRAFT_SIZE[0] * 2 or height > DRAFT_SIZE[1] * 2):
             image.draft("RGB", DRAFT_SIZE)
@@ -62,8 +48,8 @@ def load_image(data: bytes, *, max_pixels: int) -> Image.Image:
         ImageOps.exif_transpose(image, in_place=True)
         return _to_rgb_or_rgba(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(f"image has too many pixels (limit {max_pixels})") from exc
-    except _PILLOW_DECODE_ERRORS as exc:
+        raise ImageTooLargeError(f"image has too many pixels: {exc}") from exc
+    except DECODE_ERRORS as exc:
         raise InvalidImageError(f"could not decode the image: {exc}") from exc
 
 

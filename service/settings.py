@@ -1,25 +1,35 @@
-"""The service's configuration: one frozen dataclass, read from ``CIFAR10_*`` environment variables in one place."""
+"""The service's configuration: one frozen dataclass, read from ``CIFAR10_*`` environment variables in one place.
+
+Each setting is declared once, as a field: its environment variable is the prefix plus the field name in upper
+case, its parser follows from the field's type, and its bounds sit in the field's metadata.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Final, Literal, Union, get_args, get_origin, get_type_hints
 
-ENV_PREFIX = "CIFAR10_"
+ENV_PREFIX: Final = "CIFAR10_"
 
 ResizeMode = Literal["squash", "crop"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 GraphOptimization = Literal["disabled", "basic", "extended", "all"]
 
 # File names of the two committed models inside CIFAR10_MODELS_DIR.
-MODEL_FILES: Mapping[str, str] = {"fp32": "cifar10_cnn.onnx", "int8": "cifar10_cnn.int8.onnx"}
+MODEL_FILES: Final[Mapping[str, str]] = {"fp32": "cifar10_cnn.onnx", "int8": "cifar10_cnn.int8.onnx"}
+# The project's own models folder: found from this file, so the commands work from any working directory.
+PROJECT_MODELS_DIR: Final = Path(__file__).resolve().parents[1] / "models"
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
+_NONE: Final = frozenset({"", "none", "off"})
 
 
 class SettingsError(ValueError):
@@ -31,61 +41,53 @@ def env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
 
+def setting(default: Any, *, low: float | None = None, high: float | None = None) -> Any:
+    """A settings field with its default and, for numbers, the inclusive range a value must lie in."""
+    return dataclasses.field(default=default, metadata={"range": (low, high)})
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service, the CLI and the offline command can be configured with."""
 
     host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
+    port: int = setting(8000, low=0, high=65535)
+    workers: int = setting(1, low=1, high=64)
     model: str = "fp32"  # "fp32", "int8" or a path to an .onnx file
-    models_dir: Path = Path("models")
+    models_dir: Path = PROJECT_MODELS_DIR
     model_sha256: str | None = None  # refuse to serve a model file with another digest
     verify_manifest: bool = True  # refuse a model whose digest differs from manifest.json beside it
     # One intra-op thread measured fastest for this ~1 MFLOP CNN on a 2-core box: batch 1 took 0.08 ms
     # with 1 thread vs 0.11-0.14 ms with 2 (thread hand-off costs more than the tiny GEMMs gain), and
     # batch 32 took 1.6 ms vs 2.1-3.5 ms. Spinning burns a core between requests for no measurable gain.
-    intra_op_threads: int = 1
-    inter_op_threads: int = 1
+    intra_op_threads: int = setting(1, low=0, high=256)
+    inter_op_threads: int = setting(1, low=0, high=256)
     allow_spinning: bool = False
     memory_arena: bool = True
     graph_optimization: GraphOptimization = "all"
     batching: bool = True
-    max_batch_size: int = 32
+    max_batch_size: int = setting(32, low=1, high=4096)
     # 0 = opportunistic batching: a batch is whatever queued while the previous one ran. Measured with hey
     # (server on one core, raw JPEG body): waiting 2 ms cost 60 % of the throughput at 8 clients
     # (1,735 vs 4,334 req/s) and was still 8 % slower at 32 (4,288 vs 4,635). Raise it for models whose
     # per-call cost dwarfs the wait.
-    max_batch_wait_ms: float = 0.0
-    max_queue: int = 1024
-    max_upload_bytes: int = 10 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
-    max_batch_images: int = 64
-    high_confidence: float = 0.80
-    low_confidence: float = 0.50
-    reject_below: float | None = None
+    max_batch_wait_ms: float = setting(0.0, low=0.0, high=10_000.0)
+    max_queue: int = setting(1024, low=1, high=10_000_000)
+    max_upload_bytes: int = setting(10 * 1024 * 1024, low=1, high=2**40)
+    max_image_pixels: int = setting(40_000_000, low=32 * 32, high=2**40)
+    max_batch_images: int = setting(64, low=1, high=100_000)
+    high_confidence: float = setting(0.80, low=0.0, high=1.0)
+    low_confidence: float = setting(0.50, low=0.0, high=1.0)
+    reject_below: float | None = setting(None, low=0.0, high=1.0)
     resize: ResizeMode = "squash"
     log_level: LogLevel = "info"
     access_log: bool = True
     cors_origins: tuple[str, ...] = ()
-    shutdown_timeout_s: float = 30.0
+    shutdown_timeout_s: float = setting(30.0, low=0.0, high=3600.0)
 
     def __post_init__(self) -> None:
-        _check_range("port", self.port, 0, 65535)
-        _check_range("workers", self.workers, 1, 64)
-        _check_range("intra_op_threads", self.intra_op_threads, 0, 256)
-        _check_range("inter_op_threads", self.inter_op_threads, 0, 256)
-        _check_range("max_batch_size", self.max_batch_size, 1, 4096)
-        _check_range("max_batch_wait_ms", self.max_batch_wait_ms, 0.0, 10_000.0)
-        _check_range("max_queue", self.max_queue, 1, 10_000_000)
-        _check_range("max_upload_bytes", self.max_upload_bytes, 1, 2**40)
-        _check_range("max_image_pixels", self.max_image_pixels, 32 * 32, 2**40)
-        _check_range("max_batch_images", self.max_batch_images, 1, 100_000)
-        _check_range("high_confidence", self.high_confidence, 0.0, 1.0)
-        _check_range("low_confidence", self.low_confidence, 0.0, 1.0)
-        _check_range("shutdown_timeout_s", self.shutdown_timeout_s, 0.0, 3600.0)
-        if self.reject_below is not None:
-            _check_range("reject_below", self.reject_below, 0.0, 1.0)
+        for field in dataclasses.fields(self):
+            _check_field(field, getattr(self, field.name))
         if self.low_confidence > self.high_confidence:
             raise SettingsError(
                 f"{env_name('low_confidence')} ({self.low_confidence}) must not exceed "
@@ -95,9 +97,6 @@ class Settings:
             if not _is_sha256(self.model_sha256):
                 raise SettingsError(f"{env_name('model_sha256')} must be 64 hex digits, got {self.model_sha256!r}")
             object.__setattr__(self, "model_sha256", self.model_sha256.lower())  # hashlib's hexdigest is lowercase
-        _check_choice("resize", self.resize, ResizeMode)
-        _check_choice("log_level", self.log_level, LogLevel)
-        _check_choice("graph_optimization", self.graph_optimization, GraphOptimization)
         if not self.host:
             raise SettingsError(f"{env_name('host')} must not be empty")
         if not self.model:
@@ -116,55 +115,60 @@ class Settings:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from ``CIFAR10_*`` variables in ``environ``; unset variables keep their defaults."""
-        parsers: dict[str, Callable[[str], Any]] = {
-            "host": str,
-            "port": int,
-            "workers": int,
-            "model": str,
-            "models_dir": Path,
-            "model_sha256": _parse_optional_sha256,
-            "verify_manifest": _parse_bool,
-            "intra_op_threads": int,
-            "inter_op_threads": int,
-            "allow_spinning": _parse_bool,
-            "memory_arena": _parse_bool,
-            "graph_optimization": str.lower,
-            "batching": _parse_bool,
-            "max_batch_size": int,
-            "max_batch_wait_ms": _parse_float,
-            "max_queue": int,
-            "max_upload_bytes": int,
-            "max_image_pixels": int,
-            "max_batch_images": int,
-            "high_confidence": _parse_float,
-            "low_confidence": _parse_float,
-            "reject_below": _parse_optional_float,
-            "resize": str.lower,
-            "log_level": str.lower,
-            "access_log": _parse_bool,
-            "cors_origins": _parse_list,
-            "shutdown_timeout_s": _parse_float,
-        }
         values: dict[str, Any] = {}
-        for name, parse in parsers.items():
+        for name, parse in _parsers().items():
             raw = environ.get(env_name(name))
             if raw is None:
                 continue
             try:
                 values[name] = parse(raw.strip())
-            except ValueError:
-                raise SettingsError(f"{env_name(name)} has an invalid value {raw!r}: {_describe(parse)}") from None
+            except ValueError as exc:
+                raise SettingsError(f"{env_name(name)} has an invalid value {raw!r}: {exc}") from None
         return cls(**values)
 
+    @staticmethod
+    def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+        """A warning for each ``CIFAR10_*`` variable that sets nothing (a typo), naming the closest real one."""
+        known = [name.upper() for name in _parsers()]
+        warnings = []
+        for key in sorted(environ):
+            if key.startswith(ENV_PREFIX) and key.removeprefix(ENV_PREFIX) not in known:
+                close = difflib.get_close_matches(key.removeprefix(ENV_PREFIX), known, n=1)
+                hint = f"; did you mean {ENV_PREFIX}{close[0]}?" if close else ""
+                warnings.append(f"{key} is not a setting and is ignored{hint}")
+        return warnings
 
-def _describe(parse: Callable[[str], Any]) -> str:
-    if parse is int:
-        return "expected an integer"
-    if parse in (_parse_float, _parse_optional_float):
-        return "expected a number"
-    if parse is _parse_bool:
-        return "expected true or false"
-    return "not understood"
+
+@cache
+def _types() -> dict[str, Any]:
+    """Field name -> its type (the annotations are strings until resolved)."""
+    return get_type_hints(Settings)
+
+
+@cache
+def _parsers() -> dict[str, Callable[[str], Any]]:
+    """Field name -> the parser its type calls for."""
+    return {name: _parser_for(kind) for name, kind in _types().items()}
+
+
+def _parser_for(kind: Any) -> Callable[[str], Any]:
+    origin = get_origin(kind)
+    if origin in (Union, types.UnionType):
+        (inner,) = [arg for arg in get_args(kind) if arg is not type(None)]
+        parse_inner = _parser_for(inner)
+        return lambda raw: None if raw.lower() in _NONE else parse_inner(raw)
+    if origin is Literal:
+        return str.lower  # checked against the choices in __post_init__
+    if origin is tuple:
+        return lambda raw: tuple(item.strip() for item in raw.split(",") if item.strip())
+    parsers: dict[Any, Callable[[str], Any]] = {
+        bool: _parse_bool,
+        int: _parse_int,
+        float: _parse_float,
+        str: str,
+        Path: Path,
+    }
+    return parsers[kind]
 
 
 def _parse_bool(raw: str) -> bool:
@@ -173,38 +177,36 @@ def _parse_bool(raw: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ValueError(raw)
+    raise ValueError("expected true or false")
+
+
+def _parse_int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("expected an integer") from None
 
 
 def _parse_float(raw: str) -> float:
-    value = float(raw)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("expected a number") from None
     if not math.isfinite(value):
-        raise ValueError(raw)
+        raise ValueError("expected a number, not infinite or NaN")
     return value
-
-
-def _parse_optional_float(raw: str) -> float | None:
-    return None if raw == "" or raw.lower() in {"none", "off"} else _parse_float(raw)
-
-
-def _parse_optional_sha256(raw: str) -> str | None:
-    return raw or None
 
 
 def _is_sha256(value: str) -> bool:
     return len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)
 
 
-def _parse_list(raw: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in raw.split(",") if item.strip())
-
-
-def _check_range(name: str, value: float, low: float, high: float) -> None:
+def _check_field(field: dataclasses.Field[Any], value: Any) -> None:
+    kind = _types()[field.name]
+    if get_origin(kind) is Literal and value not in get_args(kind):
+        raise SettingsError(f"{env_name(field.name)} must be one of {', '.join(get_args(kind))}, got {value!r}")
+    low, high = field.metadata.get("range", (None, None))
+    if value is None or (low is None and high is None):
+        return
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise SettingsError(f"{env_name(name)} must be between {low} and {high}, got {value!r}")
-
-
-def _check_choice(name: str, value: str, choices: Any) -> None:
-    allowed = get_args(choices)
-    if value not in allowed:
-        raise SettingsError(f"{env_name(name)} must be one of {', '.join(allowed)}, got {value!r}")
+        raise SettingsError(f"{env_name(field.name)} must be between {low} and {high}, got {value!r}")

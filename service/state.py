@@ -1,4 +1,4 @@
-"""What one running app holds: settings, metrics, and (once loaded) the model and its batcher."""
+"""What one running app holds: settings, metrics, and (once loaded) the model, its batcher and the pipeline."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from service.batching import AdaptiveBatcher
 from service.errors import NotReadyError
 from service.metrics import Metrics
-from service.predictions import Thresholds
+from service.pipeline import Pipeline
 from service.runtime import OnnxModel
 from service.settings import Settings
 
@@ -18,18 +18,18 @@ class ServiceState:
 
     settings: Settings
     metrics: Metrics
-    thresholds: Thresholds
     index_html: bytes
     version: str
     model: OnnxModel | None = None
     batcher: AdaptiveBatcher | None = None
+    pipeline: Pipeline | None = None
     ready: bool = False
 
-    def serving(self) -> tuple[OnnxModel, AdaptiveBatcher]:
-        """The model and batcher, or NotReadyError (503) before warm-up finished or once shutdown began."""
-        if not self.ready or self.model is None or self.batcher is None:
+    def serving(self) -> Pipeline:
+        """The pipeline, or NotReadyError (503) before warm-up finished or once shutdown began."""
+        if not self.ready or self.pipeline is None:
             raise NotReadyError("the model is not ready yet" if self.model is None else "the server is not ready")
-        return self.model, self.batcher
+        return self.pipeline
 
     def loaded_model(self) -> OnnxModel:
         """The model once loaded (metadata endpoints keep working while draining)."""

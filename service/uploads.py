@@ -4,25 +4,17 @@ uploads out of raw or multipart bodies."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
 from typing import Final
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from service.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from service.errors import InvalidRequestError, PayloadTooLargeError, ServiceError, UnsupportedMediaTypeError
+from service.pipeline import Upload
 
 MULTIPART: Final = "multipart/form-data"
 RAW_IMAGE_TYPES_HINT: Final = "image/* or application/octet-stream"
-
-
-@dataclass(frozen=True, slots=True)
-class Upload:
-    """One uploaded file: its bytes and the name the client gave it."""
-
-    data: bytes
-    filename: str | None
 
 
 def media_type(request: Request) -> str:
@@ -33,6 +25,39 @@ def media_type(request: Request) -> str:
 def is_raw_image(content_type: str) -> bool:
     """Whether a body with this content type is taken as the image bytes themselves."""
     return content_type.startswith("image/") or content_type == "application/octet-stream"
+
+
+async def read_image(request: Request, limit: int) -> Upload:
+    """The one image of a ``/predict`` request: a raw image body, or the multipart field ``file``."""
+    content_type = media_type(request)
+    if is_raw_image(content_type):
+        return Upload(await read_body(request, limit))
+    if content_type != MULTIPART:
+        raise UnsupportedMediaTypeError(
+            f"unsupported content type {content_type or 'none'!r}: send multipart/form-data with a 'file' field "
+            f"or a raw body with {RAW_IMAGE_TYPES_HINT}"
+        )
+    one_file = InvalidRequestError("/predict takes one image; send several as repeated 'files' to /predict/batch")
+    uploads = await _read_multipart(request, field_names=("file", "files"), limit=limit, max_files=1, too_many=one_file)
+    if not uploads:
+        raise InvalidRequestError("multipart body has no file in the field 'file'")
+    return uploads[0]
+
+
+async def read_images(request: Request, *, limit: int, max_files: int) -> list[Upload]:
+    """The images of a ``/predict/batch`` request: repeated multipart ``files`` (or ``file``) fields, in order."""
+    content_type = media_type(request)
+    if content_type != MULTIPART:
+        raise UnsupportedMediaTypeError(f"expected {MULTIPART}, got {content_type or 'no content type'!r}")
+    too_many = PayloadTooLargeError(
+        f"too many files in one request (the limit is {max_files}, CIFAR10_MAX_BATCH_IMAGES)"
+    )
+    uploads = await _read_multipart(
+        request, field_names=("files", "file"), limit=limit, max_files=max_files, too_many=too_many
+    )
+    if not uploads:
+        raise InvalidRequestError("multipart body has no files in the field 'files'")
+    return uploads
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -60,10 +85,9 @@ async def limited_stream(request: Request, limit: int) -> AsyncGenerator[bytes, 
             yield chunk
 
 
-async def read_uploads(request: Request, *, field_names: Sequence[str], limit: int, max_files: int) -> list[Upload]:
-    """Parse a multipart body and return the files under ``field_names`` in the order they were sent."""
-    if media_type(request) != MULTIPART:
-        raise UnsupportedMediaTypeError(f"expected {MULTIPART}, got {media_type(request) or 'no content type'!r}")
+async def _read_multipart(
+    request: Request, *, field_names: Sequence[str], limit: int, max_files: int, too_many: ServiceError
+) -> list[Upload]:
     parser = MultiPartParser(
         request.headers,
         limited_stream(request, limit),
@@ -75,13 +99,13 @@ async def read_uploads(request: Request, *, field_names: Sequence[str], limit: i
         form = await parser.parse()
     except MultiPartException as exc:
         if exc.message.startswith("Too many files"):
-            raise PayloadTooLargeError(f"too many files in one request (the limit is {max_files})") from None
+            raise too_many from None
         raise InvalidRequestError(f"malformed multipart body: {exc.message}") from None
     try:
-        uploads = []
-        for name, value in form.multi_items():
-            if name in field_names and isinstance(value, UploadFile):
-                uploads.append(Upload(await value.read(), value.filename))
-        return uploads
+        return [
+            Upload(await value.read(), value.filename)
+            for name, value in form.multi_items()
+            if name in field_names and isinstance(value, UploadFile)
+        ]
     finally:
         await form.close()

@@ -10,16 +10,14 @@ from typing import Any, Final
 
 import numpy as np
 
+from service.contract import INPUT_DATATYPE, INPUT_NAME, INPUT_SHAPE, OUTPUT_DATATYPE, OUTPUT_NAME, ModelInfo
 from service.errors import InvalidRequestError, InvalidTensorError, PayloadTooLargeError
-from service.runtime import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAME, ModelInfo
 
 HEADER_LENGTH: Final = "Inference-Header-Content-Length"
 BINARY_CONTENT_TYPE: Final = "application/octet-stream"
 SERVER_NAME: Final = "cifar10-serving"
 EXTENSIONS: Final = ("binary_tensor_data",)
 PLATFORM: Final = "onnxruntime_onnx"
-INPUT_DATATYPE: Final = "UINT8"
-OUTPUT_DATATYPE: Final = "FP32"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +36,7 @@ def server_metadata(version: str) -> dict[str, Any]:
 
 def model_metadata(info: ModelInfo) -> dict[str, Any]:
     """``GET /v2/models/{name}``: the tensors' names, datatypes and shapes (-1 is the dynamic batch axis)."""
-    return {
-        "name": info.name,
-        "versions": [info.version],
-        "platform": PLATFORM,
-        "inputs": [{"name": INPUT_NAME, "datatype": INPUT_DATATYPE, "shape": [-1, *INPUT_SHAPE]}],
-        "outputs": [{"name": OUTPUT_NAME, "datatype": OUTPUT_DATATYPE, "shape": [-1, len(info.labels)]}],
-    }
+    return {"name": info.name, "versions": [info.version], "platform": PLATFORM, **info.tensors()}
 
 
 def parse_infer_request(body: bytes, header_length: str | None, *, max_images: int) -> InferRequest:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from service.contract import ModelInfo
 from service.endpoints import service_state
 from service.errors import ModelNotFoundError
-from service.runtime import ModelInfo
 from service.uploads import read_body
 from service.v2 import HEADER_LENGTH, encode_infer_response, model_metadata, parse_infer_request, server_metadata
 
@@ -56,9 +56,9 @@ async def infer(request: Request) -> Response:
     """``POST /v2/models/{name}[/versions/{version}]/infer``: JSON or binary tensors in, same out."""
     state = service_state(request)
     info = _model_info(request)
-    _, batcher = state.serving()
+    pipeline = state.serving()
     body = await read_body(request, state.settings.max_upload_bytes)
     parsed = parse_infer_request(body, request.headers.get(HEADER_LENGTH), max_images=state.settings.max_batch_images)
-    probabilities = await batcher.predict(parsed.images)
+    probabilities = await pipeline.infer(parsed.images)
     content, headers = encode_infer_response(probabilities, info, parsed)
     return Response(content, headers=headers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from service import contract
+
 # Folder names used by the JPEG archive and by `keras.datasets.cifar10`, index 0 … 9.
 CLASS_FOLDERS: tuple[str, ...] = (
     "airplane",
@@ -16,16 +18,6 @@ CLASS_FOLDERS: tuple[str, ...] = (
     "truck",
 )
 
-# The labels users see, in the same index order; baked into the exported model's metadata.
-LABELS: tuple[str, ...] = (
-    "Aeroplane",
-    "Automobile",
-    "Bird",
-    "Cat",
-    "Deer",
-    "Dog",
-    "Frog",
-    "Horse",
-    "Ship",
-    "Truck",
-)
+# The labels users see, in the same index order: the runtime's model contract owns them; the export bakes
+# them into the model's metadata.
+LABELS: tuple[str, ...] = contract.LABELS

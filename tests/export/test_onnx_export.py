@@ -11,9 +11,9 @@ import pytest
 pytestmark = pytest.mark.tensorflow
 keras = pytest.importorskip("keras")
 
-from export import contract  # noqa: E402
 from export.onnx_export import export_onnx, keras_reference  # noqa: E402
 from export.verify import ParityError, compare, onnx_probabilities, onnx_session  # noqa: E402
+from service import contract  # noqa: E402
 from training.data import file_sha256  # noqa: E402
 
 

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from benchmarks.reliability.catalogue import jpeg_declaring, png_declaring
+from service.contract import ModelInfo
 from service.errors import ImageTooLargeError, ServiceError
 from service.preprocessing import decode_image
-from service.runtime import ModelInfo, SessionConfig
 from service.v2 import encode_infer_response, parse_infer_request
 
 MAX_IMAGES: Final = 8
@@ -248,9 +248,7 @@ def test_arbitrary_bytes_and_header_lengths_parse_or_are_refused(body: bytes, he
 )
 def test_responses_encode_to_valid_json_or_exact_binary(values: list[float], binary: bool) -> None:
     probabilities = np.array(values, dtype=np.float32).reshape(-1, 10)
-    info = ModelInfo(
-        "cifar10-cnn", "v1", "0" * 64, "m.onnx", "m.onnx", "fp32", tuple("abcdefghij"), "", "", {}, "1", SessionConfig()
-    )
+    info = ModelInfo("cifar10-cnn", "v1", "0" * 64, "m.onnx", "fp32", tuple("abcdefghij"), {})
     request = parse_infer_request(
         v2_request(np.zeros((len(probabilities), 32, 32, 3), np.uint8), "flat")[0], None, max_images=MAX_IMAGES
     )

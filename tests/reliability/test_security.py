@@ -10,25 +10,23 @@ import pytest
 from starlette.testclient import TestClient
 
 from benchmarks.reliability.catalogue import sample_jpeg
+from service import pipeline
 from service.app import INDEX_PATH, create_app
-from service.runtime import OnnxModel
 from tests.reliability.leaks import leaks_in
 from tests.service.conftest import SettingsFactory
 
 JPEG = {"content-type": "image/jpeg"}
 
 
-class BrokenModel(OnnxModel):
-    """Its labels lookup fails with an internal path in the message: a bug the app cannot expect."""
-
-    @property
-    def labels(self) -> tuple[str, ...]:
+def test_an_unexpected_error_is_a_plain_500_without_internals(
+    make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_answer(*arguments: object, **options: object) -> dict[str, object]:
+        # A bug the app cannot expect, with an internal path in its message.
         raise FileNotFoundError("/srv/models/secret/labels.json")
 
-
-def test_an_unexpected_error_is_a_plain_500_without_internals(make_settings: SettingsFactory) -> None:
-    app = create_app(make_settings(), lambda settings: BrokenModel.load(settings.model_path))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    monkeypatch.setattr(pipeline, "describe_prediction", broken_answer)
+    with TestClient(create_app(make_settings()), raise_server_exceptions=False) as client:
         response = client.post("/predict", content=sample_jpeg(), headers={**JPEG, "x-request-id": "boom-1"})
         assert response.status_code == 500
         assert response.json() == {"error": "internal server error", "code": "internal_error"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -16,11 +15,10 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from service.app import FALLBACK_PAGE, INDEX_PATH, create_app, read_index_page
-from service.logs import JsonFormatter
 from service.runtime import OnnxModel
 from service.settings import Settings
 from tests.conftest import LABELS
-from tests.service.conftest import SettingsFactory
+from tests.service.conftest import LogLines, SettingsFactory
 from tests.service.images import encode, jpeg, png
 
 RED_JPEG = jpeg((255, 0, 0))
@@ -338,19 +336,27 @@ def test_full_queue_is_503(make_settings: SettingsFactory, controllable: type[Co
         assert queued.result(5) == 200
 
 
-def test_inference_failure_is_a_clear_500(
-    make_settings: SettingsFactory, controllable: type[ControllableModel]
+@pytest.mark.parametrize("batching", [True, False])
+def test_inference_failure_is_a_clear_500_logged_with_the_request_id(
+    make_settings: SettingsFactory, controllable: type[ControllableModel], json_log: LogLines, batching: bool
 ) -> None:
-    with app_client(make_settings(), controllable) as client:
+    with app_client(make_settings(batching=batching), controllable) as client:
         controllable.fail = True
-        response = client.post("/predict", content=RED_JPEG, headers={"content-type": "image/jpeg"})
+        headers = {"content-type": "image/jpeg", "x-request-id": "req-fails"}
+        response = client.post("/predict", content=RED_JPEG, headers=headers)
         controllable.fail = False
         assert response.status_code == 500
         assert response.json() == {"error": "model inference failed: RuntimeError", "code": "inference_failed"}
+    failed = [line for line in json_log() if line["message"].startswith("inference failed")]
+    assert len(failed) == 1 and "simulated failure" in failed[0]["traceback"]
+    # The batcher's worker runs outside the request; it names the requests of the batch that failed.
+    assert failed[0].get("request_id") == "req-fails" or failed[0].get("request_ids") == ["req-fails"]
+    answered = [line for line in json_log() if line["message"].startswith("request failed")]
+    assert [line["request_id"] for line in answered] == ["req-fails"]
 
 
 def test_unexpected_errors_are_a_generic_500_with_the_traceback_logged(
-    make_settings: SettingsFactory, caplog: pytest.LogCaptureFixture
+    make_settings: SettingsFactory, json_log: LogLines
 ) -> None:
     with app_client(make_settings(), WrongLabelsModel, raise_server_exceptions=False) as client:
         response = client.post(
@@ -359,9 +365,9 @@ def test_unexpected_errors_are_a_generic_500_with_the_traceback_logged(
     assert response.status_code == 500
     assert response.json() == {"error": "internal server error", "code": "internal_error"}
     assert response.headers["x-request-id"] == "req-500"
-    errors = [record for record in caplog.records if record.levelno == logging.ERROR]
-    assert errors and errors[0].exc_info is not None
-    assert getattr(errors[0], "request_id", None) == "req-500"
+    errors = [line for line in json_log() if line["level"] == "error"]
+    assert len(errors) == 1 and "ValueError" in errors[0]["traceback"]
+    assert errors[0]["request_id"] == "req-500"
 
 
 # --- request ids, access log, metrics, CORS, OpenAPI ----------------------------------------------------------
@@ -379,14 +385,14 @@ def test_request_id_is_honoured_sanitised_or_generated(client: TestClient) -> No
 
 
 def test_access_log_is_one_structured_record_without_the_body(
-    make_settings: SettingsFactory, caplog: pytest.LogCaptureFixture
+    make_settings: SettingsFactory, caplog: pytest.LogCaptureFixture, json_log: LogLines
 ) -> None:
     caplog.set_level(logging.INFO, logger="service.access")
     with app_client(make_settings(access_log=True)) as client:
         client.post("/predict", content=RED_JPEG, headers={"content-type": "image/jpeg", "x-request-id": "log-me"})
-    records = [record for record in caplog.records if record.name == "service.access"]
-    assert len(records) == 1
-    line = json.loads(JsonFormatter().format(records[0]))
+    lines = [line for line in json_log() if line["logger"] == "service.access"]
+    assert len(lines) == 1
+    line = lines[0]
     assert line["request_id"] == "log-me"
     assert (line["method"], line["path"], line["route"], line["status"]) == ("POST", "/predict", "/predict", 200)
     assert line["duration_ms"] > 0

@@ -36,14 +36,10 @@ class Recorder:
 class Observer:
     def __init__(self) -> None:
         self.runs: list[tuple[int, int]] = []
-        self.depths: list[int] = []
 
     def observe_batch(self, images: int, requests: int, seconds: float) -> None:
         assert seconds >= 0
         self.runs.append((images, requests))
-
-    def set_queue_depth(self, depth: int) -> None:
-        self.depths.append(depth)
 
 
 def rows(*values: int) -> np.ndarray:

@@ -14,7 +14,8 @@ import pytest
 from service.__main__ import EXIT_MODEL_ERROR
 from service.errors import ModelLoadError
 from service.integrity import verify_sha256
-from service.runtime import OnnxModel, load_model
+from service.pipeline import load_model
+from service.runtime import OnnxModel
 from service.settings import Settings, SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

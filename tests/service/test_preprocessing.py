@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from service.admission import DecodeLimits, admit_image
 from service.errors import ImageTooLargeError, InvalidImageError
-from service.preprocessing import decode_image, load_image
+from service.preprocessing import decode_image, load_pixels
 from tests.service.images import encode, jpeg, png, random_png, solid
 
 LIMIT = 40_000_000
@@ -158,7 +159,7 @@ def test_big_image_is_resized_with_an_antialiasing_filter() -> None:
 def test_large_jpeg_decodes_in_draft_mode() -> None:
     data = jpeg(RED, size=(3000, 2000), quality=80)
     started = time.perf_counter()
-    image = load_image(data, max_pixels=LIMIT)
+    image = load_pixels(admit_image(data, DecodeLimits(max_pixels=LIMIT)).image)
     elapsed = time.perf_counter() - started
     # Draft mode decoded at 1/8 scale instead of allocating and decoding all 6 megapixels.
     assert image.size == (375, 250)

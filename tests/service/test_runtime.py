@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 from service.errors import ModelLoadError
-from service.runtime import OnnxModel, SessionConfig, load_model
+from service.pipeline import load_model
+from service.runtime import ONNXRUNTIME_VERSION, OnnxModel, SessionConfig
 from service.settings import Settings
 from tests.conftest import LABELS, build_tiny_model
 
@@ -23,7 +25,7 @@ def test_loads_metadata_and_version(tiny_model_path: Path) -> None:
     assert info.precision == "fp32"
     assert info.sha256 == hashlib.sha256(tiny_model_path.read_bytes()).hexdigest()
     assert info.version == info.sha256[:12]
-    assert info.onnxruntime_version == ort.__version__
+    assert ort.__version__ == ONNXRUNTIME_VERSION
     assert info.metadata["opset"] == "17"
 
 
@@ -41,7 +43,24 @@ def test_predict_matches_a_plain_session(tiny_model_path: Path) -> None:
 
 
 def test_warm_up_runs_every_size(tiny_model_path: Path) -> None:
-    OnnxModel.load(tiny_model_path).warm_up((1, 7), repeats=1)
+    class CountingModel(OnnxModel):
+        sizes: ClassVar[list[int]] = []
+
+        def predict(self, batch: np.ndarray) -> np.ndarray:
+            self.sizes.append(len(batch))
+            return super().predict(batch)
+
+    CountingModel.load(tiny_model_path).warm_up((1, 7), repeats=2)
+    assert CountingModel.sizes == [1, 1, 7, 7]
+
+
+def test_a_model_that_cannot_run_fails_its_warm_up(tiny_model_path: Path) -> None:
+    class FailingModel(OnnxModel):
+        def predict(self, batch: np.ndarray) -> np.ndarray:
+            raise RuntimeError("kernel exploded\nsecond line")
+
+    with pytest.raises(ModelLoadError, match=r"fails on a test batch of 1: kernel exploded$"):
+        FailingModel.load(tiny_model_path).warm_up((1,))
 
 
 def test_session_options_follow_the_config() -> None:
@@ -56,8 +75,8 @@ def test_session_options_follow_the_config() -> None:
 
 def test_load_model_uses_the_settings(tiny_model_path: Path) -> None:
     model = load_model(Settings(model=str(tiny_model_path), intra_op_threads=2))
-    assert model.info.session.intra_op_threads == 2
-    assert model.info.path == str(tiny_model_path)
+    assert model.config.intra_op_threads == 2
+    assert model.path == tiny_model_path
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import Settings, SettingsError
+from service.settings import Settings, SettingsError, env_name
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_without_environment() -> None:
@@ -16,7 +18,9 @@ def test_defaults_without_environment() -> None:
     assert settings.batching is True
     assert settings.reject_below is None
     assert settings.cors_origins == ()
-    assert settings.model_path == Path("models") / "cifar10_cnn.onnx"
+    # The project's models folder, not one relative to wherever the command is started.
+    assert settings.model_path == PROJECT_ROOT / "models" / "cifar10_cnn.onnx"
+    assert settings.model_path.is_file()
 
 
 def test_every_variable_is_read_with_the_prefix() -> None:
@@ -123,3 +127,38 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(AttributeError):
         settings.port = 1  # type: ignore[misc]
+
+
+def _as_variable(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return "" if value is None else str(value)
+
+
+def test_every_field_is_read_from_its_variable() -> None:
+    import dataclasses
+
+    defaults = Settings()
+    environ = {
+        env_name(field.name): _as_variable(getattr(defaults, field.name)) for field in dataclasses.fields(Settings)
+    }
+    assert len(environ) == len(dataclasses.fields(Settings)) > 25
+    assert Settings.from_environ(environ) == defaults
+    assert Settings.unknown_variables(environ) == []
+
+
+@pytest.mark.parametrize(
+    ("typo", "suggestion"),
+    [("CIFAR10_MAX_BATCH_SZE", "CIFAR10_MAX_BATCH_SIZE"), ("CIFAR10_BATCHNG", "CIFAR10_BATCHING")],
+)
+def test_a_misspelt_variable_is_named_with_the_closest_real_one(typo: str, suggestion: str) -> None:
+    environ = {typo: "8", "CIFAR10_PORT": "9000", "HOME": "/root"}
+    assert Settings.from_environ(environ).port == 9000  # the typo changes nothing...
+    (warning,) = Settings.unknown_variables(environ)  # ...but it is reported
+    assert typo in warning and f"did you mean {suggestion}?" in warning
+
+
+def test_real_variables_are_not_reported() -> None:
+    assert Settings.unknown_variables({"CIFAR10_PORT": "1", "CIFAR10_MODELS_DIR": "/m", "PATH": "/bin"}) == []

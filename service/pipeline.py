@@ -1,0 +1,142 @@
+"""The request lifecycle, written once: admission → decode → batch → predict → answer.
+
+``/predict``, ``/predict/batch``, the V2 endpoint and the offline command all call a :class:`Pipeline`; each
+only translates its own wire format (multipart, raw body, V2 tensors, files) into that call and back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from service.admission import DecodeLimits, ImagePlan, admit_image
+from service.errors import ServiceError
+from service.predictions import Thresholds, describe_prediction
+from service.preprocessing import decode
+from service.runtime import OnnxModel, SessionConfig
+from service.settings import ResizeMode, Settings
+
+Predict = Callable[[np.ndarray], Awaitable[np.ndarray]]
+Answer = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One image as the client sent it: its bytes and the name it gave them (if any)."""
+
+    data: bytes
+    filename: str | None = None
+
+
+class PredictionObserver(Protocol):
+    """Receives each answer (implemented by the metrics)."""
+
+    def observe_prediction(self, label: str, band: str) -> None:
+        """Count one classified image."""
+
+
+class Pipeline:
+    """Classify images and run tensors through the model, the same way for every entry point."""
+
+    def __init__(
+        self,
+        predict: Predict,
+        *,
+        labels: Sequence[str],
+        limits: DecodeLimits,
+        resize: ResizeMode = "squash",
+        thresholds: Thresholds | None = None,
+        observer: PredictionObserver | None = None,
+    ) -> None:
+        self._predict = predict
+        self.labels = tuple(labels)
+        self.limits = limits
+        self.resize = resize
+        self.thresholds = thresholds or Thresholds()
+        self._observer = observer
+
+    async def classify(self, uploads: Sequence[Upload], *, top_k: int | None = None) -> list[Answer | ServiceError]:
+        """One answer per upload, in order: the prediction, or the error that image alone ran into."""
+        outcomes: list[Answer | ServiceError] = []
+        images: list[np.ndarray] = []
+        for upload in uploads:
+            try:
+                images.append(await self._decode(admit_image(upload.data, self.limits)))
+            except ServiceError as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append({})  # filled in from the model's rows below
+        if not images:
+            return outcomes
+        rows = iter(await self._predict(np.stack(images)))
+        for position, outcome in enumerate(outcomes):
+            if not isinstance(outcome, ServiceError):
+                outcomes[position] = self._answer(next(rows), top_k, uploads[position].filename)
+        return outcomes
+
+    async def infer(self, images: np.ndarray) -> np.ndarray:
+        """Run already decoded uint8 tensors (N, 32, 32, 3) through the model: the V2 path, no decoding."""
+        return await self._predict(images)
+
+    async def _decode(self, plan: ImagePlan) -> np.ndarray:
+        if plan.inline:
+            return decode(plan.image, resize=self.resize)
+        # Pillow releases the GIL while decoding and resizing: other requests proceed meanwhile.
+        return await asyncio.to_thread(decode, plan.image, resize=self.resize)
+
+    def _answer(self, probabilities: np.ndarray, top_k: int | None, filename: str | None) -> Answer:
+        answer = describe_prediction(probabilities, self.labels, self.thresholds, top_k)
+        if filename is not None:
+            answer["filename"] = filename
+        if self._observer is not None:
+            self._observer.observe_prediction(answer["label"], answer["band"])
+        return answer
+
+
+def session_config(settings: Settings) -> SessionConfig:
+    """The onnxruntime session options the settings choose."""
+    return SessionConfig(
+        intra_op_threads=settings.intra_op_threads,
+        inter_op_threads=settings.inter_op_threads,
+        allow_spinning=settings.allow_spinning,
+        memory_arena=settings.memory_arena,
+        graph_optimization=settings.graph_optimization,
+    )
+
+
+def load_model(settings: Settings) -> OnnxModel:
+    """Load and check the model the settings choose, with the session options they choose."""
+    return OnnxModel.load(
+        settings.model_path,
+        session_config(settings),
+        expected_sha256=settings.model_sha256,
+        verify_manifest=settings.verify_manifest,
+    )
+
+
+def warm_up_sizes(settings: Settings) -> list[int]:
+    """The batch sizes to warm up: a lone request and the largest batch the batcher forms."""
+    return sorted({1, settings.max_batch_size})
+
+
+def thresholds(settings: Settings) -> Thresholds:
+    """The confidence bands and rejection threshold the settings choose."""
+    return Thresholds(high=settings.high_confidence, low=settings.low_confidence, reject_below=settings.reject_below)
+
+
+def build_pipeline(
+    settings: Settings, predict: Predict, labels: Sequence[str], observer: PredictionObserver | None = None
+) -> Pipeline:
+    """A pipeline with the limits, resizing and thresholds the settings choose."""
+    return Pipeline(
+        predict,
+        labels=labels,
+        limits=DecodeLimits(max_pixels=settings.max_image_pixels),
+        resize=settings.resize,
+        thresholds=thresholds(settings),
+        observer=observer,
+    )
