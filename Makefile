@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 CONSTRAINTS := requirements/constraints.txt
 
-.PHONY: lock serve test lint typecheck pytest system-deps train evaluate export bench bench-smoke reliability image image-test arm64-test predict clean
+.PHONY: lock serve test test-fast lint typecheck pytest system-deps train evaluate export bench bench-smoke reliability image image-test arm64-test predict clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,12 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
 pytest: $(VENV)/.dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
+
+# The inner loop: unit tests only (no servers, browser, containers, emulation or slow runs), well under a minute.
+FAST_TESTS := not server and not browser and not container and not emulation and not slow
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest -q -m "$(FAST_TESTS)" $(PYTEST_ARGS)
 
 test: system-deps lint typecheck pytest
 

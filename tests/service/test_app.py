@@ -8,12 +8,14 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
+from service import pipeline
 from service.app import FALLBACK_PAGE, INDEX_PATH, create_app, read_index_page
 from service.runtime import OnnxModel
 from service.settings import Settings
@@ -22,6 +24,7 @@ from tests.service.conftest import LogLines, SettingsFactory
 from tests.service.images import encode, jpeg, png
 
 RED_JPEG = jpeg((255, 0, 0))
+JPEG = {"content-type": "image/jpeg"}
 GREY_PNG = png((128, 128, 128))
 
 
@@ -182,14 +185,29 @@ def test_rejection_below_threshold(make_settings: SettingsFactory) -> None:
         assert (body["accepted"], body["prediction"]) == (True, "Aeroplane")
 
 
-def test_large_photo_is_decoded_off_the_event_loop(client: TestClient) -> None:
+def test_large_photo_is_decoded_off_the_event_loop(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: dict[str, int] = {}
+    real_admit, real_decode = pipeline.admit_image, pipeline.decode
+
+    def admit(*arguments: Any, **options: Any) -> Any:
+        threads["admission"] = threading.get_ident()  # admission runs on the event loop's thread
+        return real_admit(*arguments, **options)
+
+    def decode(*arguments: Any, **options: Any) -> Any:
+        threads["decode"] = threading.get_ident()
+        return real_decode(*arguments, **options)
+
+    monkeypatch.setattr(pipeline, "admit_image", admit)
+    monkeypatch.setattr(pipeline, "decode", decode)
     noise = np.random.default_rng(0).integers(0, 256, (600, 800, 3), dtype=np.uint8)
     noise[:, :, 1:] = 0  # a noisy but red photo
-    data = encode(Image.fromarray(noise), "JPEG", quality=95)
-    assert len(data) > 64 * 1024
-    response = client.post("/predict", content=data, headers={"content-type": "image/jpeg"})
+    response = client.post("/predict", content=encode(Image.fromarray(noise), "JPEG"), headers=JPEG)
     assert response.status_code == 200
     assert response.json()["label"] == "Aeroplane"
+    assert threads["decode"] != threads["admission"]
+    # A CIFAR-sized image costs less to decode than a thread hop: it stays on the loop.
+    assert client.post("/predict", content=RED_JPEG, headers=JPEG).status_code == 200
+    assert threads["decode"] == threads["admission"]
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,14 @@ def rows(*values: int) -> np.ndarray:
     return np.array(values, dtype=np.uint8).reshape(-1, 1)
 
 
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Yield to the event loop until ``condition`` holds (an observable state, not a guessed delay)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the batcher never reached the expected state"
+        await asyncio.sleep(0.001)
+
+
 def run(test: Callable[[], object]) -> None:
     asyncio.run(asyncio.wait_for(test(), timeout=10))  # type: ignore[arg-type]
 
@@ -114,10 +122,11 @@ def test_under_concurrency_the_worker_waits_up_to_the_max_wait_for_more() -> Non
         batcher = AdaptiveBatcher(model, max_batch_size=32, max_wait_s=0.3)
         await batcher.start()
         await asyncio.gather(batcher.predict(rows(1)), batcher.predict(rows(2)))  # concurrency observed
-        first = asyncio.create_task(batcher.predict(rows(3)))
-        await asyncio.sleep(0.05)
-        second = asyncio.create_task(batcher.predict(rows(4)))
+        # Whether or not the worker took the first request before the second arrives, it waits for more until
+        # the deadline: the previous batch showed concurrency.
         started = time.perf_counter()
+        first = asyncio.create_task(batcher.predict(rows(3)))
+        second = asyncio.create_task(batcher.predict(rows(4)))
         await asyncio.gather(first, second)
         waited = time.perf_counter() - started
         await batcher.stop()
@@ -135,7 +144,7 @@ def test_without_a_max_wait_requests_are_not_held_back() -> None:
         await batcher.start()
         await asyncio.gather(batcher.predict(rows(1)), batcher.predict(rows(2)))
         first = asyncio.create_task(batcher.predict(rows(3)))
-        await asyncio.sleep(0.05)
+        await until(lambda: len(model.batches) == 2)  # the lone request ran without waiting for company
         await asyncio.gather(first, batcher.predict(rows(4)))
         await batcher.stop()
 
@@ -181,7 +190,7 @@ def test_a_full_queue_answers_overloaded() -> None:
         running = asyncio.create_task(batcher.predict(rows(0)))
         await asyncio.to_thread(model.started.wait, 5)  # the worker holds request 0 in the model
         queued = [asyncio.create_task(batcher.predict(rows(i))) for i in (1, 2)]
-        await asyncio.sleep(0)
+        await until(lambda: batcher.queue_depth == 2)
         with pytest.raises(OverloadedError) as caught:
             await batcher.predict(rows(3))
         assert caught.value.status_code == 503
@@ -204,7 +213,7 @@ def test_stop_drains_in_flight_work_and_refuses_new_work() -> None:
         pending = [asyncio.create_task(batcher.predict(rows(i))) for i in range(5)]
         await asyncio.to_thread(model.started.wait, 5)
         stopping = asyncio.create_task(batcher.stop())
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # stop() refuses new work from its first step
         with pytest.raises(ShuttingDownError):
             await batcher.predict(rows(9))
         assert not stopping.done()
@@ -293,7 +302,7 @@ def test_off_switch_still_bounds_in_flight_work() -> None:
         batcher = AdaptiveBatcher(model, enabled=False, max_queue=2)
         await batcher.start()
         pending = [asyncio.create_task(batcher.predict(rows(i))) for i in range(2)]
-        await asyncio.sleep(0)
+        await until(lambda: batcher.queue_depth == 2)
         with pytest.raises(OverloadedError):
             await batcher.predict(rows(3))
         model.gate.set()

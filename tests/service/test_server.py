@@ -91,14 +91,22 @@ def test_predict_and_json_access_log(server: RunningServer) -> None:
     assert lines and lines[0]["status"] == 200 and lines[0]["path"] == "/predict"
 
 
+def _requests_in_flight(running: RunningServer) -> int:
+    """The in-flight gauge of one scrape, not counting the scrape itself."""
+    text = httpx.get(f"{running.url}/metrics", timeout=5).text
+    (line,) = [line for line in text.splitlines() if line.startswith("cifar10_http_requests_in_flight ")]
+    return int(float(line.split()[1])) - 1
+
+
 def _sigterm_during_a_slow_upload(running: RunningServer) -> list[httpx.Response]:
-    """Send SIGTERM while an upload is half sent (so a request is in flight); return its response, if any."""
+    """Send SIGTERM while an upload is half sent (the server counts it in flight); return its response."""
     body = jpeg()
     responses: list[httpx.Response] = []
+    release = threading.Event()
 
     def slow_body() -> Iterator[bytes]:
         yield body[:100]
-        time.sleep(0.8)
+        release.wait(10)
         yield body[100:]
 
     def send() -> None:
@@ -108,8 +116,18 @@ def _sigterm_during_a_slow_upload(running: RunningServer) -> list[httpx.Response
 
     sender = threading.Thread(target=send)
     sender.start()
-    time.sleep(0.3)
+    # Several workers: each scrape reaches one of them, so poll until one reports the upload.
+    deadline = time.monotonic() + 10
+    while _requests_in_flight(running) < 1:
+        assert time.monotonic() < deadline, "the upload never showed as in flight"
+        time.sleep(0.01)
     running.process.send_signal(signal.SIGTERM)
+    # uvicorn stops accepting at once; the upload already in flight must still finish.
+    deadline = time.monotonic() + 10
+    while "Shutting down" not in running.log_text():
+        assert time.monotonic() < deadline, "the server never began shutting down"
+        time.sleep(0.01)
+    release.set()
     sender.join(10)
     return responses
 
