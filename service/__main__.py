@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import signal
 import sys
@@ -14,6 +13,7 @@ from typing import Final
 
 from service.errors import ModelLoadError
 from service.logs import configure_logging
+from service.memory import tune_allocator
 from service.pipeline import load_model, warm_up_sizes
 from service.runtime import OnnxModel
 from service.settings import Settings, SettingsError, env_name
@@ -56,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level)
     for warning in Settings.unknown_variables(os.environ):
         logger.warning(warning)
+    tune_allocator()
     try:
         # Fail fast with one line (no traceback) before uvicorn starts, also for a model that loads but cannot
         # run at any batch size the batcher will use. One worker serves this very model; several workers are
@@ -77,35 +78,20 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 
 
 def run(settings: Settings, model: OnnxModel | None = None) -> None:
-    """Run uvicorn with the app (several worker processes through the import-string factory).
+    """Serve the app (several worker processes through the import-string factory).
 
     With one worker, an already loaded ``model`` is served as it is instead of being loaded again.
     """
-    import uvicorn
-
     from service.app import create_app
+    from service.server import serve
 
-    common = {"host": settings.host, "port": settings.port, "log_config": None, "server_header": False}
     if settings.workers == 1:
-        app = create_app(settings) if model is None else create_app(settings, lambda _settings: model)
-        uvicorn.run(
-            app,
-            access_log=False,  # our middleware writes the structured access log
-            timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
-            **common,  # type: ignore[arg-type]
-        )
+        serve(settings, create_app(settings) if model is None else create_app(settings, lambda _settings: model))
         return
     # Worker processes rebuild the settings from the environment: pass the flag overrides along.
     for name in ("host", "port", "model"):
         os.environ[env_name(name)] = str(getattr(settings, name))
-    uvicorn.run(
-        "service.app:create_app_from_environ",
-        factory=True,
-        workers=settings.workers,
-        access_log=False,
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
-        **common,  # type: ignore[arg-type]
-    )
+    serve(settings, None)
 
 
 if __name__ == "__main__":

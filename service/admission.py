@@ -1,13 +1,19 @@
 """Admission: what decoding an image will cost, decided from its header alone, before any pixel is decoded.
 
-An image over a limit is refused here, with the setting that raises the limit in the message; an image that is
-admitted carries its plan: the opened (header-only) Pillow image and whether it is cheap enough to decode on
-the event loop.
+``Image.open`` parses only the header: the format, the pixel mode, the size and (for JPEG) the component
+sampling. From those and a cheap count of the JPEG scan markers this module estimates the memory the decode
+will take (pixel buffers, JPEG coefficient buffers, the copies a conversion makes) and refuses an image over
+a limit with a 413 that names the limit and the setting that raises it. An admitted image carries its plan:
+the opened image, its estimated cost, and whether it is cheap enough to decode on the event loop.
+
+The estimates are held against measured peaks of real decodes by ``tests/service/test_admission.py``.
 """
 
 from __future__ import annotations
 
 import io
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -17,40 +23,100 @@ from service.errors import ImageTooLargeError, InvalidImageError
 
 # Pillow plugins we accept; anything else (EPS, PSD, ...) is refused to keep the attack surface small.
 ACCEPTED_FORMATS: Final = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "PPM", "TGA", "ICO", "AVIF")
+# Every exception class Pillow's decoders raise on bad data (the AVIF decoder raises RuntimeError).
+DECODE_ERRORS: Final = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, RuntimeError)
 # Images up to this many pixels decode on the event loop: a 32x32 JPEG decodes in ~30 us, a thread hop costs
 # more. Anything larger decodes in a worker thread so it cannot hold up other requests.
 INLINE_DECODE_PIXELS: Final = 64 * 64
-# Every exception class Pillow's decoders are known to raise on bad data.
-DECODE_ERRORS: Final = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError)
+# JPEG draft mode: the decoder scales by 1/2, 1/4 or 1/8 in the DCT so the image is still at least this size.
+DRAFT_SIZE: Final = (128, 128)
+JPEG_SCAN_MARKER: Final = b"\xff\xda"  # SOS; entropy-coded data stuffs every 0xFF, so it cannot hide in there
+
+# Bytes Pillow stores per pixel, by mode (multi-band 8-bit modes are stored as 4 bytes).
+_STORAGE_BYTES: Final[Mapping[str, int]] = {
+    "1": 1,
+    "L": 1,
+    "P": 1,
+    "I;16": 2,
+    "I;16L": 2,
+    "I;16B": 2,
+    "I;16N": 2,
+    "I": 4,
+    "F": 4,
+}
+# Full-size copies the conversion to RGB makes before the image is shrunk (per pixel): palettes expand to
+# RGB(A), alpha is premultiplied for filtering, modes without a resampler are converted first.
+_CONVERSION_BYTES: Final[Mapping[str, int]] = {"1": 1, "P": 4, "PA": 4, "RGBA": 5, "LA": 5, "LAB": 4, "HSV": 4}
+# What a format's decoder holds besides Pillow's own buffer (per decoded pixel): libwebp decodes into its own
+# canvas and keeps the previous frame's, libavif its YUV planes, the others a row or strip buffer.
+# Measured on 6-megapixel images (tests/service/test_admission.py), with margin.
+_DECODER_BYTES: Final[Mapping[str, int]] = {"WEBP": 16, "AVIF": 8}
+_DEFAULT_DECODER_BYTES: Final = 1
+# Libraries' fixed buffers (libjpeg's, zlib's window, Pillow's plugin state), whatever the image size.
+_FIXED_BYTES: Final = 4 * 1024 * 1024
+_EXIF_ORIENTATION: Final = 0x0112
 
 
 @dataclass(frozen=True, slots=True)
 class DecodeLimits:
     """What one image may cost to decode."""
 
-    max_pixels: int
+    max_pixels: int = 40_000_000
+    max_decode_bytes: int = 48 * 1024 * 1024
+    max_jpeg_scans: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeCost:
+    """The estimated cost of decoding one image, from its header."""
+
+    width: int
+    height: int
+    decoded_pixels: int  # after JPEG draft scaling
+    memory_bytes: int
+    scans: int = 1  # JPEG scans (1 for everything else)
+
+
+class DecodeStoppedError(Exception):
+    """A decode was stopped from outside: its request ran out of time."""
+
+
+class StoppableBuffer(io.BytesIO):
+    """The image bytes as Pillow reads them; once stopped, the next read ends the decode."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.stopped = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Read like BytesIO, unless the decode was stopped."""
+        if self.stopped:
+            raise DecodeStoppedError
+        return super().read(size)
 
 
 @dataclass(frozen=True, slots=True)
 class ImagePlan:
-    """An admitted image: opened (header parsed, no pixels decoded) and how it should be decoded."""
+    """An admitted image: opened (header parsed, no pixels decoded), its cost, and where it should decode."""
 
     image: Image.Image
-    inline: bool  # cheap enough to decode on the event loop
+    cost: DecodeCost
+    buffer: StoppableBuffer
+
+    @property
+    def inline(self) -> bool:
+        """Cheap enough to decode on the event loop."""
+        return self.cost.decoded_pixels <= INLINE_DECODE_PIXELS and self.cost.scans == 1
+
+    def stop(self) -> None:
+        """Make a decode running in another thread give up at its next read (Pillow reads 64 KiB at a time)."""
+        self.buffer.stopped = True
 
 
 def admit_image(data: bytes, limits: DecodeLimits) -> ImagePlan:
     """Open ``data``'s header and refuse it unless its decode cost is within ``limits``."""
-    if not data:
-        raise InvalidImageError("the upload is empty")
-    try:
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(f"image has too many pixels (limit {limits.max_pixels})") from exc
-    except UnidentifiedImageError as exc:
-        raise InvalidImageError("could not decode the image: unknown or unsupported format") from exc
-    except DECODE_ERRORS as exc:
-        raise InvalidImageError(f"could not decode the image: {exc}") from exc
+    buffer = StoppableBuffer(data)
+    image = open_header(data, buffer)
     width, height = image.size
     if width < 1 or height < 1:
         raise InvalidImageError(f"image has an invalid size {width}x{height}")
@@ -60,4 +126,87 @@ def admit_image(data: bytes, limits: DecodeLimits) -> ImagePlan:
             f"image is {width}x{height} = {pixels} pixels, over the limit of {limits.max_pixels} "
             "(CIFAR10_MAX_IMAGE_PIXELS)"
         )
-    return ImagePlan(image=image, inline=pixels <= INLINE_DECODE_PIXELS)
+    cost = estimate_cost(image, data)
+    if cost.scans > limits.max_jpeg_scans:
+        raise ImageTooLargeError(
+            f"JPEG has {cost.scans} scans, over the limit of {limits.max_jpeg_scans} (CIFAR10_MAX_JPEG_SCANS)"
+        )
+    if cost.memory_bytes > limits.max_decode_bytes:
+        raise ImageTooLargeError(
+            f"decoding this {width}x{height} {image.format} ({image.mode}) would take about "
+            f"{_mib(cost.memory_bytes)} MiB, over the limit of {_mib(limits.max_decode_bytes)} MiB "
+            "(CIFAR10_MAX_DECODE_BYTES)"
+        )
+    return ImagePlan(image=image, cost=cost, buffer=buffer)
+
+
+def open_header(data: bytes, buffer: io.BytesIO | None = None) -> Image.Image:
+    """``Image.open`` restricted to the accepted formats: the header is parsed, no pixel is decoded."""
+    if not data:
+        raise InvalidImageError("the upload is empty")
+    try:
+        return Image.open(buffer or io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError("image has too many pixels (CIFAR10_MAX_IMAGE_PIXELS)") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImageError("could not decode the image: unknown or unsupported format") from exc
+    except DECODE_ERRORS as exc:
+        raise InvalidImageError(f"could not decode the image: {exc}") from exc
+
+
+def draft_scale(image: Image.Image) -> int:
+    """The factor (1, 2, 4 or 8) a JPEG decodes smaller by in draft mode (the same rule as Pillow's ``draft``)."""
+    width, height = image.size
+    if image.format not in ("JPEG", "MPO") or (width <= 2 * DRAFT_SIZE[0] and height <= 2 * DRAFT_SIZE[1]):
+        return 1
+    fits = min(width // DRAFT_SIZE[0], height // DRAFT_SIZE[1])
+    return next((scale for scale in (8, 4, 2) if fits >= scale), 1)
+
+
+def estimate_cost(image: Image.Image, data: bytes) -> DecodeCost:
+    """The decode's memory, from the header: Pillow's buffer, the decoder's own, conversion copies."""
+    width, height = image.size
+    scale = draft_scale(image)
+    decoded = math.ceil(width / scale) * math.ceil(height / scale)
+    mode = image.mode
+    per_pixel = (
+        _STORAGE_BYTES.get(mode, 4)
+        + _CONVERSION_BYTES.get(mode, 0)
+        + _DECODER_BYTES.get(image.format or "", _DEFAULT_DECODER_BYTES)
+    )
+    if _orientation(image) not in (None, 1):
+        per_pixel += _STORAGE_BYTES.get(mode, 4)  # the transpose writes a second image
+    memory = _FIXED_BYTES + decoded * per_pixel
+    scans = 1
+    if image.format in ("JPEG", "MPO"):
+        scans = max(1, data.count(JPEG_SCAN_MARKER))
+        if scans > 1:
+            # A multi-scan JPEG keeps every DCT coefficient of the full image until the last scan, whatever
+            # the output scale: 64 two-byte coefficients per 8x8 block of each component.
+            memory += _coefficient_bytes(image)
+    return DecodeCost(width=width, height=height, decoded_pixels=decoded, memory_bytes=memory, scans=scans)
+
+
+def _coefficient_bytes(image: Image.Image) -> int:
+    width, height = image.size
+    layers = getattr(image, "layer", None) or [("", 1, 1, 0)] * len(image.getbands())
+    h_max = max(layer[1] for layer in layers)
+    v_max = max(layer[2] for layer in layers)
+    blocks = 0
+    for _, h_factor, v_factor, _ in layers:
+        blocks += math.ceil(math.ceil(width * h_factor / h_max) / 8) * math.ceil(
+            math.ceil(height * v_factor / v_max) / 8
+        )
+    return blocks * 64 * 2
+
+
+def _orientation(image: Image.Image) -> int | None:
+    try:
+        value = image.getexif().get(_EXIF_ORIENTATION)
+    except DECODE_ERRORS:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def _mib(count: int) -> str:
+    return f"{count / 2**20:.0f}" if count >= 2**20 else f"{count / 2**20:.2f}"

@@ -23,15 +23,19 @@ from starlette.routing import Route
 
 from service import endpoints, v2_endpoints
 from service.batching import AdaptiveBatcher
+from service.decoding import DecodePool
 from service.errors import ServiceError
 from service.http_errors import handle_http_exception, handle_service_error
 from service.logs import configure_logging
+from service.memory import tune_allocator
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.pipeline import build_pipeline, load_model, warm_up_sizes
 from service.runtime import OnnxModel
 from service.settings import Settings
+from service.shutdown import LameDuck
 from service.state import ServiceState
+from service.uploads import BodyBudget
 
 logger = logging.getLogger(__name__)
 
@@ -103,17 +107,28 @@ async def _openapi(request: Request) -> Response:
 
 def create_app(settings: Settings, model_loader: ModelLoader = load_model) -> Starlette:
     """Build the app; the model is loaded, warmed up and handed to the batcher when the lifespan starts."""
-    state = ServiceState(settings=settings, metrics=Metrics(), index_html=read_index_page(), version=package_version())
+    state = ServiceState(
+        settings=settings,
+        metrics=Metrics(),
+        body_budget=BodyBudget(settings.max_body_memory_bytes),
+        index_html=read_index_page(),
+        version=package_version(),
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await _start(state, model_loader)
+        lag_probe = asyncio.create_task(state.metrics.watch_event_loop(), name="event-loop-lag")
+        lame_duck = LameDuck(settings.drain_s, state.begin_draining)
+        lame_duck.install()
         try:
             yield
         finally:
+            lame_duck.uninstall()
+            lag_probe.cancel()
             await _stop(state)
 
-    middleware = [Middleware(RequestContextMiddleware, metrics=state.metrics, access_log=settings.access_log)]
+    middleware = [Middleware(RequestContextMiddleware, state=state)]
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -139,6 +154,7 @@ def create_app_from_environ() -> Starlette:
     """Factory for ``uvicorn --factory`` (one call per worker process): settings from the environment."""
     settings = Settings.from_environ(os.environ)
     configure_logging(settings.log_level)
+    tune_allocator()
     return create_app(settings)
 
 
@@ -156,11 +172,17 @@ async def _start(state: ServiceState, model_loader: ModelLoader) -> None:
         observer=state.metrics,
     )
     await batcher.start()
-    state.metrics.watch_queue(lambda: batcher.queue_depth)
+    decoders = DecodePool(settings.decode_workers, settings.max_decode_queue)
+    decoders.start()
+    state.metrics.watch_queues(
+        inference=lambda: batcher.queue_depth,
+        decode=lambda: decoders.depth,
+        body_memory=lambda: state.body_budget.held,
+    )
     info = model.info
     state.metrics.model_info.labels(info.name, info.version, info.precision).set(1)
-    state.model, state.batcher = model, batcher
-    state.pipeline = build_pipeline(settings, batcher.predict, model.labels, state.metrics)
+    state.model, state.batcher, state.decoders = model, batcher, decoders
+    state.pipeline = build_pipeline(settings, batcher.predict, model.labels, decoders=decoders, observer=state.metrics)
     state.ready = True
     logger.info(
         "model ready",
@@ -170,6 +192,8 @@ async def _start(state: ServiceState, model_loader: ModelLoader) -> None:
 
 async def _stop(state: ServiceState) -> None:
     state.ready = False  # readiness turns red first, so load balancers stop sending
+    if state.decoders is not None:
+        await state.decoders.stop()
     if state.batcher is not None:
         await state.batcher.stop()
     logger.info("inference drained, shut down")

@@ -14,8 +14,9 @@ from service import contract
 from service.errors import InvalidParameterError, ServiceError
 from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.runtime import ONNXRUNTIME_VERSION
+from service.settings import Settings
 from service.state import ServiceState
-from service.uploads import read_image, read_images
+from service.uploads import BodyLimit, read_image, read_images
 
 # The page may use inline script and style; everything else only from this origin.
 PAGE_SECURITY_HEADERS: Final = {
@@ -48,7 +49,7 @@ async def health(request: Request) -> Response:
 
 async def ready(request: Request) -> Response:
     """``GET /ready``: 200 once the model is loaded and warmed up, 503 before that and while shutting down."""
-    service_state(request).serving()
+    service_state(request).check_ready()
     return JSONResponse({"status": "ready"})
 
 
@@ -97,8 +98,12 @@ async def model(request: Request) -> Response:
             },
             "limits": {
                 "max_upload_bytes": settings.max_upload_bytes,
+                "max_batch_upload_bytes": settings.max_batch_upload_bytes,
                 "max_image_pixels": settings.max_image_pixels,
+                "max_decode_bytes": settings.max_decode_bytes,
+                "max_jpeg_scans": settings.max_jpeg_scans,
                 "max_batch_images": settings.max_batch_images,
+                "request_timeout_s": settings.request_timeout_s,
             },
         }
     )
@@ -109,8 +114,9 @@ async def predict(request: Request) -> Response:
     state = service_state(request)
     pipeline = state.serving()
     top_k = _top_k(request, len(pipeline.labels))
-    upload = await read_image(request, state.settings.max_upload_bytes)
-    (outcome,) = await pipeline.classify([upload], top_k=top_k)
+    with state.body_budget.reservation() as reservation:
+        upload = await read_image(request, single_image_limit(state.settings), reservation)
+        (outcome,) = await pipeline.classify([upload], top_k=top_k)
     if isinstance(outcome, ServiceError):
         raise outcome
     return JSONResponse(outcome)
@@ -122,13 +128,20 @@ async def predict_batch(request: Request) -> Response:
     pipeline = state.serving()
     top_k = _top_k(request, len(pipeline.labels))
     settings = state.settings
-    uploads = await read_images(request, limit=settings.max_upload_bytes, max_files=settings.max_batch_images)
-    outcomes = await pipeline.classify(uploads, top_k=top_k)
+    limit = BodyLimit(settings.max_batch_upload_bytes, "CIFAR10_MAX_BATCH_UPLOAD_BYTES")
+    with state.body_budget.reservation() as reservation:
+        uploads = await read_images(request, limit, reservation, max_files=settings.max_batch_images)
+        outcomes = await pipeline.classify(uploads, top_k=top_k)
     results = [
-        _image_error(exc, upload.filename) if isinstance(exc, ServiceError) else exc
-        for upload, exc in zip(uploads, outcomes, strict=True)
+        _image_error(outcome, upload.filename) if isinstance(outcome, ServiceError) else outcome
+        for upload, outcome in zip(uploads, outcomes, strict=True)
     ]
     return JSONResponse({"results": results})
+
+
+def single_image_limit(settings: Settings) -> BodyLimit:
+    """The body limit of ``/predict`` and V2 inference."""
+    return BodyLimit(settings.max_upload_bytes, "CIFAR10_MAX_UPLOAD_BYTES")
 
 
 def _image_error(exc: ServiceError, filename: str | None) -> dict[str, Any]:

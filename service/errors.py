@@ -93,6 +93,13 @@ class ShuttingDownError(ServiceError):
     code = "shutting_down"
 
 
+class DeadlineExceededError(ServiceError):
+    """The request's work took longer than its deadline (CIFAR10_REQUEST_TIMEOUT_S)."""
+
+    status_code = 504
+    code = "timeout"
+
+
 class InferenceFailedError(ServiceError):
     """The model raised while running a batch; every request in that batch gets this error."""
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -12,6 +14,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Latency buckets from 100 us: a 32x32 prediction takes well under a millisecond of server time.
 _LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+LAG_PROBE_INTERVAL_S: Final = 0.1
 
 
 class Metrics:
@@ -51,6 +55,20 @@ class Metrics:
             registry=self.registry,
         )
         self.queue_depth = Gauge("cifar10_batch_queue_depth", "Requests waiting for the model.", registry=self.registry)
+        self.decode_queue_depth = Gauge(
+            "cifar10_decode_queue_depth",
+            "Images waiting for a decode worker or being decoded.",
+            registry=self.registry,
+        )
+        self.body_memory = Gauge(
+            "cifar10_body_memory_bytes", "Request-body bytes held in memory right now.", registry=self.registry
+        )
+        self.event_loop_lag = Histogram(
+            "cifar10_event_loop_lag_seconds",
+            "How late the event loop woke a timer: time it spent on work that did not yield.",
+            buckets=_LAG_BUCKETS,
+            registry=self.registry,
+        )
         self.predictions = Counter(
             "cifar10_predictions",
             "Images classified, by predicted label and confidence band.",
@@ -70,9 +88,21 @@ class Metrics:
         self.batch_images.observe(images)
         self.batch_requests.observe(requests)
 
-    def watch_queue(self, depth: Callable[[], float]) -> None:
-        """Read the inference queue's depth at each scrape (nothing to update per request)."""
-        self.queue_depth.set_function(depth)
+    def watch_queues(
+        self, *, inference: Callable[[], float], decode: Callable[[], float], body_memory: Callable[[], float]
+    ) -> None:
+        """Read the queues' depths and the body memory at each scrape (nothing to update per request)."""
+        self.queue_depth.set_function(inference)
+        self.decode_queue_depth.set_function(decode)
+        self.body_memory.set_function(body_memory)
+
+    async def watch_event_loop(self, interval: float = LAG_PROBE_INTERVAL_S) -> None:
+        """Sleep ``interval`` over and over and record how late each wake-up came (runs until cancelled)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(interval)
+            self.event_loop_lag.observe(max(0.0, loop.time() - started - interval))
 
     def observe_prediction(self, label: str, band: str) -> None:
         """Count one classified image."""

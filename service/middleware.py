@@ -1,4 +1,5 @@
-"""ASGI middleware around every request: request id, access log, HTTP metrics and security headers."""
+"""ASGI middleware around every request: request id, access log, HTTP metrics, security and timing headers,
+client disconnects, and ``Connection: close`` while the server drains."""
 
 from __future__ import annotations
 
@@ -8,19 +9,24 @@ import time
 import uuid
 from typing import Final
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.http_errors import send_internal_error
 from service.logs import current_request_id
-from service.metrics import Metrics
+from service.state import ServiceState
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("service.access")
 
-REQUEST_ID_HEADER: Final = "x-request-id"
+REQUEST_ID_HEADER: Final = b"x-request-id"
+# nginx's status for "the client closed the connection before the answer": counted, never a 5xx.
+CLIENT_CLOSED_REQUEST: Final = 499
 # Incoming request ids are echoed into headers and logs: accept only short, printable, header-safe ids.
 _VALID_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
 _UNMATCHED_ROUTE: Final = "<unmatched>"
+_NOSNIFF: Final = (b"x-content-type-options", b"nosniff")
+_CLOSE: Final = (b"connection", b"close")
 
 
 def sanitise_request_id(raw: str | None) -> str:
@@ -33,10 +39,11 @@ def sanitise_request_id(raw: str | None) -> str:
 class RequestContextMiddleware:
     """Tag each request with an id, time it, count it and log one JSON access line (never the body)."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, access_log: bool) -> None:
+    def __init__(self, app: ASGIApp, *, state: ServiceState) -> None:
         self.app = app
-        self.metrics = metrics
-        self.access_log = access_log
+        self.state = state
+        self.metrics = state.metrics
+        self.access_log = state.settings.access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
@@ -46,12 +53,12 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         raw_id = None
         for name, value in scope["headers"]:
-            if name == b"x-request-id":
+            if name == REQUEST_ID_HEADER:
                 raw_id = value.decode("latin-1")
                 break
         request_id = sanitise_request_id(raw_id)
         context = current_request_id.set(request_id)
-        encoded_id = request_id.encode("latin-1")
+        extra_headers = [(REQUEST_ID_HEADER, request_id.encode("latin-1")), _NOSNIFF]
         status = 500
         started_response = False
 
@@ -60,15 +67,24 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 started_response = True
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", encoded_id))
-                headers.append((b"x-content-type-options", b"nosniff"))
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                headers = [
+                    *message.get("headers", []),
+                    *extra_headers,
+                    (b"server-timing", b"app;dur=%.3f" % elapsed_ms),
+                ]
+                if self.state.draining:
+                    headers.append(_CLOSE)  # lame duck: the client reconnects elsewhere after this answer
                 message["headers"] = headers
             await send(message)
 
         self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            # The client went away mid-request: nothing to answer, and not the server's fault.
+            logger.info("client disconnected before the answer", extra={"path": scope["path"]})
+            status = CLIENT_CLOSED_REQUEST
         except Exception:
             # Expected failures were already rendered by the app's handlers; this is a bug or an outage.
             logger.exception("unhandled error", extra={"path": scope["path"]})

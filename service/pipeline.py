@@ -7,14 +7,16 @@ only translates its own wire format (multipart, raw body, V2 tensors, files) int
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from service.admission import DecodeLimits, ImagePlan, admit_image
-from service.errors import ServiceError
+from service.decoding import DecodePool
+from service.errors import DeadlineExceededError, ServiceError
 from service.predictions import Thresholds, describe_prediction
 from service.preprocessing import decode
 from service.runtime import OnnxModel, SessionConfig
@@ -48,19 +50,42 @@ class Pipeline:
         *,
         labels: Sequence[str],
         limits: DecodeLimits,
+        decoders: DecodePool | None = None,
         resize: ResizeMode = "squash",
         thresholds: Thresholds | None = None,
+        timeout_s: float | None = None,
         observer: PredictionObserver | None = None,
     ) -> None:
         self._predict = predict
         self.labels = tuple(labels)
         self.limits = limits
+        self._decoders = decoders
         self.resize = resize
         self.thresholds = thresholds or Thresholds()
+        self.timeout_s = timeout_s
         self._observer = observer
 
     async def classify(self, uploads: Sequence[Upload], *, top_k: int | None = None) -> list[Answer | ServiceError]:
         """One answer per upload, in order: the prediction, or the error that image alone ran into."""
+        async with self._deadline():
+            return await self._classify(uploads, top_k)
+
+    async def infer(self, images: np.ndarray) -> np.ndarray:
+        """Run already decoded uint8 tensors (N, 32, 32, 3) through the model: the V2 path, no decoding."""
+        async with self._deadline():
+            return await self._predict(images)
+
+    @asynccontextmanager
+    async def _deadline(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                yield
+        except TimeoutError:
+            raise DeadlineExceededError(
+                f"the request took longer than {self.timeout_s:g} s (CIFAR10_REQUEST_TIMEOUT_S)"
+            ) from None
+
+    async def _classify(self, uploads: Sequence[Upload], top_k: int | None) -> list[Answer | ServiceError]:
         outcomes: list[Answer | ServiceError] = []
         images: list[np.ndarray] = []
         for upload in uploads:
@@ -78,15 +103,14 @@ class Pipeline:
                 outcomes[position] = self._answer(next(rows), top_k, uploads[position].filename)
         return outcomes
 
-    async def infer(self, images: np.ndarray) -> np.ndarray:
-        """Run already decoded uint8 tensors (N, 32, 32, 3) through the model: the V2 path, no decoding."""
-        return await self._predict(images)
-
     async def _decode(self, plan: ImagePlan) -> np.ndarray:
-        if plan.inline:
+        if plan.inline or self._decoders is None:
             return decode(plan.image, resize=self.resize)
-        # Pillow releases the GIL while decoding and resizing: other requests proceed meanwhile.
-        return await asyncio.to_thread(decode, plan.image, resize=self.resize)
+        try:
+            return await self._decoders.run(decode, plan.image, self.resize)
+        except asyncio.CancelledError:
+            plan.stop()  # out of time: the worker gives up at its next read instead of finishing for nobody
+            raise
 
     def _answer(self, probabilities: np.ndarray, top_k: int | None, filename: str | None) -> Answer:
         answer = describe_prediction(probabilities, self.labels, self.thresholds, top_k)
@@ -128,15 +152,31 @@ def thresholds(settings: Settings) -> Thresholds:
     return Thresholds(high=settings.high_confidence, low=settings.low_confidence, reject_below=settings.reject_below)
 
 
+def decode_limits(settings: Settings) -> DecodeLimits:
+    """What one image may cost to decode, as the settings say."""
+    return DecodeLimits(
+        max_pixels=settings.max_image_pixels,
+        max_decode_bytes=settings.max_decode_bytes,
+        max_jpeg_scans=settings.max_jpeg_scans,
+    )
+
+
 def build_pipeline(
-    settings: Settings, predict: Predict, labels: Sequence[str], observer: PredictionObserver | None = None
+    settings: Settings,
+    predict: Predict,
+    labels: Sequence[str],
+    *,
+    decoders: DecodePool | None = None,
+    observer: PredictionObserver | None = None,
 ) -> Pipeline:
-    """A pipeline with the limits, resizing and thresholds the settings choose."""
+    """A pipeline with the limits, resizing, thresholds and deadline the settings choose."""
     return Pipeline(
         predict,
         labels=labels,
-        limits=DecodeLimits(max_pixels=settings.max_image_pixels),
+        limits=decode_limits(settings),
+        decoders=decoders,
         resize=settings.resize,
         thresholds=thresholds(settings),
+        timeout_s=settings.request_timeout_s,
         observer=observer,
     )

@@ -73,8 +73,25 @@ class Settings:
     # per-call cost dwarfs the wait.
     max_batch_wait_ms: float = setting(0.0, low=0.0, high=10_000.0)
     max_queue: int = setting(1024, low=1, high=10_000_000)
-    max_upload_bytes: int = setting(10 * 1024 * 1024, low=1, high=2**40)
+    max_upload_bytes: int = setting(10 * 1024 * 1024, low=1, high=2**40)  # /predict, V2
+    max_batch_upload_bytes: int = setting(32 * 1024 * 1024, low=1, high=2**40)  # /predict/batch: several photos
+    # Request bodies held in memory at once, over all requests; past it new uploads get 503. With the decode
+    # budget below this is what keeps the worst case inside the pod's memory limit (deploy/kubernetes).
+    max_body_memory_bytes: int = setting(64 * 1024 * 1024, low=1024, high=2**40)
+    # Pixel count alone does not decide the cost (a baseline JPEG decodes at 1/8 scale); the decode budget does.
     max_image_pixels: int = setting(40_000_000, low=32 * 32, high=2**40)
+    # Estimated memory to decode one image (pixel buffers, JPEG coefficient buffers, conversion copies),
+    # decided from its header before any pixel is decoded. 48 MiB admits a 9-megapixel RGB PNG, a
+    # 14-megapixel progressive JPEG, a 2.5-megapixel WebP or a 15-megapixel 16-bit PNG; a baseline JPEG
+    # decodes at 1/8 scale, so any photo the pixel limit admits costs under 10 MiB.
+    max_decode_bytes: int = setting(48 * 1024 * 1024, low=1024 * 1024, high=2**40)
+    # libjpeg writes 10 scans for a progressive colour JPEG and mozjpeg about as many; each scan walks the whole
+    # coefficient buffer, so crafted files repeat cheap scans by the hundred (NVIDIA's nvImageCodec caps at 256).
+    max_jpeg_scans: int = setting(32, low=1, high=100_000)
+    # Decoding anything bigger than a thumbnail runs in this many threads (0: one per CPU the process may use);
+    # past the queue, new images get 503.
+    decode_workers: int = setting(0, low=0, high=256)
+    max_decode_queue: int = setting(64, low=1, high=1_000_000)
     max_batch_images: int = setting(64, low=1, high=100_000)
     high_confidence: float = setting(0.80, low=0.0, high=1.0)
     low_confidence: float = setting(0.50, low=0.0, high=1.0)
@@ -83,6 +100,18 @@ class Settings:
     log_level: LogLevel = "info"
     access_log: bool = True
     cors_origins: tuple[str, ...] = ()
+    # Time a request may take once its body is in: decoding, queueing and inference. Past it: 504.
+    request_timeout_s: float = setting(10.0, low=0.01, high=3600.0)
+    # HTTP limits, enforced by the server's protocol before the app sees a request.
+    max_header_bytes: int = setting(32 * 1024, low=1024, high=2**30)  # request line and headers; past it: 431
+    max_headers: int = setting(100, low=8, high=100_000)
+    header_timeout_s: float = setting(10.0, low=0.1, high=3600.0)  # to receive the request line and headers
+    body_timeout_s: float = setting(10.0, low=0.1, high=3600.0)  # longest pause while a body is arriving
+    keep_alive_timeout_s: float = setting(5.0, low=0.1, high=3600.0)  # an idle keep-alive connection closes
+    max_connections: int = setting(1024, low=1, high=1_000_000)  # open connections; past it: 503
+    # Lame-duck time after SIGTERM: readiness is red and every answer says Connection: close, so load balancers
+    # stop routing and clients move on; only then does the server stop accepting and drain.
+    drain_s: float = setting(3.0, low=0.0, high=3600.0)
     shutdown_timeout_s: float = setting(30.0, low=0.0, high=3600.0)
 
     def __post_init__(self) -> None:

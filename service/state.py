@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.batching import AdaptiveBatcher
+from service.decoding import DecodePool
 from service.errors import NotReadyError
 from service.metrics import Metrics
 from service.pipeline import Pipeline
 from service.runtime import OnnxModel
 from service.settings import Settings
+from service.uploads import BodyBudget
 
 
 @dataclass(slots=True)
@@ -18,18 +20,31 @@ class ServiceState:
 
     settings: Settings
     metrics: Metrics
+    body_budget: BodyBudget
     index_html: bytes
     version: str
     model: OnnxModel | None = None
     batcher: AdaptiveBatcher | None = None
+    decoders: DecodePool | None = None
     pipeline: Pipeline | None = None
-    ready: bool = False
+    ready: bool = False  # loaded and warmed up, not shutting down
+    draining: bool = False  # SIGTERM arrived: still serving, but readiness is red and connections close
 
     def serving(self) -> Pipeline:
-        """The pipeline, or NotReadyError (503) before warm-up finished or once shutdown began."""
+        """The pipeline while requests are accepted (draining included); 503 before warm-up and after shutdown."""
         if not self.ready or self.pipeline is None:
             raise NotReadyError("the model is not ready yet" if self.model is None else "the server is not ready")
         return self.pipeline
+
+    def check_ready(self) -> None:
+        """503 unless load balancers should send traffic here: ready and not draining."""
+        self.serving()
+        if self.draining:
+            raise NotReadyError("the server is shutting down")
+
+    def begin_draining(self) -> None:
+        """Lame duck: readiness turns red and every answer closes its connection; requests are still served."""
+        self.draining = True
 
     def loaded_model(self) -> OnnxModel:
         """The model once loaded (metadata endpoints keep working while draining)."""

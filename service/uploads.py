@@ -1,20 +1,77 @@
-"""Read request bodies under a byte limit while streaming (413 without reading the rest), and pick image
-uploads out of raw or multipart bodies."""
+"""Read request bodies under a byte limit while streaming (413 without reading the rest) and within the
+memory budget for all bodies (503 when it is spent), and pick image uploads out of raw or multipart bodies."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Final
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from service.errors import InvalidRequestError, PayloadTooLargeError, ServiceError, UnsupportedMediaTypeError
+from service.errors import (
+    InvalidRequestError,
+    OverloadedError,
+    PayloadTooLargeError,
+    ServiceError,
+    UnsupportedMediaTypeError,
+)
 from service.pipeline import Upload
 
 MULTIPART: Final = "multipart/form-data"
 RAW_IMAGE_TYPES_HINT: Final = "image/* or application/octet-stream"
+BODY_MEMORY_SETTING: Final = "CIFAR10_MAX_BODY_MEMORY_BYTES"
+
+
+class BodyBudget:
+    """Request-body bytes held in memory at once, over all requests of this process."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def reservation(self) -> Reservation:
+        """A reservation for one request's body, given back when the request is done with it."""
+        return Reservation(self)
+
+
+@dataclass(slots=True)
+class Reservation:
+    """The body bytes one request holds; use as a context manager around the whole handler."""
+
+    budget: BodyBudget
+    held: int = field(default=0)
+
+    def take(self, count: int) -> None:
+        """Hold ``count`` more bytes, or 503 when the budget for all bodies has no room for them."""
+        if self.budget.held + count > self.budget.limit:
+            raise OverloadedError(
+                f"the server holds {self.budget.held} bytes of request bodies and has room for "
+                f"{self.budget.limit} ({BODY_MEMORY_SETTING}); retry later",
+                headers={"Retry-After": "1"},
+            )
+        self.budget.held += count
+        self.held += count
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.budget.held -= self.held
+        self.held = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimit:
+    """The largest body an endpoint takes, and the setting that raises it (named in the 413)."""
+
+    max_bytes: int
+    setting: str
 
 
 def media_type(request: Request) -> str:
@@ -27,24 +84,24 @@ def is_raw_image(content_type: str) -> bool:
     return content_type.startswith("image/") or content_type == "application/octet-stream"
 
 
-async def read_image(request: Request, limit: int) -> Upload:
+async def read_image(request: Request, limit: BodyLimit, reservation: Reservation) -> Upload:
     """The one image of a ``/predict`` request: a raw image body, or the multipart field ``file``."""
     content_type = media_type(request)
     if is_raw_image(content_type):
-        return Upload(await read_body(request, limit))
+        return Upload(await read_body(request, limit, reservation))
     if content_type != MULTIPART:
         raise UnsupportedMediaTypeError(
             f"unsupported content type {content_type or 'none'!r}: send multipart/form-data with a 'file' field "
             f"or a raw body with {RAW_IMAGE_TYPES_HINT}"
         )
     one_file = InvalidRequestError("/predict takes one image; send several as repeated 'files' to /predict/batch")
-    uploads = await _read_multipart(request, field_names=("file", "files"), limit=limit, max_files=1, too_many=one_file)
+    uploads = await _read_multipart(request, ("file", "files"), limit, reservation, max_files=1, too_many=one_file)
     if not uploads:
         raise InvalidRequestError("multipart body has no file in the field 'file'")
     return uploads[0]
 
 
-async def read_images(request: Request, *, limit: int, max_files: int) -> list[Upload]:
+async def read_images(request: Request, limit: BodyLimit, reservation: Reservation, *, max_files: int) -> list[Upload]:
     """The images of a ``/predict/batch`` request: repeated multipart ``files`` (or ``file``) fields, in order."""
     content_type = media_type(request)
     if content_type != MULTIPART:
@@ -53,44 +110,60 @@ async def read_images(request: Request, *, limit: int, max_files: int) -> list[U
         f"too many files in one request (the limit is {max_files}, CIFAR10_MAX_BATCH_IMAGES)"
     )
     uploads = await _read_multipart(
-        request, field_names=("files", "file"), limit=limit, max_files=max_files, too_many=too_many
+        request, ("files", "file"), limit, reservation, max_files=max_files, too_many=too_many
     )
     if not uploads:
         raise InvalidRequestError("multipart body has no files in the field 'files'")
     return uploads
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the whole body, refusing with 413 as soon as it is known to exceed ``limit`` bytes."""
-    chunks = [chunk async for chunk in limited_stream(request, limit)]
+async def read_body(request: Request, limit: BodyLimit, reservation: Reservation) -> bytes:
+    """Read the whole body, refusing with 413 as soon as it is known to exceed the limit."""
+    chunks = [chunk async for chunk in limited_stream(request, limit, reservation)]
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def limited_stream(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
-    """Yield the body's chunks; raise 413 from the declared Content-Length or once more than ``limit`` arrived."""
+async def limited_stream(request: Request, limit: BodyLimit, reservation: Reservation) -> AsyncGenerator[bytes, None]:
+    """Yield the body's chunks, holding their bytes in the reservation.
+
+    413 from the declared Content-Length, or once more than the limit arrived; 503 when the memory budget for
+    all bodies cannot hold this one. A declared length is reserved before the first byte is read.
+    """
     declared = request.headers.get("content-length")
+    reserved = 0
     if declared is not None:
         try:
-            length = int(declared)
+            reserved = int(declared)
         except ValueError:
             raise InvalidRequestError(f"invalid Content-Length {declared!r}") from None
-        if length > limit:
-            raise PayloadTooLargeError(f"request body of {length} bytes is over the limit of {limit} bytes")
+        if reserved > limit.max_bytes:
+            raise PayloadTooLargeError(
+                f"request body of {reserved} bytes is over the limit of {limit.max_bytes} bytes ({limit.setting})"
+            )
+        reservation.take(2 * reserved)  # the chunks, then the joined body or the parsed parts
     received = 0
     async for chunk in request.stream():
         received += len(chunk)
-        if received > limit:
-            raise PayloadTooLargeError(f"request body is over the limit of {limit} bytes")
+        if received > limit.max_bytes:
+            raise PayloadTooLargeError(f"request body is over the limit of {limit.max_bytes} bytes ({limit.setting})")
+        if received > reserved:
+            reservation.take(2 * len(chunk))
         if chunk:
             yield chunk
 
 
 async def _read_multipart(
-    request: Request, *, field_names: Sequence[str], limit: int, max_files: int, too_many: ServiceError
+    request: Request,
+    field_names: Sequence[str],
+    limit: BodyLimit,
+    reservation: Reservation,
+    *,
+    max_files: int,
+    too_many: ServiceError,
 ) -> list[Upload]:
     parser = MultiPartParser(
         request.headers,
-        limited_stream(request, limit),
+        limited_stream(request, limit, reservation),
         max_files=max_files,
         max_fields=100,
         max_part_size=64 * 1024,  # plain (non-file) fields: they are ignored, so keep them small

@@ -18,6 +18,9 @@ BINARY_CONTENT_TYPE: Final = "application/octet-stream"
 SERVER_NAME: Final = "cifar10-serving"
 EXTENSIONS: Final = ("binary_tensor_data",)
 PLATFORM: Final = "onnxruntime_onnx"
+# Commas a request may hold besides its pixel values (keys, shapes, parameters, output lists).
+_JSON_STRUCTURE_ALLOWANCE: Final = 4096
+_MAX_NUMBER_LENGTH: Final = 32  # characters of one JSON number: far more than any value a tensor can hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +43,21 @@ def model_metadata(info: ModelInfo) -> dict[str, Any]:
 
 
 def parse_infer_request(body: bytes, header_length: str | None, *, max_images: int) -> InferRequest:
-    """Parse and validate an infer request body (JSON, or JSON header followed by binary tensor data)."""
+    """Parse and validate an infer request body (JSON, or JSON header followed by binary tensor data).
+
+    The JSON's cost is bounded before it is parsed: it may hold no more values than ``max_images`` images need
+    (counted by its commas), and numbers are parsed with bounded length (a 5,000-digit integer is refused,
+    not converted).
+    """
     json_end = _json_length(body, header_length)
+    document = body[:json_end]
+    allowed_values = max_images * math.prod(INPUT_SHAPE) + _JSON_STRUCTURE_ALLOWANCE
+    if document.count(b",") > allowed_values:
+        raise PayloadTooLargeError(
+            f"the JSON holds more values than {max_images} images need (CIFAR10_MAX_BATCH_IMAGES)"
+        )
     try:
-        request = json.loads(body[:json_end])
+        request = json.loads(document, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
     except RecursionError:  # a few kB of '[' nest deeper than the JSON decoder's recursion limit
@@ -76,6 +90,22 @@ def encode_infer_response(
     output["parameters"] = {"binary_data_size": len(raw)}
     header = _dumps(response)
     return header + raw, {"content-type": BINARY_CONTENT_TYPE, HEADER_LENGTH.lower(): str(len(header))}
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > _MAX_NUMBER_LENGTH:
+        raise InvalidTensorError(f"a number of {len(text)} digits is not a pixel value")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    if len(text) > _MAX_NUMBER_LENGTH:
+        raise InvalidTensorError(f"a number of {len(text)} characters is not a pixel value")
+    return float(text)
+
+
+def _refuse_constant(text: str) -> float:
+    raise InvalidTensorError(f"{text} is not a pixel value")
 
 
 def _dumps(document: dict[str, Any]) -> bytes:

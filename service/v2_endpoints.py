@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service.contract import ModelInfo
-from service.endpoints import service_state
+from service.endpoints import service_state, single_image_limit
 from service.errors import ModelNotFoundError
 from service.uploads import read_body
 from service.v2 import HEADER_LENGTH, encode_infer_response, model_metadata, parse_infer_request, server_metadata
@@ -35,8 +35,8 @@ async def live(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """``GET /v2/health/ready``: 503 until the model is warmed up."""
-    service_state(request).serving()
+    """``GET /v2/health/ready``: 503 until the model is warmed up, and while shutting down."""
+    service_state(request).check_ready()
     return JSONResponse({"ready": True})
 
 
@@ -48,7 +48,7 @@ async def model_metadata_endpoint(request: Request) -> Response:
 async def model_ready(request: Request) -> Response:
     """``GET /v2/models/{name}[/versions/{version}]/ready``."""
     _model_info(request)
-    service_state(request).serving()
+    service_state(request).check_ready()
     return JSONResponse({"name": request.path_params["model_name"], "ready": True})
 
 
@@ -57,8 +57,11 @@ async def infer(request: Request) -> Response:
     state = service_state(request)
     info = _model_info(request)
     pipeline = state.serving()
-    body = await read_body(request, state.settings.max_upload_bytes)
-    parsed = parse_infer_request(body, request.headers.get(HEADER_LENGTH), max_images=state.settings.max_batch_images)
-    probabilities = await pipeline.infer(parsed.images)
+    with state.body_budget.reservation() as reservation:
+        body = await read_body(request, single_image_limit(state.settings), reservation)
+        parsed = parse_infer_request(
+            body, request.headers.get(HEADER_LENGTH), max_images=state.settings.max_batch_images
+        )
+        probabilities = await pipeline.infer(parsed.images)
     content, headers = encode_infer_response(probabilities, info, parsed)
     return Response(content, headers=headers)

@@ -59,11 +59,11 @@ def test_missing_model_exits_non_zero_with_one_line_and_no_traceback(tmp_path: P
 def test_one_worker_serves_the_model_checked_at_start_up(
     monkeypatch: pytest.MonkeyPatch, tiny_model_path: Path
 ) -> None:
-    import uvicorn
     from starlette.testclient import TestClient
 
     import service.__main__ as entry
     import service.app
+    import service.server
 
     loads: list[str] = []
     real_load = entry.load_model
@@ -75,7 +75,7 @@ def test_one_worker_serves_the_model_checked_at_start_up(
     served: list[Any] = []
     monkeypatch.setattr(entry, "load_model", counting_load)
     monkeypatch.setattr(service.app, "load_model", counting_load)
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+    monkeypatch.setattr(service.server, "serve", lambda settings, app: served.append(app))
     monkeypatch.setattr(entry.signal, "signal", lambda *arguments: None)  # keep pytest's own SIGTERM handler
     assert main(["--model", str(tiny_model_path), "--port", "0"]) == 0
     with TestClient(served[0]) as client:  # the lifespan starts the app uvicorn was given

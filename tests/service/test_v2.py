@@ -91,7 +91,7 @@ def _with_tensor(**changes: object) -> bytes:
             b'{"inputs": [{"name": "image", "datatype": "UINT8", "shape": [1,32,32,3], "data": [NaN]}]}',
             None,
             InvalidTensorError,
-            "values",
+            "not a pixel value",
         ),
         (_with_tensor(parameters={"binary_data_size": 5}), "0", InvalidRequestError, "outside the body"),
         (_with_tensor(), "abc", InvalidRequestError, "must be an integer"),
