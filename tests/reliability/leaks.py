@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from benchmarks.reliability.catalogue import SECRET_MARKER
+from reliability.catalogue import SECRET_MARKER
 
 # Internal details an error body must not carry.
 LEAK_PATTERNS: Final = {

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from benchmarks.reliability.catalogue import sample_jpeg
-from benchmarks.reliability.faults import broken_models, start_with_models
+from reliability.catalogue import sample_jpeg
+from reliability.faults import broken_models, start_with_models
 from service.__main__ import EXIT_MODEL_ERROR
 from service.app import create_app
 from service.errors import ModelLoadError

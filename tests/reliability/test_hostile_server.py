@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.reliability.catalogue import SECRET_MARKER, build_catalogue, marked_png
-from benchmarks.reliability.client import HttpAnswer, HttpRequest, send
-from benchmarks.reliability.hostile import send_catalogue, with_request_id
+from reliability.catalogue import SECRET_MARKER, build_catalogue, marked_png
+from reliability.client import HttpAnswer, HttpRequest, send
+from reliability.hostile import send_catalogue, with_request_id
 from tests.reliability.conftest import LIMITS
 from tests.reliability.leaks import leaks_in
 from tests.service.server import RunningServer, running_server

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.reliability.catalogue import sample_jpeg
-from benchmarks.reliability.client import HttpAnswer, HttpRequest, send
-from benchmarks.reliability.overload import flood
-from benchmarks.reliability.shutdown import sigterm_under_load
+from reliability.catalogue import sample_jpeg
+from reliability.client import HttpAnswer, HttpRequest, send
+from reliability.overload import flood
+from reliability.shutdown import sigterm_under_load
 from tests.reliability.models import build_slow_model
 from tests.service.server import RunningServer, running_server
 

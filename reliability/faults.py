@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from benchmarks.config import PROJECT_ROOT
 from benchmarks.processes import HOST, SERVICE_ENV_PREFIX, free_port
-from benchmarks.reliability.client import HttpRequest, send
+from reliability.client import HttpRequest, send
 
 FAULT_TIMEOUT_S: Final = 60.0
 

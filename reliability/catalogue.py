@@ -18,7 +18,7 @@ from typing import Any, Final
 import numpy as np
 from PIL import Image
 
-from benchmarks.reliability.client import HttpRequest
+from reliability.client import HttpRequest
 from service.settings import env_name
 
 V2_INFER: Final = "/v2/models/cifar10-cnn/infer"

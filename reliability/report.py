@@ -15,7 +15,7 @@ def render(results: dict[str, Any]) -> str:
     lines = [
         "# Reliability and security figures",
         "",
-        f"Produced by `python -m benchmarks.reliability{' --quick' if results['quick'] else ''}` on "
+        f"Produced by `python -m reliability{' --quick' if results['quick'] else ''}` on "
         f"{machine['date']} (git {machine.get('git_revision') or 'n/a'}); do not edit by hand, re-run the command.",
         "",
         f"Machine: {machine['cpu_model']}, {machine['logical_cores']} logical cores "

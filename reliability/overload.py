@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.reliability.client import HttpAnswer, HttpRequest, send
+from reliability.client import HttpAnswer, HttpRequest, send
 
 
 @dataclass(frozen=True, slots=True)

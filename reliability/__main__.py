@@ -1,4 +1,4 @@
-"""``python -m benchmarks.reliability [--quick]``: hostile inputs, a bounded soak, overload, SIGTERM under load and
+"""``python -m reliability [--quick]``: hostile inputs, a bounded soak, overload, SIGTERM under load and
 start-up faults against real servers; writes ``benchmarks/results/reliability.json`` and ``RELIABILITY.md``."""
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ import numpy as np
 from benchmarks.config import MODELS_DIR, PROJECT_ROOT, RESULTS_DIR
 from benchmarks.machine import describe_machine
 from benchmarks.processes import HOST
-from benchmarks.reliability.catalogue import HostileCase, Limits, build_catalogue, sample_jpeg
-from benchmarks.reliability.client import HttpAnswer, HttpRequest, send
-from benchmarks.reliability.faults import broken_models, start_with_models
-from benchmarks.reliability.hostile import send_catalogue
-from benchmarks.reliability.overload import flood
-from benchmarks.reliability.report import render
-from benchmarks.reliability.server import service_process
-from benchmarks.reliability.shutdown import sigterm_under_load
-from benchmarks.reliability.soak import run_soak
 from benchmarks.workloads import Workload
+from reliability.catalogue import HostileCase, Limits, build_catalogue, sample_jpeg
+from reliability.client import HttpAnswer, HttpRequest, send
+from reliability.faults import broken_models, start_with_models
+from reliability.hostile import send_catalogue
+from reliability.overload import flood
+from reliability.report import render
+from reliability.server import service_process
+from reliability.shutdown import sigterm_under_load
+from reliability.soak import run_soak
 from service.settings import Settings
 
 RESULTS_FILE = "reliability.json"
@@ -77,7 +77,7 @@ class Plan:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m reliability", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a 10 s soak and short floods (about half a minute)")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR)
     parser.add_argument("--markdown", type=Path, default=PROJECT_ROOT / "RELIABILITY.md")
