@@ -16,10 +16,9 @@ from benchmarks.workloads import Workload
 
 def measure_start(spec: ServerSpec, workload: Workload, cpus: tuple[int, ...], log_dir: Path) -> dict[str, Any]:
     """One start: seconds to ready, seconds to the first prediction, and memory right after it."""
-    with RunningServer(spec, cpus, log_dir) as server:
-        ready = server.wait_ready()
-        first = server.wait_first_success("POST", workload.path, workload.body(), workload.headers())
-        return {"ready_seconds": ready, "first_prediction_seconds": first, "memory": server.memory()}
+    with RunningServer(spec, log_dir, cpus) as server:
+        first = server.wait_for_200("POST", workload.path, workload.body(), workload.headers(), request_timeout=60.0)
+        return {"ready_seconds": server.ready_seconds, "first_prediction_seconds": first, "memory": server.memory()}
 
 
 def run_coldstart(plan: BenchPlan, workload: Workload, log_dir: Path, progress: Progress) -> dict[str, Any]:

@@ -32,9 +32,8 @@ def run_headtohead(plan: BenchPlan, workload: Workload, log_dir: Path, progress:
     specs, _ = compared_specs(plan, threads)
     rounds: list[dict[str, float]] = []
     with ExitStack() as stack:
-        servers = [stack.enter_context(RunningServer(spec, server_cpus, log_dir)) for spec in specs]
+        servers = [stack.enter_context(RunningServer(spec, log_dir, server_cpus)) for spec in specs]
         for server in servers:
-            server.wait_ready()
             run_hey(
                 server.port, workload, concurrency=TARGET_CONCURRENCY, seconds=plan.http_warmup_seconds, cpus=load_cpus
             )

@@ -61,8 +61,7 @@ def run_http(plan: BenchPlan, workloads: dict[str, Workload], log_dir: Path, pro
     for spec in specs:
         progress("http", f"starting {spec.name} ({spec.description})")
         try:
-            with RunningServer(spec, server_cpus, log_dir) as server:
-                ready_seconds = server.wait_ready()
+            with RunningServer(spec, log_dir, server_cpus) as server:
                 warm = workloads["multipart"]
                 if have_hey:
                     run_hey(
@@ -74,7 +73,7 @@ def run_http(plan: BenchPlan, workloads: dict[str, Workload], log_dir: Path, pro
                     )
                 else:
                     probes[spec.name] = probe(server, warm, SEQUENTIAL_PROBES)
-                memory[spec.name] = {"after_warmup": server.memory(), "ready_seconds": ready_seconds}
+                memory[spec.name] = {"after_warmup": server.memory(), "ready_seconds": server.ready_seconds}
                 for workload in workloads_for(spec, workloads) if have_hey else []:
                     for concurrency in plan.concurrencies:
                         cpu_before = server.cpu_seconds()

@@ -26,8 +26,7 @@ def run_largephoto(plan: BenchPlan, log_dir: Path, progress: Progress) -> dict[s
     servers: dict[str, Any] = {}
     for spec in specs:
         try:
-            with RunningServer(spec, server_cpus, log_dir) as server:
-                server.wait_ready()
+            with RunningServer(spec, log_dir, server_cpus) as server:
                 request(server.port, "POST", "/predict", body=body, headers=headers)  # warm-up
                 latencies: list[float] = []
                 statuses: list[int] = []

@@ -163,8 +163,7 @@ def run_profile(plan: BenchPlan, workload: Workload, work_dir: Path, progress: P
     notes: dict[str, str] = {}
     for spec in (default_service_spec(threads, plan.models_dir), ceiling_spec()):
         try:
-            with RunningServer(spec, server_cpus, work_dir / "logs") as server:
-                server.wait_ready()
+            with RunningServer(spec, work_dir / "logs", server_cpus) as server:
                 run_hey(
                     server.port,
                     workload,

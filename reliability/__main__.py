@@ -18,7 +18,7 @@ import numpy as np
 
 from benchmarks.config import MODELS_DIR, PROJECT_ROOT, RESULTS_DIR
 from benchmarks.machine import describe_machine
-from benchmarks.processes import HOST
+from benchmarks.processes import HOST, RunningServer, service_spec
 from benchmarks.workloads import Workload
 from reliability.catalogue import HostileCase, Limits, build_catalogue, sample_jpeg
 from reliability.client import HttpAnswer, HttpRequest, send
@@ -26,7 +26,6 @@ from reliability.faults import broken_models, start_with_models
 from reliability.hostile import send_catalogue
 from reliability.overload import flood
 from reliability.report import render
-from reliability.server import service_process
 from reliability.shutdown import sigterm_under_load
 from reliability.soak import run_soak
 from service.settings import Settings
@@ -89,7 +88,8 @@ def run_hostile(model: str, work: Path) -> dict[str, Any]:
     """Send the whole catalogue to a server with the catalogue's limits; record status, code and latency per case."""
     limits = Limits()
     single = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
-    with service_process("hostile", model, work, {**limits.environ(), "CIFAR10_ACCESS_LOG": "false"}) as server:
+    environ = {**limits.environ(), "CIFAR10_ACCESS_LOG": "false"}
+    with RunningServer(service_spec(model, environ, name="hostile"), work) as server:
         run = send_catalogue(server.port, server.pid, build_catalogue(limits), single)
         still_serving = send(HOST, server.port, single).status
     results = [hostile_result(case, answer) for case, answer in run.answers]
@@ -124,7 +124,7 @@ def run_soak_section(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     body = work / "soak.jpg"
     body.write_bytes(sample_jpeg(seed=1))
     workload = Workload("soak", "/predict", body, "image/jpeg", "POST /predict, raw 32x32 JPEG body")
-    with service_process("soak", model, work, {"CIFAR10_ACCESS_LOG": "false"}) as server:
+    with RunningServer(service_spec(model, {"CIFAR10_ACCESS_LOG": "false"}, name="soak"), work) as server:
         return run_soak(server, workload, seconds=plan.soak_s, concurrency=plan.concurrency, warm_up_s=plan.warm_up_s)
 
 
@@ -151,7 +151,7 @@ def run_overload(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     )
     single = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
     environ = {"CIFAR10_MAX_QUEUE": str(OVERLOAD_QUEUE), "CIFAR10_ACCESS_LOG": "false"}
-    with service_process("overload", model, work, environ) as server:
+    with RunningServer(service_spec(model, environ, name="overload"), work) as server:
         result = flood(server.port, big, single, clients=plan.overload_clients, seconds=plan.overload_s)
     return result.as_dict()
 
@@ -159,7 +159,7 @@ def run_overload(model: str, work: Path, plan: Plan) -> dict[str, Any]:
 def run_sigterm(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     """SIGTERM while clients keep sending."""
     request = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
-    with service_process("sigterm", model, work, {"CIFAR10_ACCESS_LOG": "false"}) as server:
+    with RunningServer(service_spec(model, {"CIFAR10_ACCESS_LOG": "false"}, name="sigterm"), work) as server:
         result = sigterm_under_load(
             server.process, server.port, request, clients=plan.sigterm_clients, load_before_s=plan.sigterm_load_s
         )
@@ -169,7 +169,7 @@ def run_sigterm(model: str, work: Path, plan: Plan) -> dict[str, Any]:
 def run_startup_faults(model: str, work: Path) -> list[dict[str, Any]]:
     """Start the service on each broken model file (made from the model under test)."""
     real = Settings(model=model, models_dir=MODELS_DIR).model_path
-    return [fault.as_dict() for fault in start_with_models(broken_models(work / "broken", real))]
+    return [fault.as_dict() for fault in start_with_models(broken_models(work / "broken", real), work)]
 
 
 def verdict(results: dict[str, Any]) -> bool:
