@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from reliability.client import HttpAnswer, HttpRequest, send
+from reliability.client import HttpAnswer, HttpRequest, crowd
+
+AFTER_EXIT_S = 0.2  # clients keep trying the closed port this long after the exit
+EXAMPLES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,16 +34,7 @@ class ShutdownResult:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, with the verdict."""
-        return {
-            "requests": self.requests,
-            "outcomes": self.outcomes,
-            "in_flight_at_signal": self.in_flight_at_signal,
-            "malformed_answers": self.malformed_answers,
-            "exit_code": self.exit_code,
-            "exit_seconds": self.exit_seconds,
-            "clean": self.clean,
-            "examples": self.examples,
-        }
+        return {**asdict(self), "clean": self.clean}
 
 
 def acceptable_answer(answer: HttpAnswer) -> bool:
@@ -65,46 +58,24 @@ def sigterm_under_load(
     exit_timeout_s: float = 40.0,
 ) -> ShutdownResult:
     """Load the server from ``clients`` threads, send SIGTERM after ``load_before_s``, keep sending until it exits."""
-    stop = threading.Event()
-    records: list[tuple[float, float, HttpAnswer]] = []
-    lock = threading.Lock()
-
-    def client() -> None:
-        while not stop.is_set():
-            started = time.monotonic()
-            answer = send("127.0.0.1", port, request, timeout=exit_timeout_s)
-            with lock:
-                records.append((started, time.monotonic(), answer))
-            if answer.outcome in ("refused", "no_response"):
-                time.sleep(0.005)
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    time.sleep(load_before_s)
-    signalled = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    try:
-        exit_code: int | None = process.wait(exit_timeout_s)
-        exit_seconds: float | None = round(time.monotonic() - signalled, 3)
-    except subprocess.TimeoutExpired:
-        exit_code, exit_seconds = None, None
-    time.sleep(0.2)  # a few more attempts against the closed port
-    stop.set()
-    for thread in threads:
-        thread.join(exit_timeout_s)
-    outcomes: Counter[str] = Counter()
-    malformed, in_flight = 0, 0
-    examples: list[str] = []
-    for started, finished, answer in records:
-        key = str(answer.status) if answer.outcome == "complete" else answer.outcome
-        outcomes[key] += 1
-        if answer.outcome == "complete" and not acceptable_answer(answer):
-            malformed += 1
-            if len(examples) < 3:
-                examples.append(f"{answer.status}: {answer.body[:200]!r}")
-        if answer.outcome == "partial" and len(examples) < 3:
-            examples.append(f"partial: {answer.status} {answer.body[:200]!r}")
-        if answer.status == 200 and started < signalled < finished:
-            in_flight += 1
-    return ShutdownResult(len(records), dict(outcomes), in_flight, malformed, exit_code, exit_seconds, examples)
+    exit_code: int | None = None
+    exit_seconds: float | None = None
+    with crowd(port, request, clients, timeout=exit_timeout_s) as sent:
+        time.sleep(load_before_s)  # the planned length of the load before the signal
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        try:
+            exit_code = process.wait(exit_timeout_s)
+            exit_seconds = round(time.monotonic() - signalled, 3)
+        except subprocess.TimeoutExpired:
+            pass
+        time.sleep(AFTER_EXIT_S)
+    outcomes = Counter(each.answer.kind for each in sent)
+    malformed = [
+        each.answer for each in sent if each.answer.outcome == "complete" and not acceptable_answer(each.answer)
+    ]
+    partial = [each.answer for each in sent if each.answer.outcome == "partial"]
+    examples = [f"{answer.status}: {answer.body[:200]!r}" for answer in malformed[:EXAMPLES]]
+    examples += [f"partial: {answer.status} {answer.body[:200]!r}" for answer in partial[: EXAMPLES - len(examples)]]
+    in_flight = sum(each.answer.status == 200 and each.started < signalled < each.finished for each in sent)
+    return ShutdownResult(len(sent), dict(outcomes), in_flight, len(malformed), exit_code, exit_seconds, examples)
