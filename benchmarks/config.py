@@ -13,7 +13,8 @@ RESULTS_MARKDOWN = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
 SMOKE_OUTPUT_DIR = RESULTS_DIR / "tmp" / "smoke"
 # training.data.DEFAULT_ARCHIVE, spelled again: this module is copied into the TensorFlow-path image without
 # training/data.py (see tf_image.APP_FILES); tests/benchmarks/test_main.py checks that the two agree.
-DATASET_ARCHIVE = PROJECT_ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+SHARED_DIR = PROJECT_ROOT.parent / "shared"
+DATASET_ARCHIVE = SHARED_DIR / "data" / "cifar10-jpeg.tar.gz"
 MODELS_DIR = PROJECT_ROOT / "models"
 KERAS_MODEL = MODELS_DIR / "best_model.keras"
 
@@ -57,9 +58,12 @@ SECTIONS: tuple[str, ...] = ("inprocess", "http", "headtohead", "profile", "cold
 
 
 def display_path(path: Path) -> str:
-    """``path`` relative to the project root when it is inside it (results stay portable), else absolute."""
+    """``path`` relative to the project root when it is inside it or in the shared folder beside it (results
+    stay portable: no path of this machine in a committed file), else absolute."""
     resolved = path.resolve()
-    return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else str(resolved)
+    if resolved.is_relative_to(PROJECT_ROOT) or resolved.is_relative_to(SHARED_DIR.resolve()):
+        return os.path.relpath(resolved, PROJECT_ROOT)
+    return str(resolved)
 
 
 def available_cpus() -> tuple[int, ...]:

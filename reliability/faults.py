@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from benchmarks.config import PROJECT_ROOT
 from benchmarks.processes import HOST, RunningServer, service_spec
 from reliability.client import HttpRequest, send
 
@@ -64,8 +65,9 @@ def start_with_model(name: str, model: Path, log_dir: Path) -> StartupFault:
             time.sleep(0.02)
     finally:
         server.stop()
-    # The service logs to stderr only, so the log (stdout and stderr) holds exactly its stderr lines.
-    lines = tuple(line for line in server.log_text().splitlines() if line.strip())
+    # The service logs to stderr only, so the log (stdout and stderr) holds exactly its stderr lines. Paths in
+    # them are made relative to the project, so a committed report names no folder of this machine.
+    lines = tuple(line.replace(f"{PROJECT_ROOT}/", "") for line in server.log_text().splitlines() if line.strip())
     seconds = round(time.monotonic() - server.started, 3)
     return StartupFault(name, server.process.returncode, seconds, lines, probes, ready)
 
