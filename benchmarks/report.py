@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.analysis import explain
+from benchmarks.markdown import cell, table
 from benchmarks.plots import HTTP_PLOT, INPROCESS_PLOT, RUNNER_LABELS
 from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE
 from benchmarks.stats import ratio
 from benchmarks.targets import Target, evaluate_targets, http_rate
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A GitHub-flavoured Markdown table (numbers right-aligned)."""
-    cells = [[_cell(value) for value in row] for row in rows]
-    align = ["---:" if cells and all(_numeric(row[index]) for row in cells) else "---" for index in range(len(headers))]
-    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in cells]
-    return "\n".join(lines)
-
-
-def _numeric(text: str) -> bool:
-    return text == "n/a" or text.replace(",", "").replace(".", "", 1).rstrip("×").isdigit()
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value >= 100:
-            return f"{value:,.0f}"
-        if value >= 1:
-            return f"{value:.2f}"
-        return f"{value:.3f}"
-    return str(value)
 
 
 def _notes(section: dict[str, Any]) -> str:
@@ -121,7 +94,7 @@ def _measured(target: Target) -> str:
         return f"{target.measured:,.1f}{target.unit}"
     if target.measured < 1 and target.measured > 0:
         return f"{target.measured:.3f}× (1/{1 / target.measured:.1f})"
-    return f"{_cell(target.measured)}×"
+    return f"{cell(target.measured)}×"
 
 
 def _setup(results: dict[str, Any]) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.markdown import table
+
 
 def _yes(value: object) -> str:
     return "yes" if value else "**NO**"
@@ -11,7 +13,10 @@ def _yes(value: object) -> str:
 
 def render(results: dict[str, Any]) -> str:
     """The Markdown report."""
-    machine = results["machine"]
+    machine, plan = results["machine"], results["plan"]
+    hostile, soak, overload = results["hostile_inputs"], results["soak"], results["overload"]
+    shutdown, faults = results["sigterm"], results["startup_faults"]
+    versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
     lines = [
         "# Reliability and security figures",
         "",
@@ -23,78 +28,35 @@ def render(results: dict[str, Any]) -> str:
         f"{machine['kernel']}, Python {machine['python']}. Load before the run: `{results['uptime']}`. "
         "The machine is shared with other work, so latency figures are indicative; the pass/fail verdicts are not.",
         "",
-        "Versions: " + ", ".join(f"{name} {version}" for name, version in machine["versions"].items()) + ".",
+        f"Versions: {versions}.",
         "",
         "## Summary",
         "",
-        "| Check | Result |",
-        "|---|---|",
-    ]
-    hostile = results["hostile_inputs"]
-    lines.append(
-        f"| Hostile inputs refused as documented | {hostile['passed']}/{hostile['cases']} "
-        f"(slowest {hostile['slowest_ms']:.1f} ms; server peak RSS +{hostile['peak_rss_growth_mib']:.1f} MiB) |"
-    )
-    soak = results["soak"]
-    if "skipped" in soak:
-        lines.append(f"| Soak | skipped: {soak['skipped']} |")
-    else:
-        lines.append(
-            f"| Soak: {soak['seconds']:.0f} s at concurrency {soak['concurrency']} (hey) | "
-            f"{sum(soak['server_side_statuses'].values())} requests served, {soak['requests_per_s']:.0f} req/s, "
-            f"errors {soak['errors']}, "
-            f"non-2xx {soak['non_2xx']}; RSS drift {soak['rss_drift_mib']:+.1f} MiB "
-            f"({soak['rss_drift_percent']:+.1f} %) |"
-        )
-    overload = results["overload"]
-    lines.append(
-        f"| Overload sheds with 503 and recovers | {_yes(overload['shed_and_recovered'])}: "
-        f"{overload['shed_share'] * 100:.1f} % shed, "
-        f"recovery {overload['recovery_ok']}/{overload['recovery_requests']} |"
-    )
-    shutdown = results["sigterm"]
-    lines.append(
-        f"| SIGTERM under load: nothing half-answered, exit 0 | {_yes(shutdown['clean'])}: "
-        f"{shutdown['in_flight_at_signal']} in-flight completed, exit {shutdown['exit_code']} "
-        f"in {shutdown['exit_seconds']} s |"
-    )
-    faults = results["startup_faults"]
-    survived = sum(fault["survived"] for fault in faults)
-    lines.append(f"| Broken model at start-up: one line, non-zero exit, never ready | {survived}/{len(faults)} |")
-    lines += ["", "## Hostile inputs", "", "| Case | Expected | Got | Latency (ms) | OK |", "|---|---|---|---|---|"]
-    for case in hostile["results"]:
-        lines.append(
-            f"| {case['name']} | {case['expected_status']} {case['expected_code']} | {case['status']} {case['code']} "
-            f"| {case['ms']:.1f} | {_yes(case['ok'])} |"
-        )
-    lines += ["", "## Soak", ""]
-    if "skipped" in soak:
-        lines.append(f"Skipped: {soak['skipped']}.")
-    else:
-        latency = ", ".join(
-            f"{key[:-3]} {soak[key]:.1f} ms" for key in ("p50_ms", "p95_ms", "p99_ms") if soak[key] is not None
-        )
-        rss = soak["rss_mib"]
-        lines += [
-            f"`POST /predict` with a 32x32 JPEG, {soak['concurrency']} concurrent connections for "
-            f"{soak['seconds']:.0f} s "
-            f"on loopback after a {results['plan']['warm_up_s']:.0f} s warm-up, FP32 model, dynamic batching on, "
-            "access log off.",
-            "",
-            f"- Requests: {soak['requests']} ({soak['requests_per_s']:.0f}/s); hey's status tally (it keeps "
-            f"at most a million) {soak['status_codes']}; "
-            f"transport errors {soak['errors']}; the server's own counters for the soak: "
-            f"{soak['server_side_statuses']}; zero errors: {_yes(soak['zero_errors'])}.",
-            f"- Latency: {latency}.",
-            f"- Resident memory (MiB): start {rss['start']}, middle {rss['middle']}, end {rss['end']}, "
-            f"max {rss['max']}; "
-            f"drift {soak['rss_drift_mib']:+.1f} MiB ({soak['rss_drift_percent']:+.1f} %).",
-        ]
-    lines += [
+        table(["Check", "Result"], _summary(hostile, soak, overload, shutdown, faults)),
+        "",
+        "## Hostile inputs",
+        "",
+        table(
+            ["Case", "Expected", "Got", "Latency (ms)", "OK"],
+            [
+                (
+                    case["name"],
+                    f"{case['expected_status']} {case['expected_code']}",
+                    f"{case['status']} {case['code']}",
+                    f"{case['ms']:.1f}",
+                    _yes(case["ok"]),
+                )
+                for case in hostile["results"]
+            ],
+        ),
+        "",
+        "## Soak",
+        "",
+        *_soak(soak, plan),
         "",
         "## Overload",
         "",
-        f"{results['plan']['overload_description']}",
+        plan["overload_description"],
         "",
         f"- Requests: {overload['requests']}; outcomes {overload['outcomes']}; shed share "
         f"{overload['shed_share'] * 100:.1f} %; every 503 was JSON `overloaded` with Retry-After: "
@@ -106,7 +68,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         "## SIGTERM under load",
         "",
-        f"{results['plan']['sigterm_description']}",
+        plan["sigterm_description"],
         "",
         f"- Requests: {shutdown['requests']}; outcomes {shutdown['outcomes']} (`refused`: the port was already "
         "closed; `no_response`: the connection closed before a byte was sent; `partial` would be a half answer).",
@@ -115,14 +77,88 @@ def render(results: dict[str, Any]) -> str:
         "",
         "## Start-up faults",
         "",
-        "| Broken model | Exit | Seconds | One clear line | Ever ready | Survived |",
-        "|---|---|---|---|---|---|",
+        table(
+            ["Broken model", "Exit", "Seconds", "One clear line", "Ever ready", "Survived"],
+            [
+                (
+                    fault["name"],
+                    fault["exit_code"],
+                    str(fault["seconds"]),
+                    _yes(fault["one_clear_line"]),
+                    "**yes**" if fault["ready_ever_200"] else "no",
+                    _yes(fault["survived"]),
+                )
+                for fault in faults
+            ],
+        ),
+        "",
+        "Example of the one line:",
+        "",
+        "```",
+        next((fault["stderr_lines"][0] for fault in faults if fault["stderr_lines"]), ""),
+        "```",
+        "",
     ]
-    for fault in faults:
-        lines.append(
-            f"| {fault['name']} | {fault['exit_code']} | {fault['seconds']} | {_yes(fault['one_clear_line'])} | "
-            f"{'**yes**' if fault['ready_ever_200'] else 'no'} | {_yes(fault['survived'])} |"
-        )
-    example = next((fault["stderr_lines"][0] for fault in faults if fault["stderr_lines"]), "")
-    lines += ["", "Example of the one line:", "", "```", example, "```", ""]
     return "\n".join(lines)
+
+
+def _summary(
+    hostile: dict[str, Any],
+    soak: dict[str, Any],
+    overload: dict[str, Any],
+    shutdown: dict[str, Any],
+    faults: list[dict[str, Any]],
+) -> list[tuple[str, str]]:
+    """One row per check: what it checks, and the verdict with the figures behind it."""
+    if "skipped" in soak:
+        soak_row = ("Soak", f"skipped: {soak['skipped']}")
+    else:
+        soak_row = (
+            f"Soak: {soak['seconds']:.0f} s at concurrency {soak['concurrency']} (hey)",
+            f"{sum(soak['server_side_statuses'].values())} requests served, {soak['requests_per_s']:.0f} req/s, "
+            f"errors {soak['errors']}, non-2xx {soak['non_2xx']}; RSS drift {soak['rss_drift_mib']:+.1f} MiB "
+            f"({soak['rss_drift_percent']:+.1f} %)",
+        )
+    return [
+        (
+            "Hostile inputs refused as documented",
+            f"{hostile['passed']}/{hostile['cases']} (slowest {hostile['slowest_ms']:.1f} ms; "
+            f"server peak RSS +{hostile['peak_rss_growth_mib']:.1f} MiB)",
+        ),
+        soak_row,
+        (
+            "Overload sheds with 503 and recovers",
+            f"{_yes(overload['shed_and_recovered'])}: {overload['shed_share'] * 100:.1f} % shed, "
+            f"recovery {overload['recovery_ok']}/{overload['recovery_requests']}",
+        ),
+        (
+            "SIGTERM under load: nothing half-answered, exit 0",
+            f"{_yes(shutdown['clean'])}: {shutdown['in_flight_at_signal']} in-flight completed, "
+            f"exit {shutdown['exit_code']} in {shutdown['exit_seconds']} s",
+        ),
+        (
+            "Broken model at start-up: one line, non-zero exit, never ready",
+            f"{sum(fault['survived'] for fault in faults)}/{len(faults)}",
+        ),
+    ]
+
+
+def _soak(soak: dict[str, Any], plan: dict[str, Any]) -> list[str]:
+    """The soak's paragraph and figures."""
+    if "skipped" in soak:
+        return [f"Skipped: {soak['skipped']}."]
+    latency = ", ".join(
+        f"{key[:-3]} {soak[key]:.1f} ms" for key in ("p50_ms", "p95_ms", "p99_ms") if soak[key] is not None
+    )
+    rss = soak["rss_mib"]
+    return [
+        f"`POST /predict` with a 32x32 JPEG, {soak['concurrency']} concurrent connections for {soak['seconds']:.0f} s "
+        f"on loopback after a {plan['warm_up_s']:.0f} s warm-up, FP32 model, dynamic batching on, access log off.",
+        "",
+        f"- Requests: {soak['requests']} ({soak['requests_per_s']:.0f}/s); hey's status tally (it keeps "
+        f"at most a million) {soak['status_codes']}; transport errors {soak['errors']}; the server's own counters "
+        f"for the soak: {soak['server_side_statuses']}; zero errors: {_yes(soak['zero_errors'])}.",
+        f"- Latency: {latency}.",
+        f"- Resident memory (MiB): start {rss['start']}, middle {rss['middle']}, end {rss['end']}, max {rss['max']}; "
+        f"drift {soak['rss_drift_mib']:+.1f} MiB ({soak['rss_drift_percent']:+.1f} %).",
+    ]
