@@ -9,7 +9,7 @@ from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE
 from benchmarks.stats import ratio
 
 TARGET_CONCURRENCY = 32
-# The thresholds, shared with the explanations in analysis.py.
+# The thresholds (the report works out the CPU budget CEILING_SHARE leaves).
 PREDICT_SPEEDUP = 500.0
 TF_FUNCTION_SPEEDUP = 10.0
 TF_SERVICE_SPEEDUP = 100.0
