@@ -54,7 +54,16 @@ class BenchPlan:
     sections: tuple[str, ...]
 
 
-SECTIONS: tuple[str, ...] = ("inprocess", "http", "headtohead", "profile", "coldstart", "largephoto", "footprint")
+# Each section, in running order, and the module that measures it (`benchmarks.<module>.run(context)`).
+SECTIONS = {
+    "inprocess": "inprocess",
+    "http": "http_bench",
+    "headtohead": "headtohead",
+    "profile": "profiling",
+    "coldstart": "coldstart",
+    "largephoto": "largephoto",
+    "footprint": "footprint",
+}
 
 
 def display_path(path: Path) -> str:
@@ -92,7 +101,7 @@ def build_plan(
     markdown_path: Path | None = None,
     keras_model: Path | None = None,
     threads: int | None = None,
-    sections: tuple[str, ...] = SECTIONS,
+    sections: tuple[str, ...] = tuple(SECTIONS),
 ) -> BenchPlan:
     """The plan for a full run (committed figures, about 15 minutes) or a smoke run (seconds)."""
     unknown = sorted(set(sections) - set(SECTIONS))

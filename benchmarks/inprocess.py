@@ -11,7 +11,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks.config import BenchPlan, display_path
-from benchmarks.inputs import TestImage, pixel_batch
+from benchmarks.context import BenchContext
+from benchmarks.inputs import pixel_batch
 from benchmarks.onnx_path import onnx_runner
 from benchmarks.progress import Progress
 from benchmarks.stats import median_of, ratio, summarize_latencies
@@ -89,8 +90,9 @@ def agreement(runners: list[Runner], batch: NDArray[np.uint8]) -> dict[str, floa
     return result
 
 
-def run_inprocess(plan: BenchPlan, images: list[TestImage], progress: Progress) -> dict[str, Any]:
+def run(context: BenchContext) -> dict[str, Any]:
     """Measure every runner at every batch size, alternating runners round by round so noise hits all of them."""
+    plan, images, progress = context.plan, context.images, context.progress
     runners, notes = build_runners(plan, progress)
     rows: list[dict[str, Any]] = []
     for batch_size in plan.batch_sizes:

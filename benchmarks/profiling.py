@@ -10,13 +10,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.config import BenchPlan, available_cpus, split_cpus
-from benchmarks.load import hey_available, run_hey
-from benchmarks.processes import RunningServer, ServerStartError, pinned
-from benchmarks.progress import Progress
+from benchmarks.context import BenchContext
+from benchmarks.load import hey_available
+from benchmarks.processes import RunningServer, pinned
 from benchmarks.servers import ceiling_spec, default_service_spec
 from benchmarks.targets import TARGET_CONCURRENCY
-from benchmarks.workloads import Workload
 
 SAMPLE_RATE_HZ = 200
 TOP = 12
@@ -115,74 +113,38 @@ def aggregate(collapsed: str, top: int = TOP) -> dict[str, Any]:
     }
 
 
-def profile_one(
-    server: RunningServer, workload: Workload, seconds: float, cpus: tuple[int, ...], output: Path
-) -> dict[str, Any]:
-    """Record py-spy samples of the server (non-blocking) while `hey` loads it; the profiler runs on `cpus`."""
-    executable = py_spy()
-    assert executable is not None
-    duration = max(1, int(seconds) - 1)
-    recorder = subprocess.Popen(
-        pinned(
-            [
-                executable,
-                "record",
-                "--nonblocking",
-                "--threads",
-                "--format",
-                "raw",
-                "--rate",
-                str(SAMPLE_RATE_HZ),
-                "--duration",
-                str(duration),
-                "--output",
-                str(output),
-                "--pid",
-                str(server.pid),
-            ],
-            cpus,
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    load = run_hey(server.port, workload, concurrency=TARGET_CONCURRENCY, seconds=duration + 1.0, cpus=cpus)
-    _, errors = recorder.communicate(timeout=60)
-    if recorder.returncode != 0 or not output.is_file():
-        raise RuntimeError(f"py-spy failed ({recorder.returncode}): {errors.strip()[-300:]}")
-    return {"requests_per_s_while_profiled": load.ok_per_s, **aggregate(output.read_text())}
-
-
-def run_profile(plan: BenchPlan, workload: Workload, work_dir: Path, progress: Progress) -> dict[str, Any]:
+def run(context: BenchContext) -> dict[str, Any]:
     """Profile this service and the ceiling under load at the target concurrency (skipped without py-spy/hey)."""
-    if py_spy() is None or not hey_available():
+    executable = py_spy()
+    if executable is None or not hey_available():
         return {"skipped": "py-spy or hey not installed (pip install '.[bench]'; make system-deps)"}
-    server_cpus, load_cpus = split_cpus(available_cpus())
-    threads = len(server_cpus)
-    profiles: dict[str, Any] = {}
+    plan, workload = context.plan, context.workloads["multipart"]
+    duration = max(1, int(max(plan.http_seconds, 2.0)) - 1)
+
+    def profile(server: RunningServer) -> dict[str, Any]:
+        """Record py-spy samples of the server (non-blocking) while `hey` loads it, both on the load CPU."""
+        context.hey(server, workload, TARGET_CONCURRENCY, plan.http_warmup_seconds)
+        output = context.work_dir / f"{server.spec.name}.pyspy.txt"
+        record = [executable, "record", "--nonblocking", "--threads", "--format", "raw", "--rate", str(SAMPLE_RATE_HZ)]
+        record += ["--duration", str(duration), "--output", str(output), "--pid", str(server.pid)]
+        recorder = subprocess.Popen(
+            pinned(record, context.load_cpus), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        load = context.hey(server, workload, TARGET_CONCURRENCY, duration + 1.0)
+        _, errors = recorder.communicate(timeout=60)
+        if recorder.returncode != 0 or not output.is_file():
+            raise RuntimeError(f"py-spy failed ({recorder.returncode}): {errors.strip()[-300:]}")
+        result = {"requests_per_s_while_profiled": load.ok_per_s, **aggregate(output.read_text())}
+        top = ", ".join(f"{item['bucket']} {item['share']:.0%}" for item in result["buckets"][:5])
+        context.progress("profile", f"{server.spec.name}: {result['samples']} samples; {top}")
+        return result
+
     notes: dict[str, str] = {}
-    for spec in (default_service_spec(threads, plan.models_dir), ceiling_spec()):
-        try:
-            with RunningServer(spec, work_dir / "logs", server_cpus) as server:
-                run_hey(
-                    server.port,
-                    workload,
-                    concurrency=TARGET_CONCURRENCY,
-                    seconds=plan.http_warmup_seconds,
-                    cpus=load_cpus,
-                )
-                profiles[spec.name] = profile_one(
-                    server, workload, max(plan.http_seconds, 2.0), load_cpus, work_dir / f"{spec.name}.pyspy.txt"
-                )
-        except (ServerStartError, RuntimeError) as error:
-            notes[spec.name] = f"failed: {error}"
-            continue
-        top = ", ".join(f"{item['bucket']} {item['share']:.0%}" for item in profiles[spec.name]["buckets"][:5])
-        progress("profile", f"{spec.name}: {profiles[spec.name]['samples']} samples; {top}")
+    specs = (default_service_spec(context.threads, plan.models_dir), ceiling_spec())
     return {
         "tool": "py-spy record --nonblocking (Python frames only; time in C extensions counts to the calling frame)",
         "concurrency": TARGET_CONCURRENCY,
         "rate_hz": SAMPLE_RATE_HZ,
-        "servers": profiles,
+        "servers": context.each_server(specs, profile, notes),
         "notes": notes,
     }
