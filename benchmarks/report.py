@@ -14,6 +14,7 @@ from benchmarks.targets import (
     TARGET_CONCURRENCY,
     Target,
     evaluate_targets,
+    figure,
     http_rate,
     http_row,
     inprocess_row,
@@ -405,7 +406,7 @@ def _profile(results: dict[str, Any]) -> str:
         return f"## 7. Profile\n\nSkipped: {profile['skipped']}."
     sections = []
     for name, entry in profile.get("servers", {}).items():
-        per_request = (http_row(results, name) or {}).get("server_cpu_us_per_ok")
+        per_request = figure(http_row(results, name), "server_cpu_us_per_ok")
         framework = sum(item["share"] for item in entry["buckets"] if item["bucket"] in FRAMEWORK_BUCKETS)
         shares = [*((item["bucket"], item["share"]) for item in entry["buckets"]), (FRAMEWORK_ROW, framework)]
         buckets = [
@@ -434,7 +435,7 @@ def _profile(results: dict[str, Any]) -> str:
 
 def _ceiling_budget(results: dict[str, Any]) -> str:
     """How much CPU per request the ceiling target leaves for the real work, against what inference alone needs."""
-    ceiling_us = (http_row(results, CEILING) or {}).get("server_cpu_us_per_ok")
+    ceiling_us = figure(http_row(results, CEILING), "server_cpu_us_per_ok")
     best = best_per_image(results.get("inprocess", {}), "onnx_fp32")
     if not ceiling_us or best is None:
         return ""
