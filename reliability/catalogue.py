@@ -128,9 +128,9 @@ def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = BOUNDA
     return bytes(out)
 
 
-def v2_body(tensor: Mapping[str, object], **extra: object) -> bytes:
-    """A V2 infer request body with one input tensor."""
-    return json.dumps({"inputs": [dict(tensor)], **extra}).encode()
+def _v2(tensor: Mapping[str, object], path: str = V2_INFER) -> HttpRequest:
+    """A V2 infer request (JSON) with one input tensor."""
+    return _json(json.dumps({"inputs": [dict(tensor)]}).encode(), path)
 
 
 def _raw(path: str, content_type: str | None, body: bytes, *, streamed: bool = False) -> HttpRequest:
@@ -147,100 +147,98 @@ def _json(body: bytes, path: str = V2_INFER) -> HttpRequest:
     return HttpRequest("POST", path, {"Content-Type": "application/json"}, body)
 
 
+def _answered(status: int, code: str, requests: Mapping[str, HttpRequest], **flags: bool) -> list[HostileCase]:
+    """One case per named request, each documented to be answered with ``status`` and error ``code``."""
+    return [HostileCase(name, request, status, code, **flags) for name, request in requests.items()]
+
+
 def build_catalogue(limits: Limits) -> list[HostileCase]:
-    """Every hostile case, for a server running with ``limits``."""
+    """Every hostile case, for a server running with ``limits``, grouped by the answer the service documents."""
     good = sample_jpeg()
-    rng = np.random.default_rng(7)
-    random_bytes = rng.integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    random_bytes = np.random.default_rng(7).integers(0, 256, 4096, dtype=np.uint8).tobytes()
     big_png = encode(Image.new("RGB", (1100, math.ceil(limits.max_image_pixels / 1000) + 1), (0, 90, 0)), "PNG")
     truncated_png = encode(Image.new("RGB", (64, 64), (10, 20, 30)), "PNG")
-    truncated_jpeg = sample_jpeg((64, 64))
     over_limit = b"\xff\xd8" + b"\0" * limits.max_upload_bytes
     html = b"<!doctype html><html><script>alert(document.cookie)</script><img src=x onerror=alert(1)></html>"
     svg = (
         b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="32" height="32">'
         b'<script>alert(1)</script><rect width="32" height="32" fill="red"/></svg>'
     )
-    pixels = [0] * 3072
-    nan_data = b'{"inputs":[{"name":"image","datatype":"UINT8","shape":[1,32,32,3],"data":[NaN' + b",0" * 3071 + b"]}]}"
     image = {"name": "image", "datatype": "UINT8"}
-    bad_top_k = [
-        ("0", "zero"),
-        ("11", "eleven"),
-        ("abc", "text"),
-        ("-1", "negative"),
-        ("1.5", "fraction"),
-        ("", "empty"),
-    ]
-    cases = [
-        # --- undecodable bodies -> 400 -------------------------------------------------------------------------
-        HostileCase("empty-body", _raw("/predict", "image/png", b""), 400, "invalid_image"),
-        HostileCase("truncated-jpeg", _raw("/predict", "image/jpeg", truncated_jpeg[:300]), 400, "invalid_image"),
-        HostileCase("truncated-png", _raw("/predict", "image/png", truncated_png[:80]), 400, "invalid_image"),
-        HostileCase("random-bytes", _raw("/predict", "application/octet-stream", random_bytes), 400, "invalid_image"),
-        HostileCase("text-as-png", _raw("/predict", "image/png", b"hello, I am not a picture"), 400, "invalid_image"),
-        HostileCase("html-as-png", _raw("/predict", "image/png", html), 400, "invalid_image"),
-        HostileCase("svg", _raw("/predict", "image/svg+xml", svg), 400, "invalid_image"),
-        HostileCase("svg-multipart", _form("/predict", multipart([("file", "x.svg", svg)])), 400, "invalid_image"),
-        HostileCase(
-            "eps",
-            _raw("/predict", "image/eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 32 32\n"),
+    tensor = {**image, "shape": [1, 32, 32, 3], "data": [0] * 3072}
+    nan_data = b'{"inputs":[{"name":"image","datatype":"UINT8","shape":[1,32,32,3],"data":[NaN' + b",0" * 3071 + b"]}]}"
+    too_many = limits.max_batch_images + 1
+    bad_top_k = {"zero": "0", "eleven": "11", "text": "abc", "negative": "-1", "fraction": "1.5", "empty": ""}
+    return [
+        *_answered(
             400,
             "invalid_image",
+            {
+                "empty-body": _raw("/predict", "image/png", b""),
+                "truncated-jpeg": _raw("/predict", "image/jpeg", sample_jpeg((64, 64))[:300]),
+                "truncated-png": _raw("/predict", "image/png", truncated_png[:80]),
+                "random-bytes": _raw("/predict", "application/octet-stream", random_bytes),
+                "text-as-png": _raw("/predict", "image/png", b"hello, I am not a picture"),
+                "html-as-png": _raw("/predict", "image/png", html),
+                "svg": _raw("/predict", "image/svg+xml", svg),
+                "svg-multipart": _form("/predict", multipart([("file", "x.svg", svg)])),
+                "eps": _raw("/predict", "image/eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 32 32\n"),
+            },
         ),
-        # --- decompression bombs and pixel limit -> 413 before decoding --------------------------------------
-        *[
-            HostileCase(name, _raw("/predict", content_type, body), 413, "image_too_large", bomb=True)
-            for name, content_type, body in (
-                ("png-bomb-header-100k", "image/png", png_declaring(100_000, 100_000)),
-                ("png-bomb-1bit-20k", "image/png", real_png_bomb()),
-                ("jpeg-bomb-header-65k", "image/jpeg", jpeg_declaring(65_000, 65_000)),
-                ("gif-bomb-screen-65k", "image/gif", gif_declaring(65_535, 65_535)),
-            )
-        ],
-        HostileCase(
-            "bomb-in-batch",
-            _form("/predict/batch", multipart([("files", "b.png", png_declaring(60_000, 60_000))])),
+        # Decompression bombs: refused from the header, before any pixel is decoded.
+        *_answered(
+            413,
+            "image_too_large",
+            {
+                "png-bomb-header-100k": _raw("/predict", "image/png", png_declaring(100_000, 100_000)),
+                "png-bomb-1bit-20k": _raw("/predict", "image/png", real_png_bomb()),
+                "jpeg-bomb-header-65k": _raw("/predict", "image/jpeg", jpeg_declaring(65_000, 65_000)),
+                "gif-bomb-screen-65k": _raw("/predict", "image/gif", gif_declaring(65_535, 65_535)),
+            },
+            bomb=True,
+        ),
+        *_answered(
             200,
             "image_too_large",
+            {"bomb-in-batch": _form("/predict/batch", multipart([("files", "b.png", png_declaring(60_000, 60_000))]))},
             bomb=True,
             per_file=True,
         ),
         HostileCase("over-pixel-limit", _raw("/predict", "image/png", big_png), 413, "image_too_large"),
-        # --- byte limit -> 413 --------------------------------------------------------------------------------
-        *[
-            HostileCase(name, request, 413, "payload_too_large")
-            for name, request in (
-                ("over-byte-limit", _raw("/predict", "image/jpeg", over_limit)),
-                ("over-byte-limit-streamed", _raw("/predict", "image/jpeg", over_limit, streamed=True)),
-                ("over-byte-limit-multipart", _form("/predict", multipart([("file", "big.jpg", over_limit)]))),
-                ("over-byte-limit-v2", _json(b'{"inputs":[' + b" " * limits.max_upload_bytes + b"]}")),
-            )
-        ],
-        # --- multipart shape -> 400 / 415 ---------------------------------------------------------------------
-        HostileCase(
-            "multipart-wrong-field", _form("/predict", multipart([("image", "a.jpg", good)])), 400, "invalid_request"
+        *_answered(
+            413,
+            "payload_too_large",
+            {
+                "over-byte-limit": _raw("/predict", "image/jpeg", over_limit),
+                "over-byte-limit-streamed": _raw("/predict", "image/jpeg", over_limit, streamed=True),
+                "over-byte-limit-multipart": _form("/predict", multipart([("file", "big.jpg", over_limit)])),
+                "over-byte-limit-v2": _json(b'{"inputs":[' + b" " * limits.max_upload_bytes + b"]}"),
+            },
         ),
-        HostileCase(
-            "multipart-no-file", _form("/predict", multipart([("file", None, b"just text")])), 400, "invalid_request"
-        ),
-        HostileCase("multipart-empty", _form("/predict", multipart([])), 400, "invalid_request"),
-        HostileCase(
-            "multipart-no-boundary",
-            _form("/predict", multipart([("file", "a.jpg", good)]), None),
+        *_answered(
             400,
             "invalid_request",
+            {
+                "multipart-wrong-field": _form("/predict", multipart([("image", "a.jpg", good)])),
+                "multipart-no-file": _form("/predict", multipart([("file", None, b"just text")])),
+                "multipart-empty": _form("/predict", multipart([])),
+                "multipart-no-boundary": _form("/predict", multipart([("file", "a.jpg", good)]), None),
+                "multipart-garbage": _form("/predict", random_bytes),
+            },
         ),
-        HostileCase("multipart-garbage", _form("/predict", random_bytes), 400, "invalid_request"),
-        HostileCase("content-type-text", _raw("/predict", "text/plain", good), 415, "unsupported_media_type"),
-        HostileCase("content-type-json", _raw("/predict", "application/json", b"{}"), 415, "unsupported_media_type"),
-        HostileCase("content-type-missing", _raw("/predict", None, good), 415, "unsupported_media_type"),
-        # --- batches -----------------------------------------------------------------------------------------
+        *_answered(
+            415,
+            "unsupported_media_type",
+            {
+                "content-type-text": _raw("/predict", "text/plain", good),
+                "content-type-json": _raw("/predict", "application/json", b"{}"),
+                "content-type-missing": _raw("/predict", None, good),
+            },
+        ),
+        # Batches.
         HostileCase(
             "batch-over-limit",
-            _form(
-                "/predict/batch", multipart([("files", f"{i}.jpg", good) for i in range(limits.max_batch_images + 1)])
-            ),
+            _form("/predict/batch", multipart([("files", f"{i}.jpg", good) for i in range(too_many)])),
             413,
             "payload_too_large",
         ),
@@ -248,70 +246,36 @@ def build_catalogue(limits: Limits) -> list[HostileCase]:
             "batch-wrong-field", _form("/predict/batch", multipart([("images", "a.jpg", good)])), 400, "invalid_request"
         ),
         HostileCase("batch-not-multipart", _raw("/predict/batch", "image/jpeg", good), 415, "unsupported_media_type"),
-        # --- malformed V2 -> 400 / 413 / 404 ------------------------------------------------------------------
-        HostileCase("v2-not-json", _json(b"{inputs: nope"), 400, "invalid_request"),
-        HostileCase("v2-not-an-object", _json(b"[1, 2, 3]"), 400, "invalid_request"),
-        HostileCase("v2-deeply-nested", _json(b"[" * 50_000 + b"]" * 50_000), 400, "invalid_request"),
-        HostileCase(
-            "v2-wrong-shape",
-            _json(v2_body({**image, "shape": [1, 32, 32, 1], "data": [0] * 1024})),
+        # Malformed V2.
+        *_answered(
             400,
-            "invalid_tensor",
+            "invalid_request",
+            {
+                "v2-not-json": _json(b"{inputs: nope"),
+                "v2-not-an-object": _json(b"[1, 2, 3]"),
+                "v2-deeply-nested": _json(b"[" * 50_000 + b"]" * 50_000),
+            },
         ),
-        HostileCase(
-            "v2-wrong-datatype",
-            _json(v2_body({"name": "image", "datatype": "FP32", "shape": [1, 32, 32, 3], "data": pixels})),
+        *_answered(
             400,
             "invalid_tensor",
-        ),
-        HostileCase(
-            "v2-wrong-input-name",
-            _json(v2_body({**image, "name": "input_1", "shape": [1, 32, 32, 3], "data": pixels})),
-            400,
-            "invalid_tensor",
-        ),
-        HostileCase("v2-nan", _json(nan_data), 400, "invalid_tensor"),
-        HostileCase(
-            "v2-out-of-range",
-            _json(v2_body({**image, "shape": [1, 32, 32, 3], "data": [256] * 3072})),
-            400,
-            "invalid_tensor",
-        ),
-        HostileCase(
-            "v2-ragged",
-            _json(v2_body({**image, "shape": [1, 32, 32, 3], "data": [[1, 2], [3]]})),
-            400,
-            "invalid_tensor",
-        ),
-        HostileCase(
-            "v2-huge-shape",
-            _json(v2_body({**image, "shape": [10**12, 32, 32, 3], "data": pixels})),
-            400,
-            "invalid_tensor",
-        ),
-        HostileCase(
-            "v2-huge-binary-size",
-            _json(v2_body({**image, "shape": [10**9, 32, 32, 3], "parameters": {"binary_data_size": 3072 * 10**9}})),
-            400,
-            "invalid_tensor",
-        ),
-        HostileCase(
-            "v2-negative-shape",
-            _json(v2_body({**image, "shape": [-1, 32, 32, 3], "data": pixels})),
-            400,
-            "invalid_tensor",
+            {
+                "v2-wrong-shape": _v2({**tensor, "shape": [1, 32, 32, 1], "data": [0] * 1024}),
+                "v2-wrong-datatype": _v2({**tensor, "datatype": "FP32"}),
+                "v2-wrong-input-name": _v2({**tensor, "name": "input_1"}),
+                "v2-nan": _json(nan_data),
+                "v2-out-of-range": _v2({**tensor, "data": [256] * 3072}),
+                "v2-ragged": _v2({**tensor, "data": [[1, 2], [3]]}),
+                "v2-huge-shape": _v2({**tensor, "shape": [10**12, 32, 32, 3]}),
+                "v2-huge-binary-size": _v2(
+                    {**image, "shape": [10**9, 32, 32, 3], "parameters": {"binary_data_size": 3072 * 10**9}}
+                ),
+                "v2-negative-shape": _v2({**tensor, "shape": [-1, 32, 32, 3]}),
+            },
         ),
         HostileCase(
             "v2-too-many-images",
-            _json(
-                v2_body(
-                    {
-                        **image,
-                        "shape": [limits.max_batch_images + 1, 32, 32, 3],
-                        "data": [0] * 3072 * (limits.max_batch_images + 1),
-                    }
-                )
-            ),
+            _v2({**tensor, "shape": [too_many, 32, 32, 3], "data": [0] * 3072 * too_many}),
             413,
             "payload_too_large",
         ),
@@ -326,21 +290,19 @@ def build_catalogue(limits: Limits) -> list[HostileCase]:
             400,
             "invalid_request",
         ),
-        HostileCase(
-            "v2-unknown-model",
-            _json(v2_body({**image, "shape": [1, 32, 32, 3], "data": pixels}), path="/v2/models/resnet50/infer"),
-            404,
-            "model_not_found",
+        HostileCase("v2-unknown-model", _v2(tensor, "/v2/models/resnet50/infer"), 404, "model_not_found"),
+        # Parameters, paths, methods.
+        *_answered(
+            422,
+            "invalid_parameter",
+            {
+                f"top-k-{label}": _raw(f"/predict?top_k={value}", "image/jpeg", good)
+                for label, value in bad_top_k.items()
+            },
         ),
-        # --- parameters, paths, methods ------------------------------------------------------------------------
-        *[
-            HostileCase(f"top-k-{label}", _raw(f"/predict?top_k={value}", "image/jpeg", good), 422, "invalid_parameter")
-            for value, label in bad_top_k
-        ],
         HostileCase("unknown-path", HttpRequest("GET", "/../../etc/passwd"), 404, "not_found"),
         HostileCase("wrong-method", HttpRequest("DELETE", "/predict"), 405, "method_not_allowed"),
     ]
-    return cases
 
 
 def marked_png() -> bytes:
