@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from benchmarks.config import BenchPlan, available_cpus, split_cpus
-from benchmarks.inputs import TestImage, read_test_images
+from benchmarks.inputs import TestImage, Workload, read_test_images, write_workloads
 from benchmarks.load import LoadResult, run_hey
 from benchmarks.processes import RunningServer, ServerSpec
 from benchmarks.progress import Progress
 from benchmarks.servers import compared_specs
-from benchmarks.workloads import Workload, write_workloads
 
 TEST_IMAGES = 16
 Measured = TypeVar("Measured")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.context import BenchContext
+from benchmarks.inputs import Workload
 from benchmarks.load import hey_available
 from benchmarks.processes import RunningServer, ServerSpec, request
 from benchmarks.servers import CEILING, DEFAULT_SERVICE, service_variants
-from benchmarks.workloads import Workload
 
 SEQUENTIAL_PROBES = 5
 

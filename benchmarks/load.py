@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from benchmarks.inputs import Workload
 from benchmarks.processes import HOST, pinned
-from benchmarks.workloads import Workload
 
 
 class LoadGeneratorMissingError(RuntimeError):

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from benchmarks.config import MODELS_DIR, PROJECT_ROOT, RESULTS_DIR
+from benchmarks.inputs import V2_INFER_PATH, Workload
 from benchmarks.machine import describe_machine
 from benchmarks.processes import HOST, RunningServer, service_spec
-from benchmarks.workloads import Workload
-from reliability.catalogue import HostileCase, Limits, build_catalogue, sample_jpeg
+from reliability.catalogue import HostileCase, Limits, build_catalogue, jpeg_request, sample_jpeg
 from reliability.client import HttpAnswer, HttpRequest, send
 from reliability.faults import broken_models, start_with_models
 from reliability.hostile import send_catalogue
@@ -62,7 +62,7 @@ class Plan:
         return {
             **{name: getattr(self, name) for name in self.__dataclass_fields__},
             "overload_description": (
-                f"{self.overload_clients} clients flood `POST /v2/models/cifar10-cnn/infer` with binary tensors of "
+                f"{self.overload_clients} clients flood `POST {V2_INFER_PATH}` with binary tensors of "
                 f"{OVERLOAD_IMAGES} images each for {self.overload_s:.0f} s against a server with "
                 f"CIFAR10_MAX_QUEUE={OVERLOAD_QUEUE}; then 20 single-image requests are sent one at a time."
             ),
@@ -87,7 +87,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def run_hostile(model: str, work: Path) -> dict[str, Any]:
     """Send the whole catalogue to a server with the catalogue's limits; record status, code and latency per case."""
     limits = Limits()
-    single = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
+    single = jpeg_request()
     environ = {**limits.environ(), "CIFAR10_ACCESS_LOG": "false"}
     with RunningServer(service_spec(model, environ, name="hostile"), work) as server:
         run = send_catalogue(server.port, server.pid, build_catalogue(limits), single)
@@ -131,37 +131,21 @@ def run_soak_section(model: str, work: Path, plan: Plan) -> dict[str, Any]:
 def run_overload(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     """Flood a server with a small queue with big V2 requests; then single requests must all succeed."""
     images = np.random.default_rng(0).integers(0, 256, (OVERLOAD_IMAGES, 32, 32, 3), dtype=np.uint8)
-    header = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "image",
-                    "datatype": "UINT8",
-                    "shape": list(images.shape),
-                    "parameters": {"binary_data_size": images.nbytes},
-                }
-            ]
-        }
-    ).encode()
-    big = HttpRequest(
-        "POST",
-        "/v2/models/cifar10-cnn/infer",
-        {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))},
-        header + images.tobytes(),
-    )
-    single = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
+    tensor = {"name": "image", "datatype": "UINT8", "shape": list(images.shape)}
+    header = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": images.nbytes}}]}).encode()
+    headers = {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))}
+    big = HttpRequest("POST", V2_INFER_PATH, headers, header + images.tobytes())
     environ = {"CIFAR10_MAX_QUEUE": str(OVERLOAD_QUEUE), "CIFAR10_ACCESS_LOG": "false"}
     with RunningServer(service_spec(model, environ, name="overload"), work) as server:
-        result = flood(server.port, big, single, clients=plan.overload_clients, seconds=plan.overload_s)
+        result = flood(server.port, big, jpeg_request(), clients=plan.overload_clients, seconds=plan.overload_s)
     return result.as_dict()
 
 
 def run_sigterm(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     """SIGTERM while clients keep sending."""
-    request = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
     with RunningServer(service_spec(model, {"CIFAR10_ACCESS_LOG": "false"}, name="sigterm"), work) as server:
         result = sigterm_under_load(
-            server.process, server.port, request, clients=plan.sigterm_clients, load_before_s=plan.sigterm_load_s
+            server.process, server.port, jpeg_request(), clients=plan.sigterm_clients, load_before_s=plan.sigterm_load_s
         )
     return result.as_dict()
 

@@ -6,7 +6,6 @@ reliability tests (in process and against a real server) and the reliability rep
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import struct
@@ -18,11 +17,10 @@ from typing import Any, Final
 import numpy as np
 from PIL import Image
 
+from benchmarks.inputs import MULTIPART_BOUNDARY, V2_INFER_PATH, encode, multipart
 from reliability.client import HttpRequest
 from service.settings import env_name
 
-V2_INFER: Final = "/v2/models/cifar10-cnn/infer"
-BOUNDARY: Final = "reliability-boundary-7f3a"
 # A marker written into image metadata: it must never show up in a log line or an error body.
 SECRET_MARKER: Final = "SECRET-PIXELS-5d41402abc4b2a76"
 
@@ -59,13 +57,6 @@ class HostileCase:
         return entry
 
 
-def encode(image: Image.Image, image_format: str, **options: object) -> bytes:
-    """Encode an image in memory."""
-    buffer = io.BytesIO()
-    image.save(buffer, image_format, **options)
-    return buffer.getvalue()
-
-
 def sample_jpeg(size: tuple[int, int] = (32, 32), seed: int = 0) -> bytes:
     """A deterministic, photo-like JPEG (smooth gradients plus noise)."""
     rng = np.random.default_rng(seed)
@@ -76,18 +67,26 @@ def sample_jpeg(size: tuple[int, int] = (32, 32), seed: int = 0) -> bytes:
     return encode(Image.fromarray(pixels), "JPEG", quality=90)
 
 
+def jpeg_request(seed: int = 0) -> HttpRequest:
+    """Ordinary traffic: ``POST /predict`` with a 32x32 JPEG body."""
+    return HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg(seed=seed))
+
+
 def png_chunk(kind: bytes, payload: bytes) -> bytes:
     """One PNG chunk with its length and CRC."""
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
+def png(width: int, height: int, bit_depth: int, colour_type: int, pixel_data: bytes) -> bytes:
+    """A PNG of the given header and compressed pixel data (which need not match the header)."""
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    chunks = png_chunk(b"IHDR", header) + png_chunk(b"IDAT", pixel_data) + png_chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
+
+
 def png_declaring(width: int, height: int) -> bytes:
     """A ~70-byte PNG whose header declares ``width`` x ``height`` RGB pixels."""
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    signature = b"\x89PNG\r\n\x1a\n"
-    return (
-        signature + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + png_chunk(b"IEND", b"")
-    )
+    return png(width, height, 8, 2, zlib.compress(b"\0" * 64))
 
 
 def real_png_bomb(side: int = 20_000) -> bytes:
@@ -95,9 +94,7 @@ def real_png_bomb(side: int = 20_000) -> bytes:
     row = b"\0" * (1 + math.ceil(side / 8))  # filter byte + packed bits
     compressor = zlib.compressobj(9)
     data = b"".join(compressor.compress(row * 1000) for _ in range(side // 1000)) + compressor.flush()
-    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    signature = b"\x89PNG\r\n\x1a\n"
-    return signature + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", data) + png_chunk(b"IEND", b"")
+    return png(side, side, 1, 0, data)
 
 
 def jpeg_declaring(width: int, height: int) -> bytes:
@@ -115,20 +112,7 @@ def gif_declaring(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = BOUNDARY) -> bytes:
-    """A multipart/form-data body from (field name, file name or None for a plain field, content)."""
-    out = bytearray()
-    for name, filename, content in parts:
-        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
-        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
-        if filename is not None:
-            out += b"Content-Type: application/octet-stream\r\n"
-        out += b"\r\n" + content + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return bytes(out)
-
-
-def _v2(tensor: Mapping[str, object], path: str = V2_INFER) -> HttpRequest:
+def _v2(tensor: Mapping[str, object], path: str = V2_INFER_PATH) -> HttpRequest:
     """A V2 infer request (JSON) with one input tensor."""
     return _json(json.dumps({"inputs": [dict(tensor)]}).encode(), path)
 
@@ -138,12 +122,12 @@ def _raw(path: str, content_type: str | None, body: bytes, *, streamed: bool = F
     return HttpRequest("POST", path, headers, body, streamed)
 
 
-def _form(path: str, body: bytes, boundary: str | None = BOUNDARY) -> HttpRequest:
+def _form(path: str, body: bytes, boundary: str | None = MULTIPART_BOUNDARY) -> HttpRequest:
     content_type = "multipart/form-data" + (f"; boundary={boundary}" if boundary is not None else "")
     return HttpRequest("POST", path, {"Content-Type": content_type}, body)
 
 
-def _json(body: bytes, path: str = V2_INFER) -> HttpRequest:
+def _json(body: bytes, path: str = V2_INFER_PATH) -> HttpRequest:
     return HttpRequest("POST", path, {"Content-Type": "application/json"}, body)
 
 
@@ -283,7 +267,7 @@ def build_catalogue(limits: Limits) -> list[HostileCase]:
             "v2-header-length-past-body",
             HttpRequest(
                 "POST",
-                V2_INFER,
+                V2_INFER_PATH,
                 {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": "999999"},
                 b"{}",
             ),

@@ -8,9 +8,9 @@ import time
 from typing import Any, Final
 
 from benchmarks.config import available_cpus
+from benchmarks.inputs import Workload
 from benchmarks.load import hey_available, run_hey
 from benchmarks.processes import HOST, RunningServer, status_kib
-from benchmarks.workloads import Workload
 from reliability.client import HttpRequest, send
 
 SAMPLE_EVERY_S: Final = 1.0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.processes import RunningServer, service_spec
-from reliability.catalogue import sample_jpeg
+from reliability.catalogue import jpeg_request
 from reliability.client import HttpAnswer, HttpRequest, send
 from reliability.overload import flood
 from reliability.shutdown import sigterm_under_load
@@ -17,7 +17,7 @@ from tests.reliability.models import build_slow_model
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
-PREDICT = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
+PREDICT = jpeg_request()
 # About 16 ms of model time per image: requests are really in flight when the signal lands or the queue fills.
 SLOW_SERVER_ENV = {"CIFAR10_MAX_BATCH_SIZE": "4", "CIFAR10_MAX_BATCH_WAIT_MS": "1", "CIFAR10_ACCESS_LOG": "false"}
 
