@@ -21,32 +21,25 @@ TOP = 12
 # Where a sampled stack's time goes. First the specific kinds of work, matched anywhere in the stack in
 # this order (work inside the multipart parser is parsing, whatever its innermost frame); a stack with
 # none of them goes to the layer of its innermost recognised frame (so an endpoint's own code counts to
-# the service, not to the Starlette router that called it).
-WORK: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("inference (onnxruntime)", ("onnxruntime/",)),
-    ("image decode + resize (Pillow)", ("PIL/", "service/preprocessing.py")),
-    ("multipart parsing", ("python_multipart/", "starlette/formparsers.py")),
-    ("JSON encode/decode", ("json/",)),
-    ("metrics (prometheus_client)", ("prometheus_client/",)),
-    ("request id / logging", ("uuid.py", "logging/")),
-    ("batching hand-off (threads, futures)", ("concurrent/futures/", "threading.py", "service/batching.py")),
+# the service, not to the Starlette router that called it). The last field marks the buckets the no-op
+# ceiling has too: the framework's own part of a request.
+Bucket = tuple[str, tuple[str, ...], bool]
+WORK: tuple[Bucket, ...] = (
+    ("inference (onnxruntime)", ("onnxruntime/",), False),
+    ("image decode + resize (Pillow)", ("PIL/", "service/preprocessing.py"), False),
+    ("multipart parsing", ("python_multipart/", "starlette/formparsers.py"), True),
+    ("JSON encode/decode", ("json/",), True),
+    ("metrics (prometheus_client)", ("prometheus_client/",), False),
+    ("request id / logging", ("uuid.py", "logging/"), False),
+    ("batching hand-off (threads, futures)", ("concurrent/futures/", "threading.py", "service/batching.py"), False),
 )
-LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("other service code", ("service/", "benchmarks/")),
-    ("Starlette routing, middleware, responses", ("starlette/",)),
-    ("HTTP protocol (uvicorn + httptools)", ("uvicorn/protocols/", "httptools/")),
-    ("event loop (asyncio, uvloop)", ("asyncio/", "uvloop/", "uvicorn/", "selectors.py")),
+LAYERS: tuple[Bucket, ...] = (
+    ("other service code", ("service/", "benchmarks/"), False),
+    ("Starlette routing, middleware, responses", ("starlette/",), True),
+    ("HTTP protocol (uvicorn + httptools)", ("uvicorn/protocols/", "httptools/"), True),
+    ("event loop (asyncio, uvloop)", ("asyncio/", "uvloop/", "uvicorn/", "selectors.py"), True),
 )
-# The buckets the no-op ceiling has too: the framework's share of a request.
-FRAMEWORK_BUCKETS = frozenset(
-    {
-        "multipart parsing",
-        "JSON encode/decode",
-        "Starlette routing, middleware, responses",
-        "HTTP protocol (uvicorn + httptools)",
-        "event loop (asyncio, uvloop)",
-    }
-)
+FRAMEWORK_BUCKETS = frozenset(label for label, _, framework in (*WORK, *LAYERS) if framework)
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -68,11 +61,11 @@ def split_frame(frame: str) -> tuple[str, str]:
 
 def bucket_of(files: list[str]) -> str:
     """The kind of work a stack (files from outermost to innermost frame) is doing."""
-    for label, patterns in WORK:
+    for label, patterns, _ in WORK:
         if any(pattern in file for file in files for pattern in patterns):
             return label
     for file in reversed(files):
-        for label, patterns in LAYERS:
+        for label, patterns, _ in LAYERS:
             if any(pattern in file for pattern in patterns):
                 return label
     return "other"
