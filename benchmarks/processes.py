@@ -225,16 +225,20 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def proc_value(path: str, key: str) -> str | None:
+    """The value after `key:` in a /proc text file (status, meminfo, cpuinfo), or None if it is not there."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return None
+    return next(
+        (value.strip() for name, _, value in (line.partition(":") for line in lines) if name.strip() == key), None
+    )
+
+
 def status_kib(pid: int, key: str) -> int:
     """A `kB` field (VmRSS, VmHWM) from /proc/<pid>/status, or 0 if the process is gone."""
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:
-        return 0
-    for line in lines:
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    return 0
+    return int((proc_value(f"/proc/{pid}/status", key) or "0 kB").split()[0])
 
 
 def process_tree_memory(pid: int) -> dict[str, float]:
