@@ -118,10 +118,10 @@ def run(context: BenchContext) -> dict[str, Any]:
         """Record py-spy samples of the server (non-blocking) while `hey` loads it, both on the load CPU."""
         context.hey(server, workload, TARGET_CONCURRENCY, plan.http_warmup_seconds)
         output = context.work_dir / f"{server.spec.name}.pyspy.txt"
-        record = [executable, "record", "--nonblocking", "--threads", "--format", "raw", "--rate", str(SAMPLE_RATE_HZ)]
-        record += ["--duration", str(duration), "--output", str(output), "--pid", str(server.pid)]
+        sampling = ["--nonblocking", "--threads", "--rate", str(SAMPLE_RATE_HZ), "--duration", str(duration)]
+        argv = [executable, "record", *sampling, "--format", "raw", "--output", str(output), "--pid", str(server.pid)]
         recorder = subprocess.Popen(
-            pinned(record, context.load_cpus), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            pinned(argv, context.load_cpus), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
         load = context.hey(server, workload, TARGET_CONCURRENCY, duration + 1.0)
         _, errors = recorder.communicate(timeout=60)

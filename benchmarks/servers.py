@@ -34,19 +34,10 @@ def service_variant(model: str, batching: bool, threads: int, models_dir: Path) 
 
 def tf_service_spec(keras_model: Path, threads: int) -> ServerSpec:
     """The TensorFlow-path comparison service (FastAPI + UploadFile + Pillow + model.predict)."""
+    argv = (sys.executable, "-m", "benchmarks.tf_service", "--port", "{port}")
     return ServerSpec(
         name=TF_SERVICE,
-        argv=(
-            sys.executable,
-            "-m",
-            "benchmarks.tf_service",
-            "--port",
-            "{port}",
-            "--model",
-            str(keras_model),
-            "--threads",
-            str(threads),
-        ),
+        argv=(*argv, "--model", str(keras_model), "--threads", str(threads)),
         description="TensorFlow path: FastAPI + UploadFile + Pillow + model.predict",
     )
 
