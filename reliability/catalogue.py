@@ -12,7 +12,7 @@ import struct
 import zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -20,9 +20,6 @@ from PIL import Image
 from benchmarks.inputs import MULTIPART_BOUNDARY, V2_INFER_PATH, encode, multipart
 from reliability.client import HttpRequest
 from service.settings import env_name
-
-# A marker written into image metadata: it must never show up in a log line or an error body.
-SECRET_MARKER: Final = "SECRET-PIXELS-5d41402abc4b2a76"
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,12 +284,3 @@ def build_catalogue(limits: Limits) -> list[HostileCase]:
         HostileCase("unknown-path", HttpRequest("GET", "/../../etc/passwd"), 404, "not_found"),
         HostileCase("wrong-method", HttpRequest("DELETE", "/predict"), 405, "method_not_allowed"),
     ]
-
-
-def marked_png() -> bytes:
-    """A valid 32x32 PNG carrying :data:`SECRET_MARKER` in a text chunk (for the no-image-bytes-in-logs check)."""
-    from PIL import PngImagePlugin
-
-    info = PngImagePlugin.PngInfo()
-    info.add_text("Comment", SECRET_MARKER)
-    return encode(Image.new("RGB", (32, 32), (1, 2, 3)), "PNG", pnginfo=info)

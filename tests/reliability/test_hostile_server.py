@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks.processes import RunningServer, service_spec
-from reliability.catalogue import SECRET_MARKER, build_catalogue, marked_png
+from reliability.catalogue import build_catalogue
 from reliability.client import HttpAnswer, HttpRequest, send
 from reliability.hostile import send_catalogue, with_request_id
 from tests.reliability.conftest import LIMITS
-from tests.reliability.leaks import leaks_in
+from tests.reliability.leaks import SECRET_MARKER, leaks_in, marked_png
 
 pytestmark = pytest.mark.server
 
