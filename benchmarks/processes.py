@@ -122,7 +122,7 @@ class RunningServer:
 
     def __enter__(self) -> RunningServer:
         try:
-            self.ready_seconds = self.wait_ready()
+            self.ready_seconds = self.wait_for_200("GET", self.spec.ready_path)
         except BaseException:
             self.stop()
             raise
@@ -154,10 +154,6 @@ class RunningServer:
             return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> float:
-        """Seconds from process start until the readiness route first answers 200."""
-        return self.wait_for_200("GET", self.spec.ready_path, timeout=timeout)
 
     def wait_for_200(
         self,
