@@ -110,9 +110,9 @@ def build_plan(
     output = output_dir if output_dir is not None else default_output
     markdown = markdown_path if markdown_path is not None else (output / "RESULTS.md" if smoke else RESULTS_MARKDOWN)
     if threads is None:
-        from benchmarks.onnx_path import service_default_threads
+        from service.settings import Settings  # here, not at the top: the TensorFlow-path image has no service/
 
-        threads = service_default_threads()
+        threads = Settings().intra_op_threads
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
     plan = BenchPlan(
