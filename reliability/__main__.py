@@ -9,8 +9,8 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ class Plan:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, with the descriptions the report quotes."""
         return {
-            **{name: getattr(self, name) for name in self.__dataclass_fields__},
+            **asdict(self),
             "overload_description": (
                 f"{self.overload_clients} clients flood `POST {V2_INFER_PATH}` with binary tensors of "
                 f"{OVERLOAD_IMAGES} images each for {self.overload_s:.0f} s against a server with "
@@ -84,12 +84,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def serving(name: str, model: str, work: Path, environ: Mapping[str, str] | None = None) -> RunningServer:
+    """The service on ``model`` logging into ``work``, access log off (under load it would only slow it down)."""
+    return RunningServer(service_spec(model, {"CIFAR10_ACCESS_LOG": "false", **(environ or {})}, name=name), work)
+
+
 def run_hostile(model: str, work: Path) -> dict[str, Any]:
     """Send the whole catalogue to a server with the catalogue's limits; record status, code and latency per case."""
     limits = Limits()
     single = jpeg_request()
-    environ = {**limits.environ(), "CIFAR10_ACCESS_LOG": "false"}
-    with RunningServer(service_spec(model, environ, name="hostile"), work) as server:
+    with serving("hostile", model, work, limits.environ()) as server:
         run = send_catalogue(server.port, server.pid, build_catalogue(limits), single)
         still_serving = send(HOST, server.port, single).status
     results = [hostile_result(case, answer) for case, answer in run.answers]
@@ -124,7 +128,7 @@ def run_soak_section(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     body = work / "soak.jpg"
     body.write_bytes(sample_jpeg(seed=1))
     workload = Workload("soak", "/predict", body, "image/jpeg", "POST /predict, raw 32x32 JPEG body")
-    with RunningServer(service_spec(model, {"CIFAR10_ACCESS_LOG": "false"}, name="soak"), work) as server:
+    with serving("soak", model, work) as server:
         return run_soak(server, workload, seconds=plan.soak_s, concurrency=plan.concurrency, warm_up_s=plan.warm_up_s)
 
 
@@ -135,15 +139,14 @@ def run_overload(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     header = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": images.nbytes}}]}).encode()
     headers = {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))}
     big = HttpRequest("POST", V2_INFER_PATH, headers, header + images.tobytes())
-    environ = {"CIFAR10_MAX_QUEUE": str(OVERLOAD_QUEUE), "CIFAR10_ACCESS_LOG": "false"}
-    with RunningServer(service_spec(model, environ, name="overload"), work) as server:
+    with serving("overload", model, work, {"CIFAR10_MAX_QUEUE": str(OVERLOAD_QUEUE)}) as server:
         result = flood(server.port, big, jpeg_request(), clients=plan.overload_clients, seconds=plan.overload_s)
     return result.as_dict()
 
 
 def run_sigterm(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     """SIGTERM while clients keep sending."""
-    with RunningServer(service_spec(model, {"CIFAR10_ACCESS_LOG": "false"}, name="sigterm"), work) as server:
+    with serving("sigterm", model, work) as server:
         result = sigterm_under_load(
             server.process, server.port, jpeg_request(), clients=plan.sigterm_clients, load_before_s=plan.sigterm_load_s
         )
