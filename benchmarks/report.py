@@ -44,7 +44,7 @@ def render(results: dict[str, Any], plot_dir_link: str = "results") -> str:
     targets = evaluate_targets(results)
     parts = [_header(results), _targets(targets), _setup(results)]
     if "inprocess" in results:
-        parts.append(_inprocess(results["inprocess"], plot_dir_link))
+        parts.append(_inprocess(results, plot_dir_link))
     if "http" in results:
         parts.append(_http(results, plot_dir_link))
     if "headtohead" in results:
@@ -128,7 +128,8 @@ def _setup(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _inprocess(inprocess: dict[str, Any], plots: str) -> str:
+def _inprocess(results: dict[str, Any], plots: str) -> str:
+    inprocess = results["inprocess"]
     rows = [
         (
             RUNNER_LABELS.get(row["runner"], row["runner"]),
@@ -162,7 +163,7 @@ def _inprocess(inprocess: dict[str, Any], plots: str) -> str:
         + table(["onnxruntime", "vs TensorFlow", "Batch", "p50 speed-up ×", "throughput ×"], speedups)
         + "\n\nFixed cost per call: the batch-1 p50 minus the lowest p50 per image over all batch sizes (µs):\n\n"
         + table(
-            ["Runtime", "batch 1 µs", "best µs per image", "at batch", "fixed cost per call µs"], _call_costs(inprocess)
+            ["Runtime", "batch 1 µs", "best µs per image", "at batch", "fixed cost per call µs"], _call_costs(results)
         )
         + f"\n\nTop-1 agreement with {inprocess['runners'][0] if inprocess.get('runners') else 'n/a'} "
         f"on the sample batch: {agree or 'n/a'}.{notes}"
@@ -178,10 +179,10 @@ def best_per_image(inprocess: dict[str, Any], runner: str) -> tuple[float, int] 
     return best["p50_ms"] * 1e3 / best["batch_size"], best["batch_size"]
 
 
-def _call_costs(inprocess: dict[str, Any]) -> list[tuple[object, ...]]:
+def _call_costs(results: dict[str, Any]) -> list[tuple[object, ...]]:
     rows: list[tuple[object, ...]] = []
-    for runner in inprocess.get("runners", []):
-        one, best = inprocess_row({"inprocess": inprocess}, runner), best_per_image(inprocess, runner)
+    for runner in results["inprocess"].get("runners", []):
+        one, best = inprocess_row(results, runner), best_per_image(results["inprocess"], runner)
         if one is not None and best is not None:
             one_us = one["p50_ms"] * 1e3
             rows.append((RUNNER_LABELS.get(runner, runner), one_us, best[0], best[1], max(one_us - best[0], 0.0)))
@@ -235,7 +236,7 @@ def _http(results: dict[str, Any], plots: str) -> str:
             else "No load runs (see notes)."
         )
         + _http_comparison(results)
-        + _batching(http)
+        + _batching(results)
         + _notes(http)
     )
 
@@ -261,12 +262,13 @@ def _http_comparison(results: dict[str, Any]) -> str:
     return text
 
 
-def _batching(http: dict[str, Any]) -> str:
+def _batching(results: dict[str, Any]) -> str:
     """This service with dynamic batching on against off (FP32, multipart), at each concurrency."""
+    http = results["http"]
     rows = []
     for concurrency in http.get("concurrencies", []):
-        on = http_row({"http": http}, "service_fp32_batching", concurrency)
-        off = http_row({"http": http}, "service_fp32_no_batching", concurrency)
+        on = http_row(results, "service_fp32_batching", concurrency)
+        off = http_row(results, "service_fp32_no_batching", concurrency)
         if on and off:
             cores = (on.get("server_cpu_cores"), off.get("server_cpu_cores"))
             rate = (on["ok_per_s"], off["ok_per_s"])
