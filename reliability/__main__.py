@@ -81,6 +81,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=RESULTS_DIR)
     parser.add_argument("--markdown", type=Path, default=PROJECT_ROOT / "RELIABILITY.md")
     parser.add_argument("--model", default="fp32", help="fp32, int8 or a path (default fp32)")
+    parser.add_argument("--report-only", action="store_true", help="re-render the Markdown from the stored JSON")
     return parser.parse_args(argv)
 
 
@@ -175,6 +176,9 @@ def verdict(results: dict[str, Any]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every section, write the JSON and the Markdown report; exit 1 if a check failed."""
     arguments = parse_args(argv)
+    if arguments.report_only:
+        arguments.markdown.write_text(render(json.loads((arguments.output / RESULTS_FILE).read_text())))
+        return EXIT_OK
     plan = Plan.choose(arguments.quick)
     work = arguments.output / "tmp" / "reliability"
     work.mkdir(parents=True, exist_ok=True)
