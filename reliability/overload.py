@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from benchmarks.processes import HOST
+from benchmarks.stats import percentile
 from reliability.client import HttpAnswer, HttpRequest, crowd, send
 
 
@@ -63,7 +64,7 @@ def flood(
         time.sleep(seconds)  # the flood's planned length, not a wait for something to happen
     answers = [each.answer for each in sent]
     shed = [answer for answer in answers if answer.status == 503]
-    latencies = sorted(answer.seconds * 1000 for answer in answers) or [0.0]
+    latencies = [answer.seconds * 1000 for answer in answers] or [0.0]
     recovered = [send(HOST, port, recovery) for _ in range(recovery_requests)]
     first_ok = next((index for index, answer in enumerate(recovered) if answer.status == 200), None)
     first_ok_ms = None
@@ -74,8 +75,8 @@ def flood(
         outcomes=dict(Counter(answer.kind for answer in answers)),
         shed_share=round(len(shed) / max(1, len(answers)), 4),
         shed_answers_well_formed=all(well_formed_shed(answer) for answer in shed),
-        p50_ms=round(latencies[len(latencies) // 2], 2),
-        p99_ms=round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 2),
+        p50_ms=round(percentile(latencies, 50), 2),
+        p99_ms=round(percentile(latencies, 99), 2),
         recovery_requests=recovery_requests,
         recovery_ok=sum(answer.status == 200 for answer in recovered),
         recovery_first_ok_ms=first_ok_ms,
