@@ -76,7 +76,7 @@ bench-smoke: $(VENV)/.dev system-deps
 	$(BIN)/python -m benchmarks --smoke $(ARGS)
 
 reliability: $(VENV)/.dev system-deps
-	$(BIN)/python -m benchmarks.reliability $(ARGS)
+	$(BIN)/python -m reliability $(ARGS)
 
 arm64-test: $(VENV)/.dev
 	bash scripts/arm64-test.sh

@@ -4,28 +4,26 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
+import importlib
 import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.config import SECTIONS, BenchPlan, build_plan, display_path
-from benchmarks.inputs import TestImage, read_test_images
+from benchmarks.context import BenchContext
 from benchmarks.machine import describe_machine, describe_models, load_average
 from benchmarks.plots import HTTP_PLOT, INPROCESS_PLOT, plot_http, plot_inprocess
 from benchmarks.progress import Progress
 from benchmarks.report import render
 from benchmarks.targets import evaluate_targets
-from benchmarks.workloads import Workload, write_workloads
 
 RESULTS_FILE = "results.json"
 EXIT_OK = 0
 EXIT_SECTION_FAILED = 1
-TEST_IMAGES = 16
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -55,69 +53,14 @@ def plan_as_dict(plan: BenchPlan) -> dict[str, Any]:
 
 def run_sections(plan: BenchPlan, progress: Progress) -> tuple[dict[str, Any], dict[str, str]]:
     """Run each planned section; a failing section is recorded and the others still run."""
-    work_dir = plan.output_dir / "tmp"
-    log_dir = work_dir / "logs"
-
-    # Read the dataset only for the sections that need it, inside their own error handling
-    # (`--sections footprint` runs without the archive).
-    @functools.cache
-    def images() -> list[TestImage]:
-        return read_test_images(plan.dataset_archive, TEST_IMAGES)
-
-    @functools.cache
-    def workloads() -> dict[str, Workload]:
-        return write_workloads(images()[0], work_dir / "bodies")
-
-    def inprocess() -> dict[str, Any]:
-        from benchmarks.inprocess import run_inprocess
-
-        return run_inprocess(plan, images(), progress)
-
-    def http() -> dict[str, Any]:
-        from benchmarks.http_bench import run_http
-
-        return run_http(plan, workloads(), log_dir, progress)
-
-    def headtohead() -> dict[str, Any]:
-        from benchmarks.headtohead import run_headtohead
-
-        return run_headtohead(plan, workloads()["multipart"], log_dir, progress)
-
-    def profile() -> dict[str, Any]:
-        from benchmarks.profiling import run_profile
-
-        return run_profile(plan, workloads()["multipart"], work_dir, progress)
-
-    def coldstart() -> dict[str, Any]:
-        from benchmarks.coldstart import run_coldstart
-
-        return run_coldstart(plan, workloads()["multipart"], log_dir, progress)
-
-    def largephoto() -> dict[str, Any]:
-        from benchmarks.largephoto import run_largephoto
-
-        return run_largephoto(plan, log_dir, progress)
-
-    def footprint() -> dict[str, Any]:
-        from benchmarks.footprint import run_footprint
-
-        return run_footprint()
-
-    runners: dict[str, Callable[[], dict[str, Any]]] = {
-        "inprocess": inprocess,
-        "http": http,
-        "headtohead": headtohead,
-        "profile": profile,
-        "coldstart": coldstart,
-        "largephoto": largephoto,
-        "footprint": footprint,
-    }
+    context = BenchContext(plan, progress)
     results: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for section in plan.sections:
         progress(section, "starting")
         try:
-            results[section] = runners[section]()
+            # Imported only when it runs: `--sections footprint` needs neither TensorFlow nor onnxruntime.
+            results[section] = importlib.import_module(f"benchmarks.{SECTIONS[section]}").run(context)
         except Exception as error:  # one broken section must not lose the others' figures
             errors[section] = f"{type(error).__name__}: {error}"
             progress(section, f"FAILED: {errors[section]}")

@@ -1,64 +1,104 @@
-"""Cold start: process start → first 200 from the readiness route → first successful prediction."""
+"""Cold start: process start → first 200 from the readiness route → first successful prediction, and the import
+cost per package in a fresh interpreter (`python -X importtime`) that explains part of it."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+import subprocess
+import sys
+import time
 from typing import Any
 
-from benchmarks.config import BenchPlan, available_cpus, split_cpus
-from benchmarks.importtime import SERVICE_IMPORTS, TENSORFLOW_IMPORTS, measure_imports
-from benchmarks.processes import RunningServer, ServerSpec, ServerStartError
-from benchmarks.progress import Progress
-from benchmarks.servers import compared_specs
+from benchmarks.config import PROJECT_ROOT
+from benchmarks.context import BenchContext
+from benchmarks.processes import RunningServer
 from benchmarks.stats import median_of
-from benchmarks.workloads import Workload
+
+SERVICE_IMPORTS = (
+    "numpy",
+    "onnxruntime",
+    "PIL.Image",
+    "starlette.applications",
+    "python_multipart",
+    "prometheus_client",
+    "uvicorn",
+    "service.app",
+)
+TENSORFLOW_IMPORTS = ("numpy", "PIL.Image", "tensorflow", "keras", "fastapi", "uvicorn", "benchmarks.tf_service")
 
 
-def measure_start(spec: ServerSpec, workload: Workload, cpus: tuple[int, ...], log_dir: Path) -> dict[str, Any]:
-    """One start: seconds to ready, seconds to the first prediction, and memory right after it."""
-    with RunningServer(spec, cpus, log_dir) as server:
-        ready = server.wait_ready()
-        first = server.wait_first_success("POST", workload.path, workload.body(), workload.headers())
-        return {"ready_seconds": ready, "first_prediction_seconds": first, "memory": server.memory()}
+def parse_importtime(stderr: str) -> dict[str, float]:
+    """Cumulative milliseconds per top-level package from `-X importtime` output (outermost imports only)."""
+    per_root: dict[str, float] = {}
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line.split("|")
+        if name.startswith("  "):  # nested: already counted in its parent's cumulative time
+            continue
+        root = name.strip().split(".")[0]
+        per_root[root] = per_root.get(root, 0.0) + int(cumulative) / 1000
+    return dict(per_root)
 
 
-def run_coldstart(plan: BenchPlan, workload: Workload, log_dir: Path, progress: Progress) -> dict[str, Any]:
+def measure_imports(modules: tuple[str, ...]) -> dict[str, Any]:
+    """Wall-clock seconds to import `modules` in a new interpreter, and the ms each top-level package took."""
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import " + ", ".join(modules)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        timeout=300,
+        check=False,
+    )
+    wall = time.monotonic() - started
+    if completed.returncode != 0:
+        return {"error": completed.stderr.strip().splitlines()[-1:]}
+    packages = parse_importtime(completed.stderr)
+    roots = {module.split(".")[0] for module in modules}
+    ranked = sorted(((name, ms) for name, ms in packages.items() if name in roots), key=lambda item: -item[1])
+    return {"wall_seconds": wall, "packages_ms": dict(ranked)}
+
+
+def run(context: BenchContext) -> dict[str, Any]:
     """Start each server `cold_start_repeats` times, alternating servers, and report medians."""
-    server_cpus, _ = split_cpus(available_cpus())
-    threads = len(server_cpus)
-    specs, notes = compared_specs(plan, threads)
+    plan, workload = context.plan, context.workloads["multipart"]
+    specs, notes = context.compared_specs()
     samples: dict[str, list[dict[str, Any]]] = {spec.name: [] for spec in specs}
+
+    def measure(server: RunningServer) -> dict[str, Any]:
+        """One start: seconds to ready, seconds to the first prediction, and memory right after it."""
+        first = server.wait_for_200("POST", workload.path, workload.body(), workload.headers(), request_timeout=60)
+        return {"ready_seconds": server.ready_seconds, "first_prediction_seconds": first, "memory": server.memory()}
+
     for repeat in range(plan.cold_start_repeats):
-        for spec in specs:
-            try:
-                sample = measure_start(spec, workload, server_cpus, log_dir)
-            except ServerStartError as error:
-                notes[spec.name] = f"failed: {error}"
-                continue
-            samples[spec.name].append(sample)
-            progress(
+        for name, sample in context.each_server(specs, measure, notes).items():
+            samples[name].append(sample)
+            context.progress(
                 "coldstart",
-                f"{spec.name} start {repeat + 1}/{plan.cold_start_repeats}: ready {sample['ready_seconds']:.2f} s, "
+                f"{name} start {repeat + 1}/{plan.cold_start_repeats}: ready {sample['ready_seconds']:.2f} s, "
                 f"first prediction {sample['first_prediction_seconds']:.2f} s",
             )
-    summary: dict[str, Any] = {}
-    for name, runs in samples.items():
-        if not runs:
-            continue
-        summary[name] = {
+    summary = {
+        name: {
             "ready_seconds_median": median_of([run["ready_seconds"] for run in runs]),
             "first_prediction_seconds_median": median_of([run["first_prediction_seconds"] for run in runs]),
             "rss_mib_after_first_prediction_median": median_of([run["memory"]["rss_mib"] for run in runs]),
             "runs": runs,
         }
+        for name, runs in samples.items()
+        if runs
+    }
     imports = {"service": measure_imports(SERVICE_IMPORTS)}
     if plan.keras_model is not None:
         imports["tf_service"] = measure_imports(TENSORFLOW_IMPORTS)
-    progress(
+    context.progress(
         "coldstart", "import times: " + ", ".join(f"{k} {v.get('wall_seconds', 0):.2f} s" for k, v in imports.items())
     )
     return {
-        "server_cpus": list(server_cpus),
+        "server_cpus": list(context.server_cpus),
         "repeats": plan.cold_start_repeats,
         "servers": summary,
         "imports": imports,

@@ -11,9 +11,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 RESULTS_MARKDOWN = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
 SMOKE_OUTPUT_DIR = RESULTS_DIR / "tmp" / "smoke"
+SHARED_DIR = PROJECT_ROOT.parent / "shared"
 # training.data.DEFAULT_ARCHIVE, spelled again: this module is copied into the TensorFlow-path image without
 # training/data.py (see tf_image.APP_FILES); tests/benchmarks/test_main.py checks that the two agree.
-DATASET_ARCHIVE = PROJECT_ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+DATASET_ARCHIVE = SHARED_DIR / "data" / "cifar10-jpeg.tar.gz"
 MODELS_DIR = PROJECT_ROOT / "models"
 KERAS_MODEL = MODELS_DIR / "best_model.keras"
 
@@ -23,43 +24,54 @@ Mode = Literal["full", "smoke"]
 
 @dataclass(frozen=True)
 class BenchPlan:
-    """What one run measures and for how long."""
+    """What one run measures and for how long; the defaults are the full run's (committed figures)."""
 
-    mode: Mode
     output_dir: Path
     markdown_path: Path
     keras_model: Path | None
-    models_dir: Path
-    dataset_archive: Path
-    # in-process
-    batch_sizes: tuple[int, ...]
-    inprocess_rounds: int
-    inprocess_seconds_per_measurement: float
-    inprocess_min_calls: int
     threads: int
+    sections: tuple[str, ...]  # which sections run
+    mode: Mode = "full"
+    models_dir: Path = MODELS_DIR
+    dataset_archive: Path = DATASET_ARCHIVE
+    # in-process
+    batch_sizes: tuple[int, ...] = (1, 8, 32, 128, 256)
+    inprocess_rounds: int = 5
+    inprocess_seconds_per_measurement: float = 0.5
+    inprocess_min_calls: int = 5
     # HTTP
-    concurrencies: tuple[int, ...]
-    http_seconds: float
-    http_warmup_seconds: float
-    http_full_matrix: bool  # every service variant, or only the default one
+    concurrencies: tuple[int, ...] = (1, 8, 32, 64)
+    http_seconds: float = 8.0
+    http_warmup_seconds: float = 2.0
+    http_full_matrix: bool = True  # every service variant, or only the default one
     # the targets' servers side by side, in interleaved rounds
-    headtohead_rounds: int
-    headtohead_seconds: float
+    headtohead_rounds: int = 5
+    headtohead_seconds: float = 5.0
     # cold start, large photos
-    cold_start_repeats: int
-    large_photo_megapixels: float
-    large_photo_requests: int
-    # which sections run
-    sections: tuple[str, ...]
+    cold_start_repeats: int = 3
+    large_photo_megapixels: float = 16.0
+    large_photo_requests: int = 15
 
 
-SECTIONS: tuple[str, ...] = ("inprocess", "http", "headtohead", "profile", "coldstart", "largephoto", "footprint")
+# Each section, in running order, and the module that measures it (`benchmarks.<module>.run(context)`).
+SECTIONS = {
+    "inprocess": "inprocess",
+    "http": "http_bench",
+    "headtohead": "headtohead",
+    "profile": "profiling",
+    "coldstart": "coldstart",
+    "largephoto": "largephoto",
+    "footprint": "footprint",
+}
 
 
 def display_path(path: Path) -> str:
-    """``path`` relative to the project root when it is inside it (results stay portable), else absolute."""
+    """``path`` relative to the project root when it is inside it or in the shared folder beside it (results
+    stay portable: no path of this machine in a committed file), else absolute."""
     resolved = path.resolve()
-    return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else str(resolved)
+    if resolved.is_relative_to(PROJECT_ROOT) or resolved.is_relative_to(SHARED_DIR.resolve()):
+        return os.path.relpath(resolved, PROJECT_ROOT)
+    return str(resolved)
 
 
 def available_cpus() -> tuple[int, ...]:
@@ -88,7 +100,7 @@ def build_plan(
     markdown_path: Path | None = None,
     keras_model: Path | None = None,
     threads: int | None = None,
-    sections: tuple[str, ...] = SECTIONS,
+    sections: tuple[str, ...] = tuple(SECTIONS),
 ) -> BenchPlan:
     """The plan for a full run (committed figures, about 15 minutes) or a smoke run (seconds)."""
     unknown = sorted(set(sections) - set(SECTIONS))
@@ -98,36 +110,21 @@ def build_plan(
     output = output_dir if output_dir is not None else default_output
     markdown = markdown_path if markdown_path is not None else (output / "RESULTS.md" if smoke else RESULTS_MARKDOWN)
     if threads is None:
-        from benchmarks.onnx_path import service_default_threads
+        from service.settings import Settings  # here, not at the top: the TensorFlow-path image has no service/
 
-        threads = service_default_threads()
+        threads = Settings().intra_op_threads
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
     plan = BenchPlan(
-        mode="full",
         output_dir=output,
         markdown_path=markdown,
         keras_model=find_keras_model(keras_model),
-        models_dir=MODELS_DIR,
-        dataset_archive=DATASET_ARCHIVE,
-        batch_sizes=(1, 8, 32, 128, 256),
-        inprocess_rounds=5,
-        inprocess_seconds_per_measurement=0.5,
-        inprocess_min_calls=5,
         threads=threads,
-        concurrencies=(1, 8, 32, 64),
-        http_seconds=8.0,
-        http_warmup_seconds=2.0,
-        http_full_matrix=True,
-        headtohead_rounds=5,
-        headtohead_seconds=5.0,
-        cold_start_repeats=3,
-        large_photo_megapixels=16.0,
-        large_photo_requests=15,
         sections=tuple(section for section in SECTIONS if section in sections),
     )
     if not smoke:
         return plan
+    # Tiny durations and few configurations: seconds in all, for checking the scripts (the figures mean nothing).
     return replace(
         plan,
         mode="smoke",

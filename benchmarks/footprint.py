@@ -15,6 +15,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from benchmarks.config import PROJECT_ROOT
+from benchmarks.context import BenchContext
 
 MB = 1_000_000  # decimal megabytes, as image sizes and the 200 MB target are quoted
 # What the original TensorFlow service installs: TensorFlow, FastAPI (+ its server and upload parser), Pillow.
@@ -113,14 +114,15 @@ def image_size(image: str, environment: Mapping[str, str]) -> tuple[float | None
     return int(completed.stdout.strip()) / 1e6, "podman image inspect"
 
 
-def run_footprint(runtime_image: str = RUNTIME_IMAGE, tf_image: str = TF_IMAGE) -> dict[str, Any]:
-    """Installed sizes of both dependency sets, and the image sizes when podman and the images exist."""
+def run(context: BenchContext) -> dict[str, Any]:
+    """Installed sizes of both dependency sets, and the image sizes when podman and the images exist (the run's
+    context is not needed: nothing here starts a server or reads the dataset)."""
     roots = runtime_roots()
     runtime = closure(roots)
     tensorflow_path = closure(TF_PATH_ROOTS)
     images: dict[str, Any] = {}
     environment = container_environment()
-    for role, image in (("runtime", runtime_image), ("tensorflow", tf_image)):
+    for role, image in (("runtime", RUNTIME_IMAGE), ("tensorflow", TF_IMAGE)):
         if environment is None:
             images[role] = {"image": image, "mb": None, "source": "not measured: podman is not installed"}
             continue

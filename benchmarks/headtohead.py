@@ -10,50 +10,36 @@ of its rounds and each ratio the median of the per-round ratios.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
-from benchmarks.config import BenchPlan, available_cpus, split_cpus
-from benchmarks.load import hey_available, run_hey
-from benchmarks.processes import RunningServer
-from benchmarks.progress import Progress
-from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE, compared_specs
+from benchmarks.context import BenchContext
+from benchmarks.load import hey_available
+from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE
 from benchmarks.stats import median_of, ratio
 from benchmarks.targets import TARGET_CONCURRENCY
-from benchmarks.workloads import Workload
 
 
-def run_headtohead(plan: BenchPlan, workload: Workload, log_dir: Path, progress: Progress) -> dict[str, Any]:
+def run(context: BenchContext) -> dict[str, Any]:
     """Interleaved rounds of `hey` at the target concurrency against every compared server."""
     if not hey_available():
         return {"note": "skipped: `hey` not installed (make system-deps)"}
-    server_cpus, load_cpus = split_cpus(available_cpus())
-    threads = len(server_cpus)
-    specs, _ = compared_specs(plan, threads)
+    plan, workload = context.plan, context.workloads["multipart"]
+    specs, _ = context.compared_specs()
     rounds: list[dict[str, float]] = []
     with ExitStack() as stack:
-        servers = [stack.enter_context(RunningServer(spec, server_cpus, log_dir)) for spec in specs]
+        servers = [stack.enter_context(context.start(spec)) for spec in specs]
         for server in servers:
-            server.wait_ready()
-            run_hey(
-                server.port, workload, concurrency=TARGET_CONCURRENCY, seconds=plan.http_warmup_seconds, cpus=load_cpus
-            )
+            context.hey(server, workload, TARGET_CONCURRENCY, plan.http_warmup_seconds)
         for number in range(plan.headtohead_rounds):
             shift = number % len(servers)
             rates: dict[str, float] = {}
             for server in servers[shift:] + servers[:shift]:
-                result = run_hey(
-                    server.port,
-                    workload,
-                    concurrency=TARGET_CONCURRENCY,
-                    seconds=plan.headtohead_seconds,
-                    cpus=load_cpus,
-                )
+                result = context.hey(server, workload, TARGET_CONCURRENCY, plan.headtohead_seconds)
                 if result.errors or result.non_2xx:
                     raise RuntimeError(f"{server.spec.name}: {result.errors} errors, {result.non_2xx} non-2xx")
                 rates[server.spec.name] = result.ok_per_s
             rounds.append(rates)
-            progress(
+            context.progress(
                 "headtohead",
                 f"round {number + 1}/{plan.headtohead_rounds}: "
                 + ", ".join(f"{name} {rate:,.0f} req/s" for name, rate in rates.items()),

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from benchmarks.config import BenchPlan, available_cpus, split_cpus
-from benchmarks.load import LoadGeneratorMissingError, hey_available, run_hey
-from benchmarks.processes import RunningServer, ServerSpec, ServerStartError, request
-from benchmarks.progress import Progress
-from benchmarks.servers import CEILING, DEFAULT_SERVICE, compared_specs, service_variants
-from benchmarks.workloads import Workload
+from benchmarks.context import BenchContext
+from benchmarks.inputs import Workload
+from benchmarks.load import hey_available
+from benchmarks.processes import RunningServer, ServerSpec, request
+from benchmarks.servers import CEILING, DEFAULT_SERVICE, service_variants
 
 SEQUENTIAL_PROBES = 5
-
-
-def servers_to_test(plan: BenchPlan, threads: int) -> tuple[list[ServerSpec], dict[str, str]]:
-    """The server specs for this plan, and notes on anything skipped."""
-    compared, notes = compared_specs(plan, threads)  # the default service first, then TF path and ceiling
-    return [*service_variants(plan.http_full_matrix, threads, plan.models_dir), *compared[1:]], notes
 
 
 def workloads_for(spec: ServerSpec, workloads: dict[str, Workload]) -> list[Workload]:
@@ -47,65 +39,54 @@ def service_defaults() -> dict[str, Any]:
     return {"max_batch_size": defaults.max_batch_size, "max_batch_wait_ms": defaults.max_batch_wait_ms}
 
 
-def run_http(plan: BenchPlan, workloads: dict[str, Workload], log_dir: Path, progress: Progress) -> dict[str, Any]:
+def run(context: BenchContext) -> dict[str, Any]:
     """Load-test each server with each workload at each concurrency; servers and `hey` on separate CPUs."""
-    server_cpus, load_cpus = split_cpus(available_cpus())
-    threads = len(server_cpus)
-    specs, notes = servers_to_test(plan, threads)
+    plan, workloads = context.plan, context.workloads
+    compared, notes = context.compared_specs()  # the default service first, then TF path and ceiling
+    specs = [*service_variants(plan.http_full_matrix, context.threads, plan.models_dir), *compared[1:]]
     have_hey = hey_available()
     if not have_hey:
         notes["load_generator"] = "skipped load runs: `hey` not installed (make system-deps); sequential probes only"
     rows: list[dict[str, Any]] = []
     memory: dict[str, dict[str, Any]] = {}
     probes: dict[str, Any] = {}
-    for spec in specs:
-        progress("http", f"starting {spec.name} ({spec.description})")
-        try:
-            with RunningServer(spec, server_cpus, log_dir) as server:
-                ready_seconds = server.wait_ready()
-                warm = workloads["multipart"]
-                if have_hey:
-                    run_hey(
-                        server.port,
-                        warm,
-                        concurrency=max(plan.concurrencies),
-                        seconds=plan.http_warmup_seconds,
-                        cpus=load_cpus,
-                    )
-                else:
-                    probes[spec.name] = probe(server, warm, SEQUENTIAL_PROBES)
-                memory[spec.name] = {"after_warmup": server.memory(), "ready_seconds": ready_seconds}
-                for workload in workloads_for(spec, workloads) if have_hey else []:
-                    for concurrency in plan.concurrencies:
-                        cpu_before = server.cpu_seconds()
-                        result = run_hey(
-                            server.port, workload, concurrency=concurrency, seconds=plan.http_seconds, cpus=load_cpus
-                        )
-                        cpu_used = server.cpu_seconds() - cpu_before
-                        rows.append(
-                            {
-                                "server": spec.name,
-                                "workload": workload.name,
-                                **result.as_dict(),
-                                "server_cpu_cores": cpu_used / result.seconds if result.seconds else None,
-                                "server_cpu_us_per_ok": cpu_used / result.ok * 1e6 if result.ok else None,
-                            }
-                        )
-                        progress(
-                            "http",
-                            f"{spec.name} {workload.name} c={concurrency}: {result.ok_per_s:.0f} req/s, "
-                            f"p50 {result.p50_ms or 0:.1f} ms, p99 {result.p99_ms or 0:.1f} ms, "
-                            f"non-2xx {result.non_2xx}, errors {result.errors}",
-                        )
-                memory[spec.name]["after_load"] = server.memory()
-        except (ServerStartError, LoadGeneratorMissingError, RuntimeError) as error:
-            notes[spec.name] = f"failed: {error}"
-            progress("http", f"{spec.name} failed: {str(error).splitlines()[0]}")
+
+    def measure(server: RunningServer) -> None:
+        name = server.spec.name
+        context.progress("http", f"{name} ({server.spec.description}) ready")
+        if have_hey:
+            context.hey(server, workloads["multipart"], max(plan.concurrencies), plan.http_warmup_seconds)
+        else:
+            probes[name] = probe(server, workloads["multipart"], SEQUENTIAL_PROBES)
+        memory[name] = {"after_warmup": server.memory(), "ready_seconds": server.ready_seconds}
+        for workload in workloads_for(server.spec, workloads) if have_hey else []:
+            for concurrency in plan.concurrencies:
+                cpu_before = server.cpu_seconds()
+                result = context.hey(server, workload, concurrency, plan.http_seconds)
+                cpu_used = server.cpu_seconds() - cpu_before
+                rows.append(
+                    {
+                        "server": name,
+                        "workload": workload.name,
+                        **result.as_dict(),
+                        "server_cpu_cores": cpu_used / result.seconds if result.seconds else None,
+                        "server_cpu_us_per_ok": cpu_used / result.ok * 1e6 if result.ok else None,
+                    }
+                )
+                context.progress(
+                    "http",
+                    f"{name} {workload.name} c={concurrency}: {result.ok_per_s:.0f} req/s, "
+                    f"p50 {result.p50_ms or 0:.1f} ms, p99 {result.p99_ms or 0:.1f} ms, "
+                    f"non-2xx {result.non_2xx}, errors {result.errors}",
+                )
+        memory[name]["after_load"] = server.memory()
+
+    context.each_server(specs, measure, notes)
     return {
         "service_settings": service_defaults(),
-        "server_cpus": list(server_cpus),
-        "load_generator_cpus": list(load_cpus),
-        "server_threads": threads,
+        "server_cpus": list(context.server_cpus),
+        "load_generator_cpus": list(context.load_cpus),
+        "server_threads": context.threads,
         "load_generator": "hey" if have_hey else None,
         "seconds_per_run": plan.http_seconds,
         "warmup_seconds": plan.http_warmup_seconds,

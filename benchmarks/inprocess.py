@@ -5,22 +5,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks.config import BenchPlan, display_path
-from benchmarks.inputs import TestImage, pixel_batch
-from benchmarks.onnx_path import onnx_runner
+from benchmarks.context import BenchContext
+from benchmarks.inputs import pixel_batch
 from benchmarks.progress import Progress
 from benchmarks.stats import median_of, ratio, summarize_latencies
-from service.settings import MODEL_FILES
+from service.pipeline import session_config
+from service.runtime import OnnxModel
+from service.settings import MODEL_FILES, Settings
 
 MAX_CALLS_PER_MEASUREMENT = 20_000
 WARMUP_CALLS = 3
 ONNX_MODELS = {f"onnx_{name}": file for name, file in MODEL_FILES.items()}
 TENSORFLOW_RUNNERS = ("tf_predict", "tf_direct_call", "tf_function")
+SERVICE_SESSION_SOURCE = "service.runtime.OnnxModel with the default service.settings.Settings"
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,17 @@ def as_is(batch: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return batch
 
 
+def onnx_call(model_path: Path, threads: int) -> Callable[[NDArray[np.uint8]], NDArray[np.float32]]:
+    """The ONNX model on a uint8 NHWC batch, loaded by the service's own loader with its default settings (only
+    the intra-op thread count set to `threads`), so the benchmark measures what the service runs."""
+    model = OnnxModel.load(model_path, session_config(Settings().with_overrides(intra_op_threads=threads)))
+
+    def run(batch: NDArray[np.uint8]) -> NDArray[np.float32]:
+        return np.asarray(model.predict(batch), dtype=np.float32)
+
+    return run
+
+
 def build_runners(plan: BenchPlan, progress: Progress) -> tuple[list[Runner], dict[str, str]]:
     """The runners this machine can run, and notes on what was skipped or how sessions were configured."""
     runners: list[Runner] = []
@@ -61,9 +76,8 @@ def build_runners(plan: BenchPlan, progress: Progress) -> tuple[list[Runner], di
         if not path.is_file():
             notes[name] = f"skipped: {path} not found"
             continue
-        call, source = onnx_runner(path, plan.threads)
-        notes["onnx_session_options"] = source
-        runners.append(Runner(name=name, runtime="onnxruntime", prepare=as_is, call=call))
+        notes["onnx_session_options"] = SERVICE_SESSION_SOURCE
+        runners.append(Runner(name=name, runtime="onnxruntime", prepare=as_is, call=onnx_call(path, plan.threads)))
     if plan.keras_model is None:
         notes["tensorflow"] = "skipped: no Keras checkpoint (models/best_model.keras) found"
         return runners, notes
@@ -89,8 +103,9 @@ def agreement(runners: list[Runner], batch: NDArray[np.uint8]) -> dict[str, floa
     return result
 
 
-def run_inprocess(plan: BenchPlan, images: list[TestImage], progress: Progress) -> dict[str, Any]:
+def run(context: BenchContext) -> dict[str, Any]:
     """Measure every runner at every batch size, alternating runners round by round so noise hits all of them."""
+    plan, images, progress = context.plan, context.images, context.progress
     runners, notes = build_runners(plan, progress)
     rows: list[dict[str, Any]] = []
     for batch_size in plan.batch_sizes:

@@ -1,10 +1,12 @@
-"""Benchmark inputs: real CIFAR-10 test JPEGs from the shared archive, pixel batches, a large photo, request bodies."""
+"""Benchmark inputs: real CIFAR-10 test JPEGs from the shared archive, pixel batches, a large photo, and the
+request bodies the HTTP benchmarks send, written to files so the load generator can read them."""
 
 from __future__ import annotations
 
 import io
 import json
 import tarfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from PIL import Image
 
 MULTIPART_BOUNDARY = "cifar10-bench-boundary-7d1f3a"
 SAMPLE_MEMBER = "test/cat/0000.jpg"
+V2_INFER_PATH = "/v2/models/cifar10-cnn/infer"
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,25 @@ class TestImage:
 
     name: str
     jpeg: bytes
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One kind of request: where it goes, its body on disk and its content type."""
+
+    name: str
+    path: str
+    body_file: Path
+    content_type: str
+    description: str
+
+    def body(self) -> bytes:
+        """The request body."""
+        return self.body_file.read_bytes()
+
+    def headers(self) -> Mapping[str, str]:
+        """Headers for a single request with this body."""
+        return {"Content-Type": self.content_type}
 
 
 def read_test_images(archive: Path, count: int, first: str = SAMPLE_MEMBER) -> list[TestImage]:
@@ -53,6 +75,13 @@ def read_test_images(archive: Path, count: int, first: str = SAMPLE_MEMBER) -> l
     return images[:count]
 
 
+def encode(image: Image.Image, image_format: str, **options: object) -> bytes:
+    """Encode an image in memory."""
+    buffer = io.BytesIO()
+    image.save(buffer, image_format, **options)
+    return buffer.getvalue()
+
+
 def decode_pixels(jpeg: bytes) -> NDArray[np.uint8]:
     """Decode one 32×32 JPEG to a uint8 [32, 32, 3] RGB array."""
     with Image.open(io.BytesIO(jpeg)) as image:
@@ -75,19 +104,28 @@ def large_photo_jpeg(megapixels: float, seed: int = 0) -> tuple[bytes, tuple[int
     pixels = np.asarray(image, dtype=np.int16)
     noise = generator.integers(-6, 7, size=(height, width, 1), dtype=np.int16)
     photo = Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
-    buffer = io.BytesIO()
-    photo.save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue(), (width, height)
+    return encode(photo, "JPEG", quality=90), (width, height)
+
+
+def multipart(
+    parts: Sequence[tuple[str, str | None, bytes]],
+    boundary: str = MULTIPART_BOUNDARY,
+    file_type: str = "application/octet-stream",
+) -> bytes:
+    """A multipart/form-data body from (field name, file name or None for a plain field, content)."""
+    out = bytearray()
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
+        if filename is not None:
+            out += f"Content-Type: {file_type}\r\n".encode()
+        out += b"\r\n" + content + b"\r\n"
+    return bytes(out + f"--{boundary}--\r\n".encode())
 
 
 def multipart_body(jpeg: bytes, field: str = "file", filename: str = "image.jpg") -> bytes:
     """A multipart/form-data body carrying one JPEG, as browsers and `requests` send it."""
-    head = (
-        f"--{MULTIPART_BOUNDARY}\r\n"
-        f'Content-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
-        "Content-Type: image/jpeg\r\n\r\n"
-    ).encode()
-    return head + jpeg + f"\r\n--{MULTIPART_BOUNDARY}--\r\n".encode()
+    return multipart([(field, filename, jpeg)], file_type="image/jpeg")
 
 
 def multipart_content_type() -> str:
@@ -97,14 +135,26 @@ def multipart_content_type() -> str:
 
 def v2_infer_body(pixels: NDArray[np.uint8], input_name: str = "image") -> bytes:
     """A KServe V2 JSON inference request for one image (uint8 NHWC, row-major flat data)."""
-    request = {
-        "inputs": [
-            {
-                "name": input_name,
-                "shape": [1, *pixels.shape],
-                "datatype": "UINT8",
-                "data": pixels.reshape(-1).tolist(),
-            }
-        ]
+    tensor = {"name": input_name, "shape": [1, *pixels.shape], "datatype": "UINT8", "data": pixels.reshape(-1).tolist()}
+    return json.dumps({"inputs": [tensor]}, separators=(",", ":")).encode()
+
+
+def write_workloads(image: TestImage, directory: Path) -> dict[str, Workload]:
+    """The three ways to ask for one prediction: multipart upload, raw JPEG body, KServe V2 JSON tensor."""
+    directory.mkdir(parents=True, exist_ok=True)
+    bodies = {
+        "multipart": (multipart_body(image.jpeg), multipart_content_type(), "/predict", "POST /predict, multipart"),
+        "raw": (image.jpeg, "image/jpeg", "/predict", "POST /predict, raw JPEG body"),
+        "v2": (
+            v2_infer_body(decode_pixels(image.jpeg)),
+            "application/json",
+            V2_INFER_PATH,
+            "POST V2 infer, JSON uint8 tensor [1,32,32,3]",
+        ),
     }
-    return json.dumps(request, separators=(",", ":")).encode()
+    workloads: dict[str, Workload] = {}
+    for name, (body, content_type, path, description) in bodies.items():
+        body_file = directory / f"{name}.body"
+        body_file.write_bytes(body)
+        workloads[name] = Workload(name, path, body_file, content_type, description)
+    return workloads

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from benchmarks.inputs import Workload
 from benchmarks.processes import HOST, pinned
-from benchmarks.workloads import Workload
 
 
 class LoadGeneratorMissingError(RuntimeError):
@@ -93,25 +93,9 @@ def run_hey(port: int, workload: Workload, *, concurrency: int, seconds: float, 
     """POST the workload's body with `concurrency` keep-alive workers for `seconds`, the generator pinned to `cpus`."""
     if not hey_available():
         raise LoadGeneratorMissingError("hey is not installed (Debian package `hey`; run `make system-deps`)")
-    duration = f"{max(seconds, 0.1):.1f}s"
-    argv = [
-        "hey",
-        "-z",
-        duration,
-        "-c",
-        str(concurrency),
-        "-m",
-        "POST",
-        "-T",
-        workload.content_type,
-        "-D",
-        str(workload.body_file),
-        "-t",
-        "60",
-        "-cpus",
-        str(max(len(cpus), 1)),
-        f"http://{HOST}:{port}{workload.path}",
-    ]
+    load = ["-z", f"{max(seconds, 0.1):.1f}s", "-c", str(concurrency), "-t", "60", "-cpus", str(max(len(cpus), 1))]
+    body = ["-m", "POST", "-T", workload.content_type, "-D", str(workload.body_file)]
+    argv = ["hey", *load, *body, f"http://{HOST}:{port}{workload.path}"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     completed = subprocess.run(pinned(argv, cpus), capture_output=True, text=True, timeout=seconds + 120, check=False)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

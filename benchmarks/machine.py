@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.config import KERAS_MODEL, PROJECT_ROOT, available_cpus, display_path
+from benchmarks.processes import proc_value
 from service.settings import MODEL_FILES
 from training.data import file_sha256
 
@@ -27,26 +28,10 @@ VERSIONED_DISTRIBUTIONS = (
 )
 
 
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or the platform's processor string)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def memory_total_mib() -> float | None:
     """Total RAM in MiB from /proc/meminfo."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+    total = proc_value("/proc/meminfo", "MemTotal")
+    return int(total.split()[0]) / 1024 if total else None
 
 
 def load_average() -> list[float]:
@@ -82,7 +67,7 @@ def describe_machine() -> dict[str, Any]:
     """Everything needed to judge whether two result files are comparable."""
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "cpu_model": cpu_model(),
+        "cpu_model": proc_value("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
         "logical_cores": os.cpu_count(),
         "usable_cpus": list(available_cpus()),
         "memory_total_mib": memory_total_mib(),

@@ -1,4 +1,8 @@
-"""Server processes for the HTTP benchmarks: start pinned to CPUs, wait for readiness, measure memory, stop."""
+"""Server processes for the benchmarks, the reliability run and the tests: the one way to start a server.
+
+A server starts on a free loopback port with its output in a log file, is handed out once it answers its
+readiness route, and is stopped with SIGTERM (SIGKILL if it lingers). Memory and CPU come from /proc.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,18 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from benchmarks.config import MODELS_DIR, PROJECT_ROOT
+
 HOST = "127.0.0.1"
 POLL_INTERVAL_SECONDS = 0.01
-STOP_TIMEOUT_SECONDS = 15.0
+STOP_TIMEOUT_SECONDS = 20.0
 READY_TIMEOUT_SECONDS = 180.0
 SERVICE_ENV_PREFIX = "CIFAR10_"
 
@@ -34,6 +41,26 @@ class ServerSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     ready_path: str = "/ready"
     description: str = ""
+
+
+def service_spec(
+    model: str | Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    name: str = "service",
+    description: str = "",
+    models_dir: Path = MODELS_DIR,
+) -> ServerSpec:
+    """This service (`python -m service`) on `model` (fp32, int8 or a path), its defaults overridden by `env`.
+
+    No lame-duck window unless `env` asks for one: a harness stopping its server has no load balancer to wait for.
+    """
+    return ServerSpec(
+        name=name,
+        argv=(sys.executable, "-m", "service", "--host", HOST, "--port", "{port}", "--model", str(model)),
+        env={f"{SERVICE_ENV_PREFIX}MODELS_DIR": str(models_dir), f"{SERVICE_ENV_PREFIX}DRAIN_S": "0", **(env or {})},
+        description=description,
+    )
 
 
 def free_port() -> int:
@@ -70,24 +97,38 @@ def request(
 
 
 class RunningServer:
-    """A started server process; use as a context manager so it is always stopped."""
+    """A server process started from `spec`, its stdout and stderr in `log_dir/<name>-<port>.log`.
 
-    def __init__(self, spec: ServerSpec, cpus: Sequence[int], log_dir: Path) -> None:
+    Used as a context manager it is handed out ready (ServerStartError if it exits or times out first) and is
+    always stopped afterwards. Outside one (a server expected never to be ready) the caller calls `stop()`.
+    """
+
+    def __init__(self, spec: ServerSpec, log_dir: Path, cpus: Sequence[int] = ()) -> None:
         self.spec = spec
         self.port = free_port()
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{spec.name}-{self.port}.log"
         argv = [part.format(port=self.port) for part in spec.argv]
-        # The caller's CIFAR10_* variables must not leak into a measured server: each spec says what it runs with.
+        # The caller's CIFAR10_* variables must not leak into a server: each spec says what it runs with.
         inherited = {key: value for key, value in os.environ.items() if not key.startswith(SERVICE_ENV_PREFIX)}
-        environment = {**inherited, **spec.env}
         self.started = time.monotonic()
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                pinned(argv, cpus), env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                pinned(argv, cpus),
+                cwd=PROJECT_ROOT,
+                env={**inherited, **spec.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
+        self.ready_seconds: float | None = None
 
     def __enter__(self) -> RunningServer:
+        try:
+            self.ready_seconds = self.wait_for_200("GET", self.spec.ready_path)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(
@@ -100,35 +141,35 @@ class RunningServer:
         """The server's process id."""
         return self.process.pid
 
-    def log_tail(self, lines: int = 20) -> str:
-        """The last lines of the server's log."""
+    @property
+    def host_port(self) -> str:
+        """`host:port`, as clients that take no scheme want it."""
+        return f"{HOST}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The base URL, without a trailing slash."""
+        return f"http://{self.host_port}"
+
+    def log_text(self) -> str:
+        """Everything the server wrote so far."""
         try:
-            text = self.log_path.read_text(errors="replace")
+            return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
 
-    def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> float:
-        """Seconds from process start until the readiness route first answers 200."""
-        return self._wait_for_200("GET", self.spec.ready_path, None, {}, timeout, request_timeout=1.0)
-
-    def wait_first_success(
-        self, method: str, path: str, body: bytes, headers: Mapping[str, str], timeout: float = READY_TIMEOUT_SECONDS
-    ) -> float:
-        """Seconds from process start until `method path` first answers 200."""
-        return self._wait_for_200(method, path, body, headers, timeout, request_timeout=timeout)
-
-    def _wait_for_200(
+    def wait_for_200(
         self,
         method: str,
         path: str,
-        body: bytes | None,
-        headers: Mapping[str, str],
-        timeout: float,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
         *,
-        request_timeout: float,
+        timeout: float = READY_TIMEOUT_SECONDS,
+        request_timeout: float = 1.0,
     ) -> float:
-        """Poll until `method path` answers 200; raise ServerStartError with the log if the process exits first."""
+        """Seconds from process start until `method path` first answers 200; ServerStartError (with the end of
+        the log) if the process exits first or the time runs out."""
         deadline = self.started + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -142,6 +183,10 @@ class RunningServer:
             time.sleep(POLL_INTERVAL_SECONDS)
         raise ServerStartError(f"{self.spec.name}: {method} {path} no 200 after {timeout:.0f} s:\n{self.log_tail()}")
 
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the server's log."""
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
     def memory(self) -> dict[str, float]:
         """Resident memory of the server and all its descendants (MiB), and the summed peaks."""
         return process_tree_memory(self.pid)
@@ -151,10 +196,10 @@ class RunningServer:
         return process_tree_cpu_seconds(self.pid)
 
     def stop(self) -> None:
-        """Ask the server to shut down (SIGINT, like Ctrl-C), then kill its process group if it lingers."""
+        """SIGTERM (the service drains in-flight requests), then SIGKILL to its process group if it lingers."""
         if self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
@@ -179,16 +224,20 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def proc_value(path: str, key: str) -> str | None:
+    """The value after `key:` in a /proc text file (status, meminfo, cpuinfo), or None if it is not there."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return None
+    return next(
+        (value.strip() for name, _, value in (line.partition(":") for line in lines) if name.strip() == key), None
+    )
+
+
 def status_kib(pid: int, key: str) -> int:
     """A `kB` field (VmRSS, VmHWM) from /proc/<pid>/status, or 0 if the process is gone."""
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:
-        return 0
-    for line in lines:
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    return 0
+    return int((proc_value(f"/proc/{pid}/status", key) or "0 kB").split()[0])
 
 
 def process_tree_memory(pid: int) -> dict[str, float]:

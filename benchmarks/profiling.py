@@ -10,45 +10,36 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.config import BenchPlan, available_cpus, split_cpus
-from benchmarks.load import hey_available, run_hey
-from benchmarks.processes import RunningServer, ServerStartError, pinned
-from benchmarks.progress import Progress
+from benchmarks.context import BenchContext
+from benchmarks.load import hey_available
+from benchmarks.processes import RunningServer, pinned
 from benchmarks.servers import ceiling_spec, default_service_spec
 from benchmarks.targets import TARGET_CONCURRENCY
-from benchmarks.workloads import Workload
 
 SAMPLE_RATE_HZ = 200
 TOP = 12
 # Where a sampled stack's time goes. First the specific kinds of work, matched anywhere in the stack in
 # this order (work inside the multipart parser is parsing, whatever its innermost frame); a stack with
 # none of them goes to the layer of its innermost recognised frame (so an endpoint's own code counts to
-# the service, not to the Starlette router that called it).
-WORK: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("inference (onnxruntime)", ("onnxruntime/",)),
-    ("image decode + resize (Pillow)", ("PIL/", "service/preprocessing.py")),
-    ("multipart parsing", ("python_multipart/", "starlette/formparsers.py")),
-    ("JSON encode/decode", ("json/",)),
-    ("metrics (prometheus_client)", ("prometheus_client/",)),
-    ("request id / logging", ("uuid.py", "logging/")),
-    ("batching hand-off (threads, futures)", ("concurrent/futures/", "threading.py", "service/batching.py")),
+# the service, not to the Starlette router that called it). The last field marks the buckets the no-op
+# ceiling has too: the framework's own part of a request.
+Bucket = tuple[str, tuple[str, ...], bool]
+WORK: tuple[Bucket, ...] = (
+    ("inference (onnxruntime)", ("onnxruntime/",), False),
+    ("image decode + resize (Pillow)", ("PIL/", "service/preprocessing.py"), False),
+    ("multipart parsing", ("python_multipart/", "starlette/formparsers.py"), True),
+    ("JSON encode/decode", ("json/",), True),
+    ("metrics (prometheus_client)", ("prometheus_client/",), False),
+    ("request id / logging", ("uuid.py", "logging/"), False),
+    ("batching hand-off (threads, futures)", ("concurrent/futures/", "threading.py", "service/batching.py"), False),
 )
-LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("other service code", ("service/", "benchmarks/")),
-    ("Starlette routing, middleware, responses", ("starlette/",)),
-    ("HTTP protocol (uvicorn + httptools)", ("uvicorn/protocols/", "httptools/")),
-    ("event loop (asyncio, uvloop)", ("asyncio/", "uvloop/", "uvicorn/", "selectors.py")),
+LAYERS: tuple[Bucket, ...] = (
+    ("other service code", ("service/", "benchmarks/"), False),
+    ("Starlette routing, middleware, responses", ("starlette/",), True),
+    ("HTTP protocol (uvicorn + httptools)", ("uvicorn/protocols/", "httptools/"), True),
+    ("event loop (asyncio, uvloop)", ("asyncio/", "uvloop/", "uvicorn/", "selectors.py"), True),
 )
-# The buckets the no-op ceiling has too: the framework's share of a request.
-FRAMEWORK_BUCKETS = frozenset(
-    {
-        "multipart parsing",
-        "JSON encode/decode",
-        "Starlette routing, middleware, responses",
-        "HTTP protocol (uvicorn + httptools)",
-        "event loop (asyncio, uvloop)",
-    }
-)
+FRAMEWORK_BUCKETS = frozenset(label for label, _, framework in (*WORK, *LAYERS) if framework)
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -70,11 +61,11 @@ def split_frame(frame: str) -> tuple[str, str]:
 
 def bucket_of(files: list[str]) -> str:
     """The kind of work a stack (files from outermost to innermost frame) is doing."""
-    for label, patterns in WORK:
+    for label, patterns, _ in WORK:
         if any(pattern in file for file in files for pattern in patterns):
             return label
     for file in reversed(files):
-        for label, patterns in LAYERS:
+        for label, patterns, _ in LAYERS:
             if any(pattern in file for pattern in patterns):
                 return label
     return "other"
@@ -115,75 +106,38 @@ def aggregate(collapsed: str, top: int = TOP) -> dict[str, Any]:
     }
 
 
-def profile_one(
-    server: RunningServer, workload: Workload, seconds: float, cpus: tuple[int, ...], output: Path
-) -> dict[str, Any]:
-    """Record py-spy samples of the server (non-blocking) while `hey` loads it; the profiler runs on `cpus`."""
-    executable = py_spy()
-    assert executable is not None
-    duration = max(1, int(seconds) - 1)
-    recorder = subprocess.Popen(
-        pinned(
-            [
-                executable,
-                "record",
-                "--nonblocking",
-                "--threads",
-                "--format",
-                "raw",
-                "--rate",
-                str(SAMPLE_RATE_HZ),
-                "--duration",
-                str(duration),
-                "--output",
-                str(output),
-                "--pid",
-                str(server.pid),
-            ],
-            cpus,
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    load = run_hey(server.port, workload, concurrency=TARGET_CONCURRENCY, seconds=duration + 1.0, cpus=cpus)
-    _, errors = recorder.communicate(timeout=60)
-    if recorder.returncode != 0 or not output.is_file():
-        raise RuntimeError(f"py-spy failed ({recorder.returncode}): {errors.strip()[-300:]}")
-    return {"requests_per_s_while_profiled": load.ok_per_s, **aggregate(output.read_text())}
-
-
-def run_profile(plan: BenchPlan, workload: Workload, work_dir: Path, progress: Progress) -> dict[str, Any]:
+def run(context: BenchContext) -> dict[str, Any]:
     """Profile this service and the ceiling under load at the target concurrency (skipped without py-spy/hey)."""
-    if py_spy() is None or not hey_available():
+    executable = py_spy()
+    if executable is None or not hey_available():
         return {"skipped": "py-spy or hey not installed (pip install '.[bench]'; make system-deps)"}
-    server_cpus, load_cpus = split_cpus(available_cpus())
-    threads = len(server_cpus)
-    profiles: dict[str, Any] = {}
+    plan, workload = context.plan, context.workloads["multipart"]
+    duration = max(1, int(max(plan.http_seconds, 2.0)) - 1)
+
+    def profile(server: RunningServer) -> dict[str, Any]:
+        """Record py-spy samples of the server (non-blocking) while `hey` loads it, both on the load CPU."""
+        context.hey(server, workload, TARGET_CONCURRENCY, plan.http_warmup_seconds)
+        output = context.work_dir / f"{server.spec.name}.pyspy.txt"
+        sampling = ["--nonblocking", "--threads", "--rate", str(SAMPLE_RATE_HZ), "--duration", str(duration)]
+        argv = [executable, "record", *sampling, "--format", "raw", "--output", str(output), "--pid", str(server.pid)]
+        recorder = subprocess.Popen(
+            pinned(argv, context.load_cpus), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        load = context.hey(server, workload, TARGET_CONCURRENCY, duration + 1.0)
+        _, errors = recorder.communicate(timeout=60)
+        if recorder.returncode != 0 or not output.is_file():
+            raise RuntimeError(f"py-spy failed ({recorder.returncode}): {errors.strip()[-300:]}")
+        result = {"requests_per_s_while_profiled": load.ok_per_s, **aggregate(output.read_text())}
+        top = ", ".join(f"{item['bucket']} {item['share']:.0%}" for item in result["buckets"][:5])
+        context.progress("profile", f"{server.spec.name}: {result['samples']} samples; {top}")
+        return result
+
     notes: dict[str, str] = {}
-    for spec in (default_service_spec(threads, plan.models_dir), ceiling_spec()):
-        try:
-            with RunningServer(spec, server_cpus, work_dir / "logs") as server:
-                server.wait_ready()
-                run_hey(
-                    server.port,
-                    workload,
-                    concurrency=TARGET_CONCURRENCY,
-                    seconds=plan.http_warmup_seconds,
-                    cpus=load_cpus,
-                )
-                profiles[spec.name] = profile_one(
-                    server, workload, max(plan.http_seconds, 2.0), load_cpus, work_dir / f"{spec.name}.pyspy.txt"
-                )
-        except (ServerStartError, RuntimeError) as error:
-            notes[spec.name] = f"failed: {error}"
-            continue
-        top = ", ".join(f"{item['bucket']} {item['share']:.0%}" for item in profiles[spec.name]["buckets"][:5])
-        progress("profile", f"{spec.name}: {profiles[spec.name]['samples']} samples; {top}")
+    specs = (default_service_spec(context.threads, plan.models_dir), ceiling_spec())
     return {
         "tool": "py-spy record --nonblocking (Python frames only; time in C extensions counts to the calling frame)",
         "concurrency": TARGET_CONCURRENCY,
         "rate_hz": SAMPLE_RATE_HZ,
-        "servers": profiles,
+        "servers": context.each_server(specs, profile, notes),
         "notes": notes,
     }

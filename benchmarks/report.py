@@ -2,41 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.analysis import explain
+from benchmarks.markdown import cell, fixed, table
 from benchmarks.plots import HTTP_PLOT, INPROCESS_PLOT, RUNNER_LABELS
+from benchmarks.profiling import FRAMEWORK_BUCKETS
 from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE
 from benchmarks.stats import ratio
-from benchmarks.targets import Target, evaluate_targets, http_rate
+from benchmarks.targets import (
+    CEILING_SHARE,
+    TARGET_CONCURRENCY,
+    Target,
+    evaluate_targets,
+    figure,
+    http_rate,
+    http_row,
+    inprocess_row,
+)
 
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A GitHub-flavoured Markdown table (numbers right-aligned)."""
-    cells = [[_cell(value) for value in row] for row in rows]
-    align = ["---:" if cells and all(_numeric(row[index]) for row in cells) else "---" for index in range(len(headers))]
-    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in cells]
-    return "\n".join(lines)
-
-
-def _numeric(text: str) -> bool:
-    return text == "n/a" or text.replace(",", "").replace(".", "", 1).rstrip("×").isdigit()
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value >= 100:
-            return f"{value:,.0f}"
-        if value >= 1:
-            return f"{value:.2f}"
-        return f"{value:.3f}"
-    return str(value)
+# The profile buckets the no-op ceiling has too: the framework's own part of a request.
+FRAMEWORK_ROW = "framework (HTTP protocol, Starlette, multipart, event loop, JSON)"
 
 
 def _notes(section: dict[str, Any]) -> str:
@@ -46,14 +31,12 @@ def _notes(section: dict[str, Any]) -> str:
 
 
 def _ms(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+    return fixed(value, 3 if value is not None and value < 10 else 1)
 
 
 def _hey_ms(value: float | None) -> str:
     """hey prints latencies in seconds with four decimals: 0.1 ms resolution."""
-    return "n/a" if value is None else f"{value:,.1f}"
+    return fixed(value, 1)
 
 
 def render(results: dict[str, Any], plot_dir_link: str = "results") -> str:
@@ -61,9 +44,9 @@ def render(results: dict[str, Any], plot_dir_link: str = "results") -> str:
     targets = evaluate_targets(results)
     parts = [_header(results), _targets(targets), _setup(results)]
     if "inprocess" in results:
-        parts.append(_inprocess(results["inprocess"], plot_dir_link))
+        parts.append(_inprocess(results, plot_dir_link))
     if "http" in results:
-        parts.append(_http(results["http"], plot_dir_link))
+        parts.append(_http(results, plot_dir_link))
     if "headtohead" in results:
         parts.append(_headtohead(results["headtohead"]))
     if "coldstart" in results:
@@ -74,11 +57,8 @@ def render(results: dict[str, Any], plot_dir_link: str = "results") -> str:
         parts.append(_footprint(results["footprint"]))
     if "largephoto" in results:
         parts.append(_largephoto(results["largephoto"]))
-    analysis = explain(results, targets)
-    if analysis:
-        parts.insert(2, "## Why\n\n" + "\n\n".join(analysis))
     if "profile" in results:
-        parts.append(_profile(results["profile"]))
+        parts.append(_profile(results))
     parts.append(_reproduce(results))
     return "\n\n".join(parts).rstrip() + "\n"
 
@@ -121,7 +101,7 @@ def _measured(target: Target) -> str:
         return f"{target.measured:,.1f}{target.unit}"
     if target.measured < 1 and target.measured > 0:
         return f"{target.measured:.3f}× (1/{1 / target.measured:.1f})"
-    return f"{_cell(target.measured)}×"
+    return f"{cell(target.measured)}×"
 
 
 def _setup(results: dict[str, Any]) -> str:
@@ -148,7 +128,8 @@ def _setup(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _inprocess(inprocess: dict[str, Any], plots: str) -> str:
+def _inprocess(results: dict[str, Any], plots: str) -> str:
+    inprocess = results["inprocess"]
     rows = [
         (
             RUNNER_LABELS.get(row["runner"], row["runner"]),
@@ -180,12 +161,36 @@ def _inprocess(inprocess: dict[str, Any], plots: str) -> str:
         + table(["Runtime", "Batch", "p50 ms", "p95 ms", "p99 ms", "images/s", "calls"], rows)
         + "\n\nSpeed-up of onnxruntime over each TensorFlow call style (ratio of p50 latencies, and of images/s):\n\n"
         + table(["onnxruntime", "vs TensorFlow", "Batch", "p50 speed-up ×", "throughput ×"], speedups)
+        + "\n\nFixed cost per call: the batch-1 p50 minus the lowest p50 per image over all batch sizes (µs):\n\n"
+        + table(
+            ["Runtime", "batch 1 µs", "best µs per image", "at batch", "fixed cost per call µs"], _call_costs(results)
+        )
         + f"\n\nTop-1 agreement with {inprocess['runners'][0] if inprocess.get('runners') else 'n/a'} "
         f"on the sample batch: {agree or 'n/a'}.{notes}"
     )
 
 
-def _http(http: dict[str, Any], plots: str) -> str:
+def best_per_image(inprocess: dict[str, Any], runner: str) -> tuple[float, int] | None:
+    """The lowest p50 cost of one image (µs) over all batch sizes, and the batch size it was reached at."""
+    rows = [row for row in inprocess.get("rows", []) if row["runner"] == runner]
+    if not rows:
+        return None
+    best = min(rows, key=lambda row: row["p50_ms"] / row["batch_size"])
+    return best["p50_ms"] * 1e3 / best["batch_size"], best["batch_size"]
+
+
+def _call_costs(results: dict[str, Any]) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
+    for runner in results["inprocess"].get("runners", []):
+        one, best = inprocess_row(results, runner), best_per_image(results["inprocess"], runner)
+        if one is not None and best is not None:
+            one_us = one["p50_ms"] * 1e3
+            rows.append((RUNNER_LABELS.get(runner, runner), one_us, best[0], best[1], max(one_us - best[0], 0.0)))
+    return rows
+
+
+def _http(results: dict[str, Any], plots: str) -> str:
+    http = results["http"]
     rows = [
         (
             row["server"],
@@ -205,7 +210,6 @@ def _http(http: dict[str, Any], plots: str) -> str:
     ]
     servers = "".join(f"\n- `{name}`: {description}" for name, description in http.get("servers", {}).items())
     workloads = "".join(f"\n- `{name}`: {description}" for name, description in http.get("workloads", {}).items())
-    comparison = _http_comparison(http)
     return (
         "## 2. End-to-end HTTP\n\n"
         f"![throughput vs concurrency]({plots}/{HTTP_PLOT})\n\n"
@@ -231,29 +235,53 @@ def _http(http: dict[str, Any], plots: str) -> str:
             if rows
             else "No load runs (see notes)."
         )
-        + comparison
+        + _http_comparison(results)
+        + _batching(results)
         + _notes(http)
     )
 
 
-def _http_comparison(http: dict[str, Any]) -> str:
-    results = {"http": http}
-    concurrencies = http.get("concurrencies", [])
+def _http_comparison(results: dict[str, Any]) -> str:
     rows = []
-    for concurrency in concurrencies:
+    for concurrency in results["http"].get("concurrencies", []):
         service = http_rate(results, DEFAULT_SERVICE, concurrency)
-        rows.append(
-            (
-                concurrency,
-                service,
-                ratio(service, http_rate(results, TF_SERVICE, concurrency)),
-                ratio(service, http_rate(results, CEILING, concurrency)),
-            )
-        )
-    if not rows or all(row[1] is None for row in rows):
+        tf, ceiling = http_rate(results, TF_SERVICE, concurrency), http_rate(results, CEILING, concurrency)
+        rows.append((concurrency, service, ratio(service, tf), ratio(service, ceiling)))
+    if all(row[1] is None for row in rows):
         return ""
-    return f"\n\n`{DEFAULT_SERVICE}` against the TensorFlow path and the ceiling (multipart):\n\n" + table(
+    text = f"\n\n`{DEFAULT_SERVICE}` against the TensorFlow path and the ceiling (multipart):\n\n" + table(
         ["Concurrency", "req/s", "× TF-path service", "fraction of ceiling"], rows
+    )
+    predict = inprocess_row(results, "tf_predict")
+    if predict is not None:
+        text += (
+            f"\n\nThe TensorFlow-path service calls `model.predict` on its event loop, one request at a time: at "
+            f"{predict['p50_ms']:.1f} ms per call in-process (section 1) that allows at most "
+            f"{1000 / predict['p50_ms']:.0f} requests/s."
+        )
+    return text
+
+
+def _batching(results: dict[str, Any]) -> str:
+    """This service with dynamic batching on against off (FP32, multipart), at each concurrency."""
+    http = results["http"]
+    rows = []
+    for concurrency in http.get("concurrencies", []):
+        on = http_row(results, "service_fp32_batching", concurrency)
+        off = http_row(results, "service_fp32_no_batching", concurrency)
+        if on and off:
+            cores = (on.get("server_cpu_cores"), off.get("server_cpu_cores"))
+            rate = (on["ok_per_s"], off["ok_per_s"])
+            rows.append((concurrency, *rate, ratio(*rate), _hey_ms(on["p50_ms"]), _hey_ms(off["p50_ms"]), *cores))
+    if not rows:
+        return ""
+    settings = http.get("service_settings", {})
+    return (
+        f"\n\nDynamic batching on against off (FP32, multipart; max batch {settings.get('max_batch_size')}, "
+        f"wait ≤ {settings.get('max_batch_wait_ms')} ms once batches form):\n\n"
+        + table(
+            ["Concurrency", "req/s on", "req/s off", "on/off ×", "p50 ms on", "p50 ms off", "CPU on", "CPU off"], rows
+        )
     )
 
 
@@ -374,18 +402,24 @@ def _largephoto(largephoto: dict[str, Any]) -> str:
     )
 
 
-def _profile(profile: dict[str, Any]) -> str:
+def _profile(results: dict[str, Any]) -> str:
+    profile = results["profile"]
     if "skipped" in profile:
         return f"## 7. Profile\n\nSkipped: {profile['skipped']}."
     sections = []
     for name, entry in profile.get("servers", {}).items():
-        buckets = [(item["bucket"], f"{item['share']:.1%}") for item in entry["buckets"]]
+        per_request = figure(http_row(results, name), "server_cpu_us_per_ok")
+        framework = sum(item["share"] for item in entry["buckets"] if item["bucket"] in FRAMEWORK_BUCKETS)
+        shares = [*((item["bucket"], item["share"]) for item in entry["buckets"]), (FRAMEWORK_ROW, framework)]
+        buckets = [
+            (bucket, f"{share:.1%}", fixed(share * per_request if per_request else None, 0)) for bucket, share in shares
+        ]
         files = [(item["file"], f"{item['share']:.1%}") for item in entry["self_by_file"][:8]]
         threads = ", ".join(f"{item['thread']} {item['share']:.0%}" for item in entry["threads"])
         sections.append(
             f"**{name}** ({entry['samples']} samples at {entry['requests_per_s_while_profiled']:.0f} req/s; "
             f"threads: {threads})\n\n"
-            + table(["Work", "share of samples"], buckets)
+            + table(["Work", "share of samples", "≈ CPU µs per request"], buckets)
             + "\n\nSelf time by file of the innermost Python frame:\n\n"
             + table(["File", "share"], files)
         )
@@ -393,9 +427,25 @@ def _profile(profile: dict[str, Any]) -> str:
         "## 7. Profile\n\n"
         f"`{profile.get('tool')}`, {profile.get('rate_hz')} Hz, while `hey` holds c={profile.get('concurrency')}. "
         "A stack counts toward a specific kind of work (inference, decode, multipart, JSON, metrics, request id, "
-        "batching hand-off) if any of its frames does it, otherwise toward the layer of its innermost frame.\n\n"
+        "batching hand-off) if any of its frames does it, otherwise toward the layer of its innermost frame. "
+        f"CPU µs per request: the share of the server's CPU time per request at c={TARGET_CONCURRENCY} (section 2).\n\n"
         + "\n\n".join(sections)
+        + _ceiling_budget(results)
         + _notes(profile)
+    )
+
+
+def _ceiling_budget(results: dict[str, Any]) -> str:
+    """How much CPU per request the ceiling target leaves for the real work, against what inference alone needs."""
+    ceiling_us = figure(http_row(results, CEILING), "server_cpu_us_per_ok")
+    best = best_per_image(results.get("inprocess", {}), "onnx_fp32")
+    if not ceiling_us or best is None:
+        return ""
+    return (
+        f"\n\nAt {CEILING_SHARE:.0%} of the ceiling's requests/s on a saturated core, `/predict` could use "
+        f"{ceiling_us / CEILING_SHARE - ceiling_us:.0f} µs of CPU per request more than the ceiling's "
+        f"{ceiling_us:.0f} µs; onnxruntime FP32 alone needs {best[0]:.0f} µs per image at best (batch {best[1]}, "
+        "section 1)."
     )
 
 

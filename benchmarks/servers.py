@@ -6,47 +6,38 @@ import sys
 from pathlib import Path
 
 from benchmarks.config import BenchPlan
-from benchmarks.processes import ServerSpec
+from benchmarks.processes import ServerSpec, service_spec
 
 DEFAULT_SERVICE = "service_fp32_batching"
 TF_SERVICE = "tf_service"
 CEILING = "ceiling"
 
 
-def service_spec(model: str, batching: bool, threads: int, models_dir: Path) -> ServerSpec:
-    """This service (`python -m service`) with the given model and batching, access log off."""
+def service_variant(model: str, batching: bool, threads: int, models_dir: Path) -> ServerSpec:
+    """This service with the given model and batching, one worker, access log off."""
     mode = "batching" if batching else "no_batching"
-    return ServerSpec(
+    environment = {
+        "CIFAR10_BATCHING": "true" if batching else "false",
+        "CIFAR10_INTRA_OP_THREADS": str(threads),
+        "CIFAR10_WORKERS": "1",
+        "CIFAR10_ACCESS_LOG": "false",
+        "CIFAR10_LOG_LEVEL": "warning",
+    }
+    return service_spec(
+        model,
+        environment,
         name=f"service_{model}_{mode}",
-        argv=(sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", "{port}"),
-        env={
-            "CIFAR10_MODEL": model,
-            "CIFAR10_MODELS_DIR": str(models_dir),
-            "CIFAR10_BATCHING": "true" if batching else "false",
-            "CIFAR10_INTRA_OP_THREADS": str(threads),
-            "CIFAR10_WORKERS": "1",
-            "CIFAR10_ACCESS_LOG": "false",
-            "CIFAR10_LOG_LEVEL": "warning",
-        },
         description=f"this service, {model.upper()}, dynamic batching {'on' if batching else 'off'}",
+        models_dir=models_dir,
     )
 
 
 def tf_service_spec(keras_model: Path, threads: int) -> ServerSpec:
     """The TensorFlow-path comparison service (FastAPI + UploadFile + Pillow + model.predict)."""
+    argv = (sys.executable, "-m", "benchmarks.tf_service", "--port", "{port}")
     return ServerSpec(
         name=TF_SERVICE,
-        argv=(
-            sys.executable,
-            "-m",
-            "benchmarks.tf_service",
-            "--port",
-            "{port}",
-            "--model",
-            str(keras_model),
-            "--threads",
-            str(threads),
-        ),
+        argv=(*argv, "--model", str(keras_model), "--threads", str(threads)),
         description="TensorFlow path: FastAPI + UploadFile + Pillow + model.predict",
     )
 
@@ -62,7 +53,7 @@ def ceiling_spec() -> ServerSpec:
 
 def default_service_spec(threads: int, models_dir: Path) -> ServerSpec:
     """This service as it ships (FP32, batching on): the one every target is measured on."""
-    return service_spec("fp32", True, threads, models_dir)
+    return service_variant("fp32", True, threads, models_dir)
 
 
 def compared_specs(plan: BenchPlan, threads: int) -> tuple[list[ServerSpec], dict[str, str]]:
@@ -82,5 +73,7 @@ def service_variants(full_matrix: bool, threads: int, models_dir: Path) -> list[
     if not full_matrix:
         return [default_service_spec(threads, models_dir)]
     return [
-        service_spec(model, batching, threads, models_dir) for model in ("fp32", "int8") for batching in (True, False)
+        service_variant(model, batching, threads, models_dir)
+        for model in ("fp32", "int8")
+        for batching in (True, False)
     ]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from benchmarks.markdown import fixed
 from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE
 from benchmarks.stats import ratio
 
 TARGET_CONCURRENCY = 32
-# The issue's thresholds, shared with the explanations in analysis.py.
+# The issue's thresholds (the report also works out the CPU budget CEILING_SHARE leaves).
 PREDICT_SPEEDUP = 500.0
 TF_FUNCTION_SPEEDUP = 10.0
 TF_SERVICE_SPEEDUP = 100.0
@@ -59,25 +60,17 @@ def http_row(
     return None
 
 
-def _inprocess_p50(results: dict[str, Any], runner: str, batch_size: int = 1) -> float | None:
-    row = inprocess_row(results, runner, batch_size)
-    return float(row["p50_ms"]) if row else None
+def figure(value: Any, *path: str) -> float | None:
+    """The number at ``path`` (keys, outermost first) in results or a row of them, or None where it was not
+    measured."""
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return None if value is None else float(value)
 
 
 def http_rate(results: dict[str, Any], server: str, concurrency: int, workload: str = "multipart") -> float | None:
     """Successful requests per second for one server, workload and concurrency, if measured."""
-    row = http_row(results, server, concurrency, workload)
-    return float(row["ok_per_s"]) if row else None
-
-
-def _headtohead(results: dict[str, Any], server: str) -> float | None:
-    value = results.get("headtohead", {}).get("median_ok_per_s", {}).get(server)
-    return float(value) if value is not None else None
-
-
-def _headtohead_ratio(results: dict[str, Any], key: str) -> float | None:
-    value = results.get("headtohead", {}).get("median_ratios", {}).get(key)
-    return float(value) if value is not None else None
+    return figure(http_row(results, server, concurrency, workload), "ok_per_s")
 
 
 def _http_target(
@@ -87,88 +80,66 @@ def _http_target(
 
     The interleaved head-to-head rounds when they ran (medians), else the single runs of the HTTP matrix.
     """
-    measured = _headtohead_ratio(results, ratio_key)
+    measured = figure(results, "headtohead", "median_ratios", ratio_key)
     if measured is not None:
         rounds = len(results["headtohead"].get("rounds", []))
-        service, rate = _headtohead(results, DEFAULT_SERVICE), _headtohead(results, other)
+        service, rate = (figure(results, "headtohead", "median_ok_per_s", name) for name in (DEFAULT_SERVICE, other))
         return service, rate, measured, f"; medians of {rounds} interleaved rounds"
-    service, rate = (
-        http_rate(results, DEFAULT_SERVICE, TARGET_CONCURRENCY),
-        http_rate(results, other, TARGET_CONCURRENCY),
-    )
+    service, rate = (http_rate(results, name, TARGET_CONCURRENCY) for name in (DEFAULT_SERVICE, other))
     return service, rate, ratio(service, rate), ""
 
 
-def _cold_start(results: dict[str, Any], server: str) -> float | None:
-    entry = results.get("coldstart", {}).get("servers", {}).get(server)
-    return float(entry["ready_seconds_median"]) if entry else None
-
-
 def _rss_after_load(results: dict[str, Any], server: str) -> float | None:
-    entry = results.get("http", {}).get("memory", {}).get(server, {})
-    snapshot = entry.get("after_load") or entry.get("after_warmup")
-    return float(snapshot["rss_mib"]) if snapshot else None
-
-
-def _image_mb(results: dict[str, Any], role: str) -> float | None:
-    value = results.get("footprint", {}).get("images", {}).get(role, {}).get("mb")
-    return float(value) if value is not None else None
-
-
-def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value:,.{digits}f}{unit}"
-
-
-def _ms(value: float | None) -> str:
-    return _fmt(value, " ms", 3)
-
-
-def _rate(value: float | None) -> str:
-    return _fmt(value, " req/s", 0)
+    after_load = figure(results, "http", "memory", server, "after_load", "rss_mib")
+    return (
+        after_load if after_load is not None else figure(results, "http", "memory", server, "after_warmup", "rss_mib")
+    )
 
 
 def evaluate_targets(results: dict[str, Any]) -> list[Target]:
     """Every target of the issue, from this run's figures (FP32 service with its default batching)."""
-    onnx = _inprocess_p50(results, "onnx_fp32")
-    predict = _inprocess_p50(results, "tf_predict")
-    function = _inprocess_p50(results, "tf_function")
+    runners = ("onnx_fp32", "tf_predict", "tf_function")
+    onnx, predict, function = (figure(inprocess_row(results, runner), "p50_ms") for runner in runners)
     service_vs_tf, tf_rate, tf_ratio, tf_source = _http_target(results, TF_SERVICE, "vs_tf_service")
     service_vs_ceiling, ceiling_rate, ceiling_ratio, ceiling_source = _http_target(results, CEILING, "vs_ceiling")
-    service_start, tf_start = _cold_start(results, DEFAULT_SERVICE), _cold_start(results, TF_SERVICE)
+    service_start, tf_start = (
+        figure(results, "coldstart", "servers", name, "ready_seconds_median") for name in (DEFAULT_SERVICE, TF_SERVICE)
+    )
     service_rss, tf_rss = _rss_after_load(results, DEFAULT_SERVICE), _rss_after_load(results, TF_SERVICE)
-    runtime_image, tf_image = _image_mb(results, "runtime"), _image_mb(results, "tensorflow")
+    runtime_image, tf_image = (figure(results, "footprint", "images", role, "mb") for role in ("runtime", "tensorflow"))
     return [
         Target(
             "inprocess_vs_predict",
-            "in-process batch-1 p50: onnxruntime ≥ 500× faster than model.predict",
+            f"in-process batch-1 p50: onnxruntime ≥ {PREDICT_SPEEDUP:.0f}× faster than model.predict",
             ratio(predict, onnx),
             PREDICT_SPEEDUP,
             True,
-            f"model.predict {_ms(predict)} vs onnxruntime FP32 {_ms(onnx)}",
+            f"model.predict {fixed(predict, 3, ' ms')} vs onnxruntime FP32 {fixed(onnx, 3, ' ms')}",
         ),
         Target(
             "inprocess_vs_tf_function",
-            "in-process batch-1 p50: onnxruntime ≥ 10× faster than tf.function",
+            f"in-process batch-1 p50: onnxruntime ≥ {TF_FUNCTION_SPEEDUP:.0f}× faster than tf.function",
             ratio(function, onnx),
             TF_FUNCTION_SPEEDUP,
             True,
-            f"tf.function {_ms(function)} vs onnxruntime FP32 {_ms(onnx)}",
+            f"tf.function {fixed(function, 3, ' ms')} vs onnxruntime FP32 {fixed(onnx, 3, ' ms')}",
         ),
         Target(
             "http_vs_tf_service",
-            f"HTTP c={TARGET_CONCURRENCY}: this service ≥ 100× the requests/s of the TensorFlow-path service",
+            f"HTTP c={TARGET_CONCURRENCY}: this service ≥ {TF_SERVICE_SPEEDUP:.0f}× the requests/s of the "
+            "TensorFlow-path service",
             tf_ratio,
             TF_SERVICE_SPEEDUP,
             True,
-            f"{_rate(service_vs_tf)} vs {_rate(tf_rate)}{tf_source}",
+            f"{fixed(service_vs_tf, 0, ' req/s')} vs {fixed(tf_rate, 0, ' req/s')}{tf_source}",
         ),
         Target(
             "http_vs_ceiling",
-            f"HTTP c={TARGET_CONCURRENCY}: this service ≥ 85% of the no-op ceiling",
+            f"HTTP c={TARGET_CONCURRENCY}: this service ≥ {CEILING_SHARE:.0%} of the no-op ceiling",
             ceiling_ratio,
             CEILING_SHARE,
             True,
-            f"{_rate(service_vs_ceiling)} vs ceiling {_rate(ceiling_rate)}{ceiling_source}",
+            f"{fixed(service_vs_ceiling, 0, ' req/s')} vs ceiling {fixed(ceiling_rate, 0, ' req/s')}{ceiling_source}",
         ),
         Target(
             "cold_start",
@@ -176,7 +147,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
             ratio(service_start, tf_start),
             0.2,
             False,
-            f"{_fmt(service_start, ' s', 2)} vs {_fmt(tf_start, ' s', 2)}",
+            f"{fixed(service_start, 2, ' s')} vs {fixed(tf_start, 2, ' s')}",
         ),
         Target(
             "memory",
@@ -184,16 +155,10 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
             ratio(service_rss, tf_rss),
             0.2,
             False,
-            f"{_fmt(service_rss, ' MiB')} vs {_fmt(tf_rss, ' MiB')}",
+            f"{fixed(service_rss, 1, ' MiB')} vs {fixed(tf_rss, 1, ' MiB')}",
         ),
         Target(
-            "image_size",
-            "runtime image ≤ 200 MB",
-            runtime_image,
-            200.0,
-            False,
-            f"{_fmt(runtime_image, ' MB')}",
-            unit=" MB",
+            "image_size", "runtime image ≤ 200 MB", runtime_image, 200.0, False, fixed(runtime_image, 1, " MB"), " MB"
         ),
         Target(
             "image_vs_tf_image",
@@ -201,6 +166,6 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
             ratio(runtime_image, tf_image),
             0.125,
             False,
-            f"{_fmt(runtime_image, ' MB')} vs {_fmt(tf_image, ' MB')}",
+            f"{fixed(runtime_image, 1, ' MB')} vs {fixed(tf_image, 1, ' MB')}",
         ),
     ]

@@ -54,21 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     with tempfile.TemporaryDirectory(prefix="tf-image-") as context:
         assemble_context(Path(context), keras_model)
-        command = [
-            "buildah",
-            "bud",
-            "--isolation",
-            "chroot",
-            "--pull=never",
-            "--network",
-            "host",
-            "--format",
-            "docker",
-            "-t",
-            args.tag,
-            context,
-        ]
-        return subprocess.run(command, check=False).returncode
+        options = ["--isolation", "chroot", "--pull=never", "--network", "host", "--format", "docker", "-t", args.tag]
+        return subprocess.run(["buildah", "bud", *options, context], check=False).returncode
 
 
 if __name__ == "__main__":

@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.processes import RunningServer, ServerSpec, descendants, pinned, process_tree_memory
+from benchmarks.processes import (
+    RunningServer,
+    ServerSpec,
+    ServerStartError,
+    descendants,
+    pinned,
+    process_tree_memory,
+    request,
+    service_spec,
+)
 from benchmarks.servers import ceiling_spec
 
 
@@ -45,15 +54,24 @@ def test_pinned_prefixes_taskset_only_when_cpus_are_given() -> None:
 
 @pytest.mark.server
 def test_ceiling_server_starts_answers_and_stops(tmp_path: Path) -> None:
-    with RunningServer(ceiling_spec(), [], tmp_path) as server:
-        assert 0 < server.wait_ready(timeout=60) < 60
+    with RunningServer(ceiling_spec(), tmp_path) as server:
+        assert server.ready_seconds is not None and 0 < server.ready_seconds < 60
         assert server.memory()["rss_mib"] > 10
         process = server.process
     assert process.poll() is not None
 
 
 @pytest.mark.server
+def test_the_service_is_ready_at_its_url_logs_to_its_file_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    with RunningServer(service_spec("fp32", {"CIFAR10_LOG_LEVEL": "info"}), tmp_path) as server:
+        status, _ = request(server.port, "GET", "/ready")
+        assert status == 200 and server.url == f"http://{server.host_port}"
+        assert server.log_path.parent == tmp_path and server.log_text()
+    assert server.process.returncode == 0  # SIGTERM: drained and exited cleanly
+
+
+@pytest.mark.server
 def test_a_server_that_exits_reports_its_log(tmp_path: Path) -> None:
     spec = ServerSpec(name="broken", argv=(sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"))
-    with RunningServer(spec, [], tmp_path) as server, pytest.raises(RuntimeError, match=r"(?s)exited with 3.*boom"):
-        server.wait_ready(timeout=30)
+    with pytest.raises(ServerStartError, match=r"(?s)exited with 3.*boom"), RunningServer(spec, tmp_path):
+        pass

@@ -1,10 +1,9 @@
-"""Tests for benchmarks.profiling and benchmarks.importtime: turning profiler and import-time output into shares."""
+"""Tests for benchmarks.profiling: turning profiler output into shares of work."""
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks.importtime import parse_importtime
 from benchmarks.profiling import aggregate, bucket_of, split_frame
 
 COLLAPSED = "\n".join(
@@ -50,16 +49,3 @@ def test_aggregate_shares_by_thread_bucket_and_innermost_file() -> None:
         }
     )
     assert result["self_by_file"][0] == {"file": "onnxruntime/capi/session.py", "share": 0.5}
-
-
-def test_parse_importtime_keeps_outermost_imports_per_package() -> None:
-    stderr = "\n".join(
-        [
-            "import time: self [us] | cumulative | imported package",
-            "import time:       500 |        800 |   numpy._core",
-            "import time:      1000 |      20000 | numpy",
-            "import time:       100 |       3000 | PIL",
-            "import time:       200 |       1000 | PIL.Image",
-        ]
-    )
-    assert parse_importtime(stderr) == pytest.approx({"numpy": 20.0, "PIL": 4.0})

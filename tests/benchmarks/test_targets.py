@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from benchmarks.report import render, table
+from benchmarks.report import render
 from benchmarks.targets import evaluate_targets
 
 
@@ -112,10 +110,3 @@ def test_render_puts_targets_first_with_their_verdicts() -> None:
     assert text.index("## Targets") < text.index("## 1. In-process inference")
     assert "| 1,000× |" in text  # 50 ms / 0.05 ms
     assert "Smoke run" in text
-
-
-@pytest.mark.parametrize(("value", "cell"), [(1234.5, "1,234"), (12.345, "12.35"), (0.01234, "0.012"), (None, "n/a")])
-def test_table_formats_numbers_and_right_aligns_numeric_columns(value: float | None, cell: str) -> None:
-    text = table(["name", "value"], [("a", value)])
-    assert text.splitlines()[1] == "| --- | ---: |"
-    assert text.splitlines()[2] == f"| a | {cell} |"

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import tarfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, sync_playwright
 
+from benchmarks.processes import RunningServer, service_spec
 from tests.browser.artifacts import write_hostile_model, write_png
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -34,61 +29,13 @@ CHROMIUM_ARGS = [
 SERVER_START_TIMEOUT_S = 60.0
 
 
-def find_free_port() -> int:
-    """Ask the kernel for a free loopback port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Poll ``/ready`` until it answers 200; fail with the server's log if it exits or never gets ready."""
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the service exited with {process.returncode} before it was ready:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/ready", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"the service was not ready within {SERVER_START_TIMEOUT_S} s:\n{log.read_text()}")
-
-
 @contextmanager
 def running_service(settings: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Run ``python -m service`` on a free port with the given CIFAR10_* settings; yield its base URL."""
-    port = find_free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    # Inherit PATH and friends, but not a developer's CIFAR10_* overrides.
-    environ = {name: value for name, value in os.environ.items() if not name.startswith("CIFAR10_")}
-    environ |= {
-        "CIFAR10_MODELS_DIR": str(PROJECT_ROOT / "models"),
-        "CIFAR10_LOG_LEVEL": "warning",
-        "CIFAR10_ACCESS_LOG": "false",
-        **settings,
-    }
-    log = tmp_path_factory.mktemp("service") / "service.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=environ,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_ready(base_url, process, log)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    environ = {"CIFAR10_LOG_LEVEL": "warning", "CIFAR10_ACCESS_LOG": "false", **settings}
+    model = environ.pop("CIFAR10_MODEL", "fp32")
+    with RunningServer(service_spec(model, environ), tmp_path_factory.mktemp("service")) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

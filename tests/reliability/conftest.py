@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from benchmarks.reliability.catalogue import Limits
+from reliability.catalogue import Limits
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import make_settings  # noqa: F401 (a fixture, shared with the service tests)

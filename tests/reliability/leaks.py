@@ -1,11 +1,17 @@
-"""What must never appear in a response body or a log line: tracebacks, internal paths, addresses, image bytes."""
+"""What must never appear in a response body or a log line: tracebacks, internal paths, addresses, image bytes;
+and an image whose bytes are easy to spot."""
 
 from __future__ import annotations
 
 import re
 from typing import Final
 
-from benchmarks.reliability.catalogue import SECRET_MARKER
+from PIL import Image, PngImagePlugin
+
+from benchmarks.inputs import encode
+
+# A marker written into image metadata: it must never show up in a log line or an error body.
+SECRET_MARKER: Final = "SECRET-PIXELS-5d41402abc4b2a76"
 
 # Internal details an error body must not carry.
 LEAK_PATTERNS: Final = {
@@ -20,3 +26,10 @@ LEAK_PATTERNS: Final = {
 def leaks_in(text: str) -> list[str]:
     """The kinds of internal detail found in ``text`` (empty when clean)."""
     return [kind for kind, pattern in LEAK_PATTERNS.items() if pattern.search(text)]
+
+
+def marked_png() -> bytes:
+    """A valid 32x32 PNG carrying :data:`SECRET_MARKER` in a text chunk (for the no-image-bytes-in-logs check)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", SECRET_MARKER)
+    return encode(Image.new("RGB", (32, 32), (1, 2, 3)), "PNG", pnginfo=info)

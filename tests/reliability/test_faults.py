@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from benchmarks.reliability.catalogue import sample_jpeg
-from benchmarks.reliability.faults import broken_models, start_with_models
+from reliability.catalogue import sample_jpeg
+from reliability.faults import broken_models, start_with_models
 from service.__main__ import EXIT_MODEL_ERROR
 from service.app import create_app
 from service.errors import ModelLoadError
@@ -54,7 +54,7 @@ def test_broken_models_stop_the_start_with_one_line_and_readiness_never_green(
     models["float-input-contract"] = build_tiny_model(tmp_path / "float.onnx", input_type="float")
     models["no-labels-metadata"] = build_model_without_labels(tmp_path / "nolabels.onnx")
     models["fails-at-run"] = build_model_failing_at_run(tmp_path / "fails.onnx")
-    results = start_with_models(models)
+    results = start_with_models(models, tmp_path / "logs")
     assert [result.name for result in results] == list(models)
     for result in results:
         assert result.exit_code == EXIT_MODEL_ERROR, result

@@ -11,8 +11,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from benchmarks.processes import status_kib
-from benchmarks.reliability.catalogue import HostileCase, build_catalogue, sample_jpeg
-from benchmarks.reliability.client import HttpRequest
+from reliability.catalogue import HostileCase, build_catalogue, sample_jpeg
+from reliability.client import HttpRequest
 from tests.reliability.conftest import LIMITS
 from tests.reliability.leaks import leaks_in
 from tests.reliability.memory import reset_peak_rss

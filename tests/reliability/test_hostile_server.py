@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.reliability.catalogue import SECRET_MARKER, build_catalogue, marked_png
-from benchmarks.reliability.client import HttpAnswer, HttpRequest, send
-from benchmarks.reliability.hostile import send_catalogue, with_request_id
+from benchmarks.processes import RunningServer, service_spec
+from reliability.catalogue import build_catalogue
+from reliability.client import HttpAnswer, HttpRequest, send
+from reliability.hostile import send_catalogue, with_request_id
 from tests.reliability.conftest import LIMITS
-from tests.reliability.leaks import leaks_in
-from tests.service.server import RunningServer, running_server
+from tests.reliability.leaks import SECRET_MARKER, leaks_in, marked_png
 
 pytestmark = pytest.mark.server
 
@@ -27,7 +27,7 @@ PEAK_GROWTH_KIB = 40 * 1024
 @pytest.fixture(scope="module")
 def server(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     environ = {**LIMITS.environ(), "CIFAR10_ACCESS_LOG": "true"}
-    with running_server(tiny_model_path, tmp_path_factory.mktemp("hostile") / "server.log", environ) as running:
+    with RunningServer(service_spec(tiny_model_path, environ), tmp_path_factory.mktemp("hostile")) as running:
         yield running
 
 

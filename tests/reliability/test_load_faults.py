@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.reliability.catalogue import sample_jpeg
-from benchmarks.reliability.client import HttpAnswer, HttpRequest, send
-from benchmarks.reliability.overload import flood
-from benchmarks.reliability.shutdown import sigterm_under_load
+from benchmarks.processes import RunningServer, service_spec
+from reliability.catalogue import jpeg_request
+from reliability.client import HttpAnswer, HttpRequest, send
+from reliability.overload import flood
+from reliability.shutdown import sigterm_under_load
 from tests.reliability.models import build_slow_model
-from tests.service.server import RunningServer, running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
-PREDICT = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
+PREDICT = jpeg_request()
 # About 16 ms of model time per image: requests are really in flight when the signal lands or the queue fills.
 SLOW_SERVER_ENV = {"CIFAR10_MAX_BATCH_SIZE": "4", "CIFAR10_MAX_BATCH_WAIT_MS": "1", "CIFAR10_ACCESS_LOG": "false"}
 
@@ -33,7 +33,7 @@ def is_prediction(answer: HttpAnswer) -> bool:
 
 
 def test_sigterm_during_load_completes_in_flight_requests_and_exits_0(slow_model: Path, tmp_path: Path) -> None:
-    with running_server(slow_model, tmp_path / "server.log", SLOW_SERVER_ENV) as server:
+    with RunningServer(service_spec(slow_model, SLOW_SERVER_ENV), tmp_path) as server:
         result = sigterm_under_load(server.process, server.port, PREDICT, clients=24, load_before_s=1.0)
         log = server.log_text()
     outcomes = result.outcomes
@@ -50,7 +50,7 @@ def test_sigterm_during_load_completes_in_flight_requests_and_exits_0(slow_model
 
 def test_overload_sheds_with_json_503_and_recovers(slow_model: Path, tmp_path: Path) -> None:
     environ = {**SLOW_SERVER_ENV, "CIFAR10_MAX_QUEUE": "2", "CIFAR10_MAX_BATCH_SIZE": "1"}
-    with running_server(slow_model, tmp_path / "server.log", environ) as server:
+    with RunningServer(service_spec(slow_model, environ), tmp_path) as server:
         port = server.port
         result = flood(port, PREDICT, PREDICT, clients=32, seconds=2.0, recovery_requests=10)
         ready = send("127.0.0.1", port, HttpRequest("GET", "/ready"))
@@ -67,7 +67,7 @@ def test_overload_sheds_with_json_503_and_recovers(slow_model: Path, tmp_path: P
 
 @pytest.fixture
 def fast_server(tiny_model_path: Path, tmp_path: Path) -> Iterator[RunningServer]:
-    with running_server(tiny_model_path, tmp_path / "server.log", {"CIFAR10_MAX_UPLOAD_BYTES": "1048576"}) as server:
+    with RunningServer(service_spec(tiny_model_path, {"CIFAR10_MAX_UPLOAD_BYTES": "1048576"}), tmp_path) as server:
         yield server
 
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from benchmarks.reliability.catalogue import jpeg_declaring, png_declaring
+from reliability.catalogue import jpeg_declaring, png_declaring
 from service.contract import ModelInfo
 from service.errors import ImageTooLargeError, ServiceError
 from service.preprocessing import decode_image

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from benchmarks.reliability.catalogue import sample_jpeg
+from reliability.catalogue import sample_jpeg
 from service import pipeline
 from service.app import INDEX_PATH, create_app
 from tests.reliability.leaks import leaks_in

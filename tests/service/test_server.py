@@ -14,9 +14,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from benchmarks.processes import RunningServer, service_spec
 from tests.service.conftest import COMMITTED_FP32
 from tests.service.images import jpeg
-from tests.service.server import RunningServer, running_server
 
 pytestmark = pytest.mark.server
 
@@ -27,7 +27,7 @@ tritonhttp = pytest.importorskip("tritonclient.http")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     if not COMMITTED_FP32.exists():
         pytest.skip(f"{COMMITTED_FP32} is missing")
-    with running_server("fp32", tmp_path_factory.mktemp("server") / "server.log") as running:
+    with RunningServer(service_spec("fp32"), tmp_path_factory.mktemp("server")) as running:
         yield running
 
 
@@ -133,7 +133,7 @@ def _sigterm_during_a_slow_upload(running: RunningServer) -> list[httpx.Response
 
 
 def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
-    with running_server(COMMITTED_FP32, tmp_path / "server.log") as running:
+    with RunningServer(service_spec(COMMITTED_FP32), tmp_path) as running:
         responses = _sigterm_during_a_slow_upload(running)
         # uvicorn finishes its graceful shutdown; service.__main__ turns the re-raised SIGTERM into a clean exit.
         assert running.process.wait(15) == 0
@@ -161,7 +161,7 @@ def _running(pid: int) -> bool:
 
 
 def test_sigterm_with_several_workers_drains_every_worker(tmp_path: Path) -> None:
-    with running_server(COMMITTED_FP32, tmp_path / "server.log", {"CIFAR10_WORKERS": "2"}) as running:
+    with RunningServer(service_spec(COMMITTED_FP32, {"CIFAR10_WORKERS": "2"}), tmp_path) as running:
         workers = [child for child in _children(running.process.pid) if _running(child)]
         assert len(workers) >= 2, workers  # uvicorn's supervisor and its worker processes
         for _ in range(4):
@@ -178,3 +178,23 @@ def test_sigterm_with_several_workers_drains_every_worker(tmp_path: Path) -> Non
         while [worker for worker in workers if _running(worker)] and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not [worker for worker in workers if _running(worker)]
+
+
+def test_sigterm_starts_a_lame_duck_window_before_the_drain(tmp_path: Path) -> None:
+    with RunningServer(service_spec(COMMITTED_FP32, {"CIFAR10_DRAIN_S": "1.5"}), tmp_path) as running:
+        with httpx.Client(base_url=running.url) as client:  # one keep-alive connection
+            assert client.get("/ready").status_code == 200
+            running.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while client.get("/ready").status_code != 503:
+                assert time.monotonic() < deadline, "readiness never turned red"
+                time.sleep(0.01)
+            # Still serving, but every answer tells the client to take its next request elsewhere.
+            answer = client.post("/predict", content=jpeg(), headers={"content-type": "image/jpeg"})
+            assert answer.status_code == 200
+            assert answer.headers["connection"] == "close"
+        assert running.process.poll() is None  # the window is not over yet
+        assert running.process.wait(15) == 0
+        log = running.log_text()
+        assert "draining for 1.5 s" in log
+        assert log.index("draining for") < log.index("Shutting down") < log.index("inference drained")

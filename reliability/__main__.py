@@ -1,4 +1,4 @@
-"""``python -m benchmarks.reliability [--quick]``: hostile inputs, a bounded soak, overload, SIGTERM under load and
+"""``python -m reliability [--quick]``: hostile inputs, a bounded soak, overload, SIGTERM under load and
 start-up faults against real servers; writes ``benchmarks/results/reliability.json`` and ``RELIABILITY.md``."""
 
 from __future__ import annotations
@@ -9,26 +9,25 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.config import MODELS_DIR, PROJECT_ROOT, RESULTS_DIR
+from benchmarks.inputs import V2_INFER_PATH, Workload
 from benchmarks.machine import describe_machine
-from benchmarks.processes import HOST
-from benchmarks.reliability.catalogue import HostileCase, Limits, build_catalogue, sample_jpeg
-from benchmarks.reliability.client import HttpAnswer, HttpRequest, send
-from benchmarks.reliability.faults import broken_models, start_with_models
-from benchmarks.reliability.hostile import send_catalogue
-from benchmarks.reliability.overload import flood
-from benchmarks.reliability.report import render
-from benchmarks.reliability.server import service_process
-from benchmarks.reliability.shutdown import sigterm_under_load
-from benchmarks.reliability.soak import run_soak
-from benchmarks.workloads import Workload
+from benchmarks.processes import HOST, RunningServer, service_spec
+from reliability.catalogue import HostileCase, Limits, build_catalogue, jpeg_request, sample_jpeg
+from reliability.client import HttpAnswer, HttpRequest, send
+from reliability.faults import broken_models, start_with_models
+from reliability.hostile import send_catalogue
+from reliability.overload import flood
+from reliability.report import render
+from reliability.shutdown import sigterm_under_load
+from reliability.soak import run_soak
 from service.settings import Settings
 
 RESULTS_FILE = "reliability.json"
@@ -61,9 +60,9 @@ class Plan:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, with the descriptions the report quotes."""
         return {
-            **{name: getattr(self, name) for name in self.__dataclass_fields__},
+            **asdict(self),
             "overload_description": (
-                f"{self.overload_clients} clients flood `POST /v2/models/cifar10-cnn/infer` with binary tensors of "
+                f"{self.overload_clients} clients flood `POST {V2_INFER_PATH}` with binary tensors of "
                 f"{OVERLOAD_IMAGES} images each for {self.overload_s:.0f} s against a server with "
                 f"CIFAR10_MAX_QUEUE={OVERLOAD_QUEUE}; then 20 single-image requests are sent one at a time."
             ),
@@ -77,19 +76,25 @@ class Plan:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m reliability", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a 10 s soak and short floods (about half a minute)")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR)
     parser.add_argument("--markdown", type=Path, default=PROJECT_ROOT / "RELIABILITY.md")
     parser.add_argument("--model", default="fp32", help="fp32, int8 or a path (default fp32)")
+    parser.add_argument("--report-only", action="store_true", help="re-render the Markdown from the stored JSON")
     return parser.parse_args(argv)
+
+
+def serving(name: str, model: str, work: Path, environ: Mapping[str, str] | None = None) -> RunningServer:
+    """The service on ``model`` logging into ``work``, access log off (under load it would only slow it down)."""
+    return RunningServer(service_spec(model, {"CIFAR10_ACCESS_LOG": "false", **(environ or {})}, name=name), work)
 
 
 def run_hostile(model: str, work: Path) -> dict[str, Any]:
     """Send the whole catalogue to a server with the catalogue's limits; record status, code and latency per case."""
     limits = Limits()
-    single = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
-    with service_process("hostile", model, work, {**limits.environ(), "CIFAR10_ACCESS_LOG": "false"}) as server:
+    single = jpeg_request()
+    with serving("hostile", model, work, limits.environ()) as server:
         run = send_catalogue(server.port, server.pid, build_catalogue(limits), single)
         still_serving = send(HOST, server.port, single).status
     results = [hostile_result(case, answer) for case, answer in run.answers]
@@ -124,44 +129,27 @@ def run_soak_section(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     body = work / "soak.jpg"
     body.write_bytes(sample_jpeg(seed=1))
     workload = Workload("soak", "/predict", body, "image/jpeg", "POST /predict, raw 32x32 JPEG body")
-    with service_process("soak", model, work, {"CIFAR10_ACCESS_LOG": "false"}) as server:
+    with serving("soak", model, work) as server:
         return run_soak(server, workload, seconds=plan.soak_s, concurrency=plan.concurrency, warm_up_s=plan.warm_up_s)
 
 
 def run_overload(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     """Flood a server with a small queue with big V2 requests; then single requests must all succeed."""
     images = np.random.default_rng(0).integers(0, 256, (OVERLOAD_IMAGES, 32, 32, 3), dtype=np.uint8)
-    header = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "image",
-                    "datatype": "UINT8",
-                    "shape": list(images.shape),
-                    "parameters": {"binary_data_size": images.nbytes},
-                }
-            ]
-        }
-    ).encode()
-    big = HttpRequest(
-        "POST",
-        "/v2/models/cifar10-cnn/infer",
-        {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))},
-        header + images.tobytes(),
-    )
-    single = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
-    environ = {"CIFAR10_MAX_QUEUE": str(OVERLOAD_QUEUE), "CIFAR10_ACCESS_LOG": "false"}
-    with service_process("overload", model, work, environ) as server:
-        result = flood(server.port, big, single, clients=plan.overload_clients, seconds=plan.overload_s)
+    tensor = {"name": "image", "datatype": "UINT8", "shape": list(images.shape)}
+    header = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": images.nbytes}}]}).encode()
+    headers = {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))}
+    big = HttpRequest("POST", V2_INFER_PATH, headers, header + images.tobytes())
+    with serving("overload", model, work, {"CIFAR10_MAX_QUEUE": str(OVERLOAD_QUEUE)}) as server:
+        result = flood(server.port, big, jpeg_request(), clients=plan.overload_clients, seconds=plan.overload_s)
     return result.as_dict()
 
 
 def run_sigterm(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     """SIGTERM while clients keep sending."""
-    request = HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg())
-    with service_process("sigterm", model, work, {"CIFAR10_ACCESS_LOG": "false"}) as server:
+    with serving("sigterm", model, work) as server:
         result = sigterm_under_load(
-            server.process, server.port, request, clients=plan.sigterm_clients, load_before_s=plan.sigterm_load_s
+            server.process, server.port, jpeg_request(), clients=plan.sigterm_clients, load_before_s=plan.sigterm_load_s
         )
     return result.as_dict()
 
@@ -169,7 +157,7 @@ def run_sigterm(model: str, work: Path, plan: Plan) -> dict[str, Any]:
 def run_startup_faults(model: str, work: Path) -> list[dict[str, Any]]:
     """Start the service on each broken model file (made from the model under test)."""
     real = Settings(model=model, models_dir=MODELS_DIR).model_path
-    return [fault.as_dict() for fault in start_with_models(broken_models(work / "broken", real))]
+    return [fault.as_dict() for fault in start_with_models(broken_models(work / "broken", real), work)]
 
 
 def verdict(results: dict[str, Any]) -> bool:
@@ -188,6 +176,9 @@ def verdict(results: dict[str, Any]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every section, write the JSON and the Markdown report; exit 1 if a check failed."""
     arguments = parse_args(argv)
+    if arguments.report_only:
+        arguments.markdown.write_text(render(json.loads((arguments.output / RESULTS_FILE).read_text())))
+        return EXIT_OK
     plan = Plan.choose(arguments.quick)
     work = arguments.output / "tmp" / "reliability"
     work.mkdir(parents=True, exist_ok=True)

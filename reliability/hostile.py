@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from benchmarks.processes import HOST, status_kib
-from benchmarks.reliability.catalogue import HostileCase
-from benchmarks.reliability.client import HttpAnswer, HttpRequest, send
+from reliability.catalogue import HostileCase
+from reliability.client import HttpAnswer, HttpRequest, send
 
 WARM_UP_REQUESTS: Final = 5
 

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.reliability --quick`` still runs end to end and writes its JSON and Markdown report."""
+"""``python -m reliability --quick`` still runs end to end and writes its JSON and Markdown report."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_quick_run_writes_the_report(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "benchmarks.reliability",
+            "reliability",
             "--quick",
             "--output",
             str(tmp_path),

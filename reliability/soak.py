@@ -8,10 +8,10 @@ import time
 from typing import Any, Final
 
 from benchmarks.config import available_cpus
+from benchmarks.inputs import Workload
 from benchmarks.load import hey_available, run_hey
 from benchmarks.processes import HOST, RunningServer, status_kib
-from benchmarks.reliability.client import HttpRequest, send
-from benchmarks.workloads import Workload
+from reliability.client import HttpRequest, send
 
 SAMPLE_EVERY_S: Final = 1.0
 HEY_MISSING: Final = "hey is not installed (apt-get install hey)"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from benchmarks.reliability.client import HttpAnswer, HttpRequest, send
+from benchmarks.processes import HOST
+from benchmarks.stats import percentile
+from reliability.client import HttpAnswer, HttpRequest, crowd, send
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +39,7 @@ class OverloadResult:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, with the verdict."""
-        return {
-            **{name: getattr(self, name) for name in self.__dataclass_fields__},
-            "shed_and_recovered": self.shed_and_recovered,
-        }
+        return {**asdict(self), "shed_and_recovered": self.shed_and_recovered}
 
 
 def well_formed_shed(answer: HttpAnswer) -> bool:
@@ -62,39 +60,23 @@ def flood(
     port: int, request: HttpRequest, recovery: HttpRequest, *, clients: int, seconds: float, recovery_requests: int = 20
 ) -> OverloadResult:
     """Send ``request`` from ``clients`` threads for ``seconds``, then ``recovery`` one at a time."""
-    deadline = time.monotonic() + seconds
-    answers: list[HttpAnswer] = []
-    lock = threading.Lock()
-
-    def client() -> None:
-        while time.monotonic() < deadline:
-            answer = send("127.0.0.1", port, request)
-            with lock:
-                answers.append(answer)
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    outcomes: Counter[str] = Counter(
-        str(answer.status) if answer.outcome == "complete" else answer.outcome for answer in answers
-    )
+    with crowd(port, request, clients) as sent:
+        time.sleep(seconds)  # the flood's planned length, not a wait for something to happen
+    answers = [each.answer for each in sent]
     shed = [answer for answer in answers if answer.status == 503]
-    latencies = sorted(answer.seconds * 1000 for answer in answers) or [0.0]
-    recovered = [send("127.0.0.1", port, recovery) for _ in range(recovery_requests)]
-    first_ok = next((answer for answer in recovered if answer.status == 200), None)
+    latencies = [answer.seconds * 1000 for answer in answers] or [0.0]
+    recovered = [send(HOST, port, recovery) for _ in range(recovery_requests)]
+    first_ok = next((index for index, answer in enumerate(recovered) if answer.status == 200), None)
     first_ok_ms = None
     if first_ok is not None:
-        position = recovered.index(first_ok)
-        first_ok_ms = round((sum(answer.seconds for answer in recovered[: position + 1])) * 1000, 2)
+        first_ok_ms = round(sum(answer.seconds for answer in recovered[: first_ok + 1]) * 1000, 2)
     return OverloadResult(
         requests=len(answers),
-        outcomes=dict(outcomes),
+        outcomes=dict(Counter(answer.kind for answer in answers)),
         shed_share=round(len(shed) / max(1, len(answers)), 4),
         shed_answers_well_formed=all(well_formed_shed(answer) for answer in shed),
-        p50_ms=round(latencies[len(latencies) // 2], 2),
-        p99_ms=round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 2),
+        p50_ms=round(percentile(latencies, 50), 2),
+        p99_ms=round(percentile(latencies, 99), 2),
         recovery_requests=recovery_requests,
         recovery_ok=sum(answer.status == 200 for answer in recovered),
         recovery_first_ok_ms=first_ok_ms,

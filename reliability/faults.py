@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +13,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from benchmarks.config import PROJECT_ROOT
-from benchmarks.processes import HOST, SERVICE_ENV_PREFIX, free_port
-from benchmarks.reliability.client import HttpRequest, send
+from benchmarks.processes import HOST, RunningServer, service_spec
+from reliability.client import HttpRequest, send
 
 FAULT_TIMEOUT_S: Final = 60.0
 
@@ -55,36 +52,30 @@ class StartupFault:
         return {**asdict(self), "one_clear_line": self.one_clear_line, "survived": self.survived}
 
 
-def start_with_model(name: str, model: Path) -> StartupFault:
+def start_with_model(name: str, model: Path, log_dir: Path) -> StartupFault:
     """Start the service on ``model``, probe /ready until it exits, and describe what happened."""
-    port = free_port()
-    # Started here rather than with benchmarks.processes.RunningServer, which waits for readiness and mixes
-    # stderr into one log: this needs stderr alone, and readiness probed until the process exits.
-    env = {key: value for key, value in os.environ.items() if not key.startswith(SERVICE_ENV_PREFIX)}
-    command = [sys.executable, "-m", "service", "--host", HOST, "--port", str(port), "--model", str(model)]
-    started = time.monotonic()
-    process = subprocess.Popen(
-        command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+    # Not entered as a context manager, which would wait for a readiness that must never come.
+    server = RunningServer(service_spec(model, name=name), log_dir)
     probes, ready = 0, False
     try:
-        while process.poll() is None and time.monotonic() - started < FAULT_TIMEOUT_S:
-            answer = send(HOST, port, HttpRequest("GET", "/ready"), timeout=2.0)
+        while server.process.poll() is None and time.monotonic() - server.started < FAULT_TIMEOUT_S:
+            answer = send(HOST, server.port, HttpRequest("GET", "/ready"), timeout=2.0)
             probes += 1
             ready = ready or answer.status == 200
             time.sleep(0.02)
     finally:
-        if process.poll() is None:
-            process.kill()
-        _, stderr = process.communicate()
-    lines = tuple(line for line in stderr.splitlines() if line.strip())
-    return StartupFault(name, process.returncode, round(time.monotonic() - started, 3), lines, probes, ready)
+        server.stop()
+    # The service logs to stderr only, so the log (stdout and stderr) holds exactly its stderr lines. Paths in
+    # them are made relative to the project, so a committed report names no folder of this machine.
+    lines = tuple(line.replace(f"{PROJECT_ROOT}/", "") for line in server.log_text().splitlines() if line.strip())
+    seconds = round(time.monotonic() - server.started, 3)
+    return StartupFault(name, server.process.returncode, seconds, lines, probes, ready)
 
 
-def start_with_models(models: Mapping[str, Path]) -> list[StartupFault]:
+def start_with_models(models: Mapping[str, Path], log_dir: Path) -> list[StartupFault]:
     """Run :func:`start_with_model` for every named model, in parallel."""
     with ThreadPoolExecutor(max_workers=max(1, len(models))) as pool:
-        futures = [pool.submit(start_with_model, name, path) for name, path in models.items()]
+        futures = [pool.submit(start_with_model, name, path, log_dir) for name, path in models.items()]
         return [future.result() for future in futures]
 
 

@@ -1,0 +1,286 @@
+"""The hostile-input catalogue: every malformed, oversized or deceptive request the service must refuse cleanly.
+
+Each case names the status and error code the service documents for it. The same catalogue drives the
+reliability tests (in process and against a real server) and the reliability report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import zlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.inputs import MULTIPART_BOUNDARY, V2_INFER_PATH, encode, multipart
+from reliability.client import HttpRequest
+from service.settings import env_name
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The limits the servers under test run with (small, so over-limit inputs stay cheap to build)."""
+
+    max_upload_bytes: int = 2 * 1024 * 1024
+    max_image_pixels: int = 1_000_000
+    max_batch_images: int = 8
+
+    def environ(self) -> dict[str, str]:
+        """The ``CIFAR10_*`` variables that set these limits (the fields are named like the service's settings)."""
+        return {env_name(name): str(value) for name, value in asdict(self).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class HostileCase:
+    """One hostile request and the answer the service documents for it."""
+
+    name: str
+    request: HttpRequest
+    status: int
+    code: str
+    bomb: bool = False  # a decompression bomb: must be refused from the header, before any pixel is decoded
+    per_file: bool = False  # a batch answered 200, the error being the entry of its one file
+
+    def error_entry(self, document: Any) -> Any:
+        """The error object in the answer's JSON ``document``: the document itself, or the batch's one entry."""
+        if not self.per_file:
+            return document
+        (entry,) = document["results"]
+        return entry
+
+
+def sample_jpeg(size: tuple[int, int] = (32, 32), seed: int = 0) -> bytes:
+    """A deterministic, photo-like JPEG (smooth gradients plus noise)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 / max(width - 1, 1), y * 255 / max(height - 1, 1), (x + y) * 127 / max(width, 1)], -1)
+    pixels = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+    return encode(Image.fromarray(pixels), "JPEG", quality=90)
+
+
+def jpeg_request(seed: int = 0) -> HttpRequest:
+    """Ordinary traffic: ``POST /predict`` with a 32x32 JPEG body."""
+    return HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, sample_jpeg(seed=seed))
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    """One PNG chunk with its length and CRC."""
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def png(width: int, height: int, bit_depth: int, colour_type: int, pixel_data: bytes) -> bytes:
+    """A PNG of the given header and compressed pixel data (which need not match the header)."""
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    chunks = png_chunk(b"IHDR", header) + png_chunk(b"IDAT", pixel_data) + png_chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A ~70-byte PNG whose header declares ``width`` x ``height`` RGB pixels."""
+    return png(width, height, 8, 2, zlib.compress(b"\0" * 64))
+
+
+def real_png_bomb(side: int = 20_000) -> bytes:
+    """A complete, valid 1-bit PNG of ``side`` x ``side`` pixels that compresses to tens of kB."""
+    row = b"\0" * (1 + math.ceil(side / 8))  # filter byte + packed bits
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row * 1000) for _ in range(side // 1000)) + compressor.flush()
+    return png(side, side, 1, 0, data)
+
+
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """A small real JPEG whose frame header is rewritten to declare ``width`` x ``height``."""
+    data = bytearray(encode(Image.new("RGB", (16, 16), (200, 30, 30)), "JPEG"))
+    marker = data.index(b"\xff\xc0")  # baseline SOF0: length(2) precision(1) height(2) width(2)
+    data[marker + 5 : marker + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def gif_declaring(width: int, height: int) -> bytes:
+    """A 1x1 GIF whose logical screen is rewritten to ``width`` x ``height``."""
+    data = bytearray(encode(Image.new("P", (1, 1)), "GIF"))
+    data[6:10] = struct.pack("<HH", width, height)
+    return bytes(data)
+
+
+def _v2(tensor: Mapping[str, object], path: str = V2_INFER_PATH) -> HttpRequest:
+    """A V2 infer request (JSON) with one input tensor."""
+    return _json(json.dumps({"inputs": [dict(tensor)]}).encode(), path)
+
+
+def _raw(path: str, content_type: str | None, body: bytes, *, streamed: bool = False) -> HttpRequest:
+    headers = {"Content-Type": content_type} if content_type is not None else {}
+    return HttpRequest("POST", path, headers, body, streamed)
+
+
+def _form(path: str, body: bytes, boundary: str | None = MULTIPART_BOUNDARY) -> HttpRequest:
+    content_type = "multipart/form-data" + (f"; boundary={boundary}" if boundary is not None else "")
+    return HttpRequest("POST", path, {"Content-Type": content_type}, body)
+
+
+def _json(body: bytes, path: str = V2_INFER_PATH) -> HttpRequest:
+    return HttpRequest("POST", path, {"Content-Type": "application/json"}, body)
+
+
+def _answered(status: int, code: str, requests: Mapping[str, HttpRequest], **flags: bool) -> list[HostileCase]:
+    """One case per named request, each documented to be answered with ``status`` and error ``code``."""
+    return [HostileCase(name, request, status, code, **flags) for name, request in requests.items()]
+
+
+def build_catalogue(limits: Limits) -> list[HostileCase]:
+    """Every hostile case, for a server running with ``limits``, grouped by the answer the service documents."""
+    good = sample_jpeg()
+    random_bytes = np.random.default_rng(7).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    big_png = encode(Image.new("RGB", (1100, math.ceil(limits.max_image_pixels / 1000) + 1), (0, 90, 0)), "PNG")
+    truncated_png = encode(Image.new("RGB", (64, 64), (10, 20, 30)), "PNG")
+    over_limit = b"\xff\xd8" + b"\0" * limits.max_upload_bytes
+    html = b"<!doctype html><html><script>alert(document.cookie)</script><img src=x onerror=alert(1)></html>"
+    svg = (
+        b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="32" height="32">'
+        b'<script>alert(1)</script><rect width="32" height="32" fill="red"/></svg>'
+    )
+    image = {"name": "image", "datatype": "UINT8"}
+    tensor = {**image, "shape": [1, 32, 32, 3], "data": [0] * 3072}
+    nan_data = b'{"inputs":[{"name":"image","datatype":"UINT8","shape":[1,32,32,3],"data":[NaN' + b",0" * 3071 + b"]}]}"
+    too_many = limits.max_batch_images + 1
+    bad_top_k = {"zero": "0", "eleven": "11", "text": "abc", "negative": "-1", "fraction": "1.5", "empty": ""}
+    return [
+        *_answered(
+            400,
+            "invalid_image",
+            {
+                "empty-body": _raw("/predict", "image/png", b""),
+                "truncated-jpeg": _raw("/predict", "image/jpeg", sample_jpeg((64, 64))[:300]),
+                "truncated-png": _raw("/predict", "image/png", truncated_png[:80]),
+                "random-bytes": _raw("/predict", "application/octet-stream", random_bytes),
+                "text-as-png": _raw("/predict", "image/png", b"hello, I am not a picture"),
+                "html-as-png": _raw("/predict", "image/png", html),
+                "svg": _raw("/predict", "image/svg+xml", svg),
+                "svg-multipart": _form("/predict", multipart([("file", "x.svg", svg)])),
+                "eps": _raw("/predict", "image/eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 32 32\n"),
+            },
+        ),
+        # Decompression bombs: refused from the header, before any pixel is decoded.
+        *_answered(
+            413,
+            "image_too_large",
+            {
+                "png-bomb-header-100k": _raw("/predict", "image/png", png_declaring(100_000, 100_000)),
+                "png-bomb-1bit-20k": _raw("/predict", "image/png", real_png_bomb()),
+                "jpeg-bomb-header-65k": _raw("/predict", "image/jpeg", jpeg_declaring(65_000, 65_000)),
+                "gif-bomb-screen-65k": _raw("/predict", "image/gif", gif_declaring(65_535, 65_535)),
+            },
+            bomb=True,
+        ),
+        *_answered(
+            200,
+            "image_too_large",
+            {"bomb-in-batch": _form("/predict/batch", multipart([("files", "b.png", png_declaring(60_000, 60_000))]))},
+            bomb=True,
+            per_file=True,
+        ),
+        HostileCase("over-pixel-limit", _raw("/predict", "image/png", big_png), 413, "image_too_large"),
+        *_answered(
+            413,
+            "payload_too_large",
+            {
+                "over-byte-limit": _raw("/predict", "image/jpeg", over_limit),
+                "over-byte-limit-streamed": _raw("/predict", "image/jpeg", over_limit, streamed=True),
+                "over-byte-limit-multipart": _form("/predict", multipart([("file", "big.jpg", over_limit)])),
+                "over-byte-limit-v2": _json(b'{"inputs":[' + b" " * limits.max_upload_bytes + b"]}"),
+            },
+        ),
+        *_answered(
+            400,
+            "invalid_request",
+            {
+                "multipart-wrong-field": _form("/predict", multipart([("image", "a.jpg", good)])),
+                "multipart-no-file": _form("/predict", multipart([("file", None, b"just text")])),
+                "multipart-empty": _form("/predict", multipart([])),
+                "multipart-no-boundary": _form("/predict", multipart([("file", "a.jpg", good)]), None),
+                "multipart-garbage": _form("/predict", random_bytes),
+            },
+        ),
+        *_answered(
+            415,
+            "unsupported_media_type",
+            {
+                "content-type-text": _raw("/predict", "text/plain", good),
+                "content-type-json": _raw("/predict", "application/json", b"{}"),
+                "content-type-missing": _raw("/predict", None, good),
+            },
+        ),
+        # Batches.
+        HostileCase(
+            "batch-over-limit",
+            _form("/predict/batch", multipart([("files", f"{i}.jpg", good) for i in range(too_many)])),
+            413,
+            "payload_too_large",
+        ),
+        HostileCase(
+            "batch-wrong-field", _form("/predict/batch", multipart([("images", "a.jpg", good)])), 400, "invalid_request"
+        ),
+        HostileCase("batch-not-multipart", _raw("/predict/batch", "image/jpeg", good), 415, "unsupported_media_type"),
+        # Malformed V2.
+        *_answered(
+            400,
+            "invalid_request",
+            {
+                "v2-not-json": _json(b"{inputs: nope"),
+                "v2-not-an-object": _json(b"[1, 2, 3]"),
+                "v2-deeply-nested": _json(b"[" * 50_000 + b"]" * 50_000),
+            },
+        ),
+        *_answered(
+            400,
+            "invalid_tensor",
+            {
+                "v2-wrong-shape": _v2({**tensor, "shape": [1, 32, 32, 1], "data": [0] * 1024}),
+                "v2-wrong-datatype": _v2({**tensor, "datatype": "FP32"}),
+                "v2-wrong-input-name": _v2({**tensor, "name": "input_1"}),
+                "v2-nan": _json(nan_data),
+                "v2-out-of-range": _v2({**tensor, "data": [256] * 3072}),
+                "v2-ragged": _v2({**tensor, "data": [[1, 2], [3]]}),
+                "v2-huge-shape": _v2({**tensor, "shape": [10**12, 32, 32, 3]}),
+                "v2-huge-binary-size": _v2(
+                    {**image, "shape": [10**9, 32, 32, 3], "parameters": {"binary_data_size": 3072 * 10**9}}
+                ),
+                "v2-negative-shape": _v2({**tensor, "shape": [-1, 32, 32, 3]}),
+            },
+        ),
+        HostileCase(
+            "v2-too-many-images",
+            _v2({**tensor, "shape": [too_many, 32, 32, 3], "data": [0] * 3072 * too_many}),
+            413,
+            "payload_too_large",
+        ),
+        HostileCase(
+            "v2-header-length-past-body",
+            HttpRequest(
+                "POST",
+                V2_INFER_PATH,
+                {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": "999999"},
+                b"{}",
+            ),
+            400,
+            "invalid_request",
+        ),
+        HostileCase("v2-unknown-model", _v2(tensor, "/v2/models/resnet50/infer"), 404, "model_not_found"),
+        # Parameters, paths, methods.
+        *_answered(
+            422,
+            "invalid_parameter",
+            {
+                f"top-k-{label}": _raw(f"/predict?top_k={value}", "image/jpeg", good)
+                for label, value in bad_top_k.items()
+            },
+        ),
+        HostileCase("unknown-path", HttpRequest("GET", "/../../etc/passwd"), 404, "not_found"),
+        HostileCase("wrong-method", HttpRequest("DELETE", "/predict"), 405, "method_not_allowed"),
+    ]

@@ -1,0 +1,96 @@
+"""Tests for reliability.client: a complete answer, a half-sent one, silence and a refused port are told apart."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from benchmarks.processes import HOST, free_port
+from reliability.client import HttpRequest, crowd, send
+
+GET = HttpRequest("GET", "/ready")
+
+
+@contextmanager
+def canned_server(answer: bytes) -> Iterator[int]:
+    """A loopback server that reads one request head, writes ``answer`` and closes, for every connection."""
+    listener = socket.create_server((HOST, 0))
+    listener.settimeout(0.05)  # so the thread notices the stop without a last connection to wake it
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            connection.settimeout(None)
+            with connection:
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        break
+                    received += chunk
+                connection.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome", "status"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", "complete", 200),
+        (
+            b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+            "complete",
+            503,
+        ),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}", "partial", 200),  # the body was cut short
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n", "partial", 200),  # no last chunk
+        (b"HTTP/1.1 200 OK\r\nContent-Len", "partial", None),  # the head was cut short
+        (b"not http at all\r\n\r\n", "partial", None),
+        (b"", "no_response", None),
+    ],
+    ids=["length", "chunked", "short-body", "no-last-chunk", "short-head", "not-http", "silent"],
+)
+def test_answers_are_classified(answer: bytes, outcome: str, status: int | None) -> None:
+    with canned_server(answer) as port:
+        result = send(HOST, port, GET)
+    assert (result.outcome, result.status) == (outcome, status)
+    if outcome == "complete":
+        assert result.json() == {} and result.kind == str(status)
+    else:
+        assert result.kind == outcome
+
+
+def test_a_closed_port_is_refused() -> None:
+    assert send(HOST, free_port(), GET).outcome == "refused"
+
+
+def test_headers_are_lower_case() -> None:
+    with canned_server(b"HTTP/1.1 200 OK\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n") as port:
+        assert send(HOST, port, GET).headers["retry-after"] == "1"
+
+
+def test_a_crowd_keeps_every_request_it_sent() -> None:
+    with canned_server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") as port, crowd(port, GET, clients=3) as sent:
+        deadline = time.monotonic() + 10
+        while len(sent) < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(sent) >= 10
+    assert all(each.answer.status == 200 and each.started <= each.finished for each in sent)
