@@ -201,8 +201,18 @@ def _coefficient_bytes(image: Image.Image) -> int:
 
 
 def _orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation from what the header parse already holds (``getexif`` would decode a PNG whole)."""
+    tags = getattr(image, "tag_v2", None)  # TIFF: the first IFD
+    if tags is not None:
+        value = tags.get(_EXIF_ORIENTATION)
+        return value if isinstance(value, int) else None
+    raw = image.info.get("exif")
+    if not isinstance(raw, bytes):
+        return None
+    exif = Image.Exif()
     try:
-        value = image.getexif().get(_EXIF_ORIENTATION)
+        exif.load(raw)
+        value = exif.get(_EXIF_ORIENTATION)
     except DECODE_ERRORS:
         return None
     return value if isinstance(value, int) else None

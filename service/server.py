@@ -61,7 +61,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(config, *arguments, **options)
         self.limits: HttpLimits = getattr(config, "http_limits", HttpLimits())
         self._awaiting_head = True  # before the request line and headers are complete
-        self._head_bytes = 0
+        self._head_bytes = 0  # raw bytes fed while the head was incomplete
+        self._head_size = 0  # request line and headers as parsed
         self._header_count = 0
         self._refusal: tuple[int, str, str] | None = None
         self._timer: TimerHandle | None = None
@@ -87,12 +88,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # Everything fed so far belongs to the head: it is not complete yet.
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes:
-                self._refuse_head(
-                    431,
-                    "request_headers_too_large",
-                    f"the request line and headers are over {self.limits.max_header_bytes} bytes "
-                    "(CIFAR10_MAX_HEADER_BYTES)",
-                )
+                self._refuse_oversized_head()
         if self._refusal is not None and not self.transport.is_closing():
             self._send_refusal()
 
@@ -103,16 +99,29 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._awaiting_head = True
         self._head_bytes = 0
+        self._head_size = 0
         self._header_count = 0
         self._arm(self.limits.header_timeout_s, self._head_timed_out)
+
+    def on_url(self, url: bytes) -> None:
+        """Count the request target towards the head's size."""
+        self._head_size += len(url)
+        if self._head_size > self.limits.max_header_bytes:
+            self._refuse_oversized_head()
+            return
+        super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """Count headers; past the limit, keep no more of them."""
         self._header_count += 1
+        self._head_size += len(name) + len(value) + 4
         if self._header_count > self.limits.max_headers:
             self._refuse_head(
                 431, "too_many_headers", f"more than {self.limits.max_headers} headers (CIFAR10_MAX_HEADERS)"
             )
+            return
+        if self._head_size > self.limits.max_header_bytes:
+            self._refuse_oversized_head()
             return
         super().on_header(name, value)
 
@@ -126,13 +135,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         """Body bytes arrived: the body timeout starts again."""
+        if self._refusal is not None:
+            return  # a refused request has no app to hand its body to
         self._arm(self.limits.body_timeout_s, self._body_stalled)
         super().on_body(body)
 
     def on_message_complete(self) -> None:
         """The whole request arrived: no more receive timeouts for it."""
         self._disarm()
-        super().on_message_complete()
+        if self._refusal is None:
+            super().on_message_complete()
 
     # --- timeouts and refusals -----------------------------------------------------------------------------
 
@@ -170,6 +182,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self.logger.info("closing a connection whose request body stalled for %g s", self.limits.body_timeout_s)
         self.transport.close()  # the app sees a client disconnect
+
+    def _refuse_oversized_head(self) -> None:
+        self._refuse_head(
+            431,
+            "request_headers_too_large",
+            f"the request line and headers are over {self.limits.max_header_bytes} bytes (CIFAR10_MAX_HEADER_BYTES)",
+        )
 
     def _refuse_head(self, status: int, code: str, message: str) -> None:
         if self._refusal is None:

@@ -251,6 +251,60 @@ def test_upload_limit_while_streaming_without_content_length(make_settings: Sett
         assert response.json()["code"] == "payload_too_large"
 
 
+def test_every_413_names_the_setting_that_raises_it(make_settings: SettingsFactory) -> None:
+    settings = make_settings(max_upload_bytes=1000, max_batch_upload_bytes=4000, max_image_pixels=4096)
+    with app_client(settings) as client:
+        raw = client.post("/predict", content=b"x" * 1001, headers=JPEG).json()
+        assert "CIFAR10_MAX_UPLOAD_BYTES" in raw["error"]
+        pixels = client.post("/predict", content=png(size=(100, 100)), headers={"content-type": "image/png"}).json()
+        assert "CIFAR10_MAX_IMAGE_PIXELS" in pixels["error"]
+        # A batch has its own, larger body limit: three photos that one /predict could not take together.
+        photos = [("files", (f"{i}.bin", b"x" * 900, "image/jpeg")) for i in range(3)]
+        assert client.post("/predict/batch", files=photos).status_code == 200
+        too_big = client.post("/predict/batch", files=photos * 2)
+        assert too_big.status_code == 413 and "CIFAR10_MAX_BATCH_UPLOAD_BYTES" in too_big.json()["error"]
+
+
+def test_bodies_share_one_memory_budget(make_settings: SettingsFactory) -> None:
+    # The budget holds twice a body (its chunks, then the joined copy): 4 KiB takes one 2 KB upload at a time.
+    with app_client(make_settings(max_body_memory_bytes=4096)) as client:
+        response = client.post("/predict", content=b"x" * 2100, headers=JPEG)
+        assert response.status_code == 503
+        assert response.json()["code"] == "overloaded"
+        assert "CIFAR10_MAX_BODY_MEMORY_BYTES" in response.json()["error"]
+        assert response.headers["retry-after"] == "1"
+        for _ in range(3):  # each request gives its share back, whatever its outcome
+            assert client.post("/predict", content=RED_JPEG, headers=JPEG).status_code == 200
+        assert client.app.state.service.body_budget.held == 0  # type: ignore[attr-defined]
+
+
+def test_decode_budget_and_scan_limit_are_413(make_settings: SettingsFactory) -> None:
+    with app_client(make_settings(max_decode_bytes=8 * 2**20)) as client:
+        wide = client.post("/predict", content=png(size=(2000, 1000)), headers={"content-type": "image/png"})
+        assert wide.status_code == 413 and "CIFAR10_MAX_DECODE_BYTES" in wide.json()["error"]
+        assert client.post("/predict", content=png(size=(800, 600)), headers={"content-type": "image/png"}).is_success
+
+
+def test_a_request_over_its_deadline_is_504(
+    make_settings: SettingsFactory, controllable: type[ControllableModel]
+) -> None:
+    with app_client(make_settings(request_timeout_s=0.2), controllable) as client:
+        controllable.gate.clear()
+        response = client.post("/predict", content=RED_JPEG, headers=JPEG)
+        controllable.gate.set()
+        assert response.status_code == 504
+        assert response.json()["code"] == "timeout"
+        assert "CIFAR10_REQUEST_TIMEOUT_S" in response.json()["error"]
+        assert client.post("/predict", content=RED_JPEG, headers=JPEG).status_code == 200
+
+
+def test_two_files_on_predict_point_to_the_batch_endpoint(client: TestClient) -> None:
+    files = [("file", ("a.png", GREY_PNG, "image/png")), ("file", ("b.png", GREY_PNG, "image/png"))]
+    response = client.post("/predict", files=files)
+    assert response.status_code == 400
+    assert "/predict/batch" in response.json()["error"]
+
+
 def test_pixel_limit_is_413(make_settings: SettingsFactory) -> None:
     with app_client(make_settings(max_image_pixels=4096)) as client:
         response = client.post("/predict", content=png(size=(100, 100)), headers={"content-type": "image/png"})
@@ -446,6 +500,10 @@ def test_metrics(client: TestClient) -> None:
     assert "cifar10_batch_size_requests_count" in text
     assert "cifar10_http_requests_in_flight 1.0" in text  # the /metrics request itself
     assert "cifar10_batch_queue_depth 0.0" in text
+    assert "cifar10_decode_queue_depth 0.0" in text
+    assert "cifar10_body_memory_bytes 0.0" in text
+    assert "cifar10_event_loop_lag_seconds_bucket" in text
+    assert re.search(r"server-timing", str(response.headers), re.IGNORECASE)
     assert 'cifar10_predictions_total{band="high",label="Aeroplane"} 3.0' in text
     assert 'cifar10_model_info{name="cifar10-cnn",precision="fp32"' in text
 

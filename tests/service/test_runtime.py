@@ -131,3 +131,11 @@ def test_bad_labels_metadata(tmp_path: Path, labels: str | None) -> None:
     path.write_bytes(model.SerializeToString())
     with pytest.raises(ModelLoadError, match="labels"):
         OnnxModel.load(path)
+
+
+def test_the_allocator_returns_big_buffers_on_glibc() -> None:
+    import platform
+
+    from service.memory import tune_allocator
+
+    assert tune_allocator() is (platform.libc_ver()[0] == "glibc")

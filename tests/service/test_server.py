@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -198,3 +199,79 @@ def test_sigterm_starts_a_lame_duck_window_before_the_drain(tmp_path: Path) -> N
         log = running.log_text()
         assert "draining for 1.5 s" in log
         assert log.index("draining for") < log.index("Shutting down") < log.index("inference drained")
+
+
+# --- HTTP limits of the server's protocol ---------------------------------------------------------------------
+
+LIMITED = {
+    "CIFAR10_MAX_HEADER_BYTES": "4096",
+    "CIFAR10_MAX_HEADERS": "20",
+    "CIFAR10_HEADER_TIMEOUT_S": "0.5",
+    "CIFAR10_BODY_TIMEOUT_S": "0.5",
+    "CIFAR10_MAX_CONNECTIONS": "4",
+}
+
+
+@pytest.fixture(scope="module")
+def limited(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with RunningServer(service_spec(tiny_model_path, LIMITED), tmp_path_factory.mktemp("limited")) as running:
+        yield running
+
+
+def exchange(server: RunningServer, data: bytes, *, pause_s: float = 0.0) -> bytes:
+    """Send ``data`` on a fresh connection, optionally wait, and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(data)
+        time.sleep(pause_s)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+        return received
+
+
+def status_and_body(answer: bytes) -> tuple[int, dict[str, str]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+def test_oversized_headers_are_431_before_the_app(limited: RunningServer) -> None:
+    big = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
+    status, body = status_and_body(exchange(limited, big))
+    assert status == 431 and body["code"] == "request_headers_too_large"
+    assert "CIFAR10_MAX_HEADER_BYTES" in body["error"]
+    many = b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(50)) + b"\r\n"
+    status, body = status_and_body(exchange(limited, many))
+    assert status == 431 and "CIFAR10_MAX_HEADERS" in body["error"]
+
+
+def test_a_trickled_request_head_is_408_and_a_silent_connection_is_closed(limited: RunningServer) -> None:
+    started = time.monotonic()
+    status, body = status_and_body(exchange(limited, b"GET /hea"))  # never finished
+    assert status == 408 and "CIFAR10_HEADER_TIMEOUT_S" in body["error"]
+    assert exchange(limited, b"") == b""  # connected, sent nothing: closed without an answer
+    assert time.monotonic() - started < 5
+
+
+def test_a_stalled_body_closes_the_connection_and_counts_as_a_client_disconnect(limited: RunningServer) -> None:
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\n"
+    assert exchange(limited, head + b"\xff\xd8" * 5) == b""
+    deadline = time.monotonic() + 5
+    while "client disconnected" not in limited.log_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    metrics = httpx.get(f"{limited.url}/metrics").text
+    assert 'route="/predict",status="499"' in metrics
+    assert not [line for line in metrics.splitlines() if 'status="5' in line and "/predict" in line]
+
+
+def test_connections_over_the_cap_are_503(limited: RunningServer) -> None:
+    idle = [socket.create_connection(("127.0.0.1", limited.port)) for _ in range(4)]
+    try:
+        time.sleep(0.1)
+        answer = httpx.get(f"{limited.url}/health")
+        assert answer.status_code == 503
+    finally:
+        for connection in idle:
+            connection.close()
+    time.sleep(0.1)
+    assert httpx.get(f"{limited.url}/health").status_code == 200

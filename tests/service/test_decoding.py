@@ -1,0 +1,45 @@
+"""The decode pool: work runs in its threads, the queue is bounded (503), stop waits for running decodes."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from service.decoding import DecodePool, available_cpus
+from service.errors import OverloadedError, ShuttingDownError
+
+
+def test_workers_default_to_the_cpus_this_process_may_use() -> None:
+    assert DecodePool(0, 8).workers == available_cpus() >= 1
+    assert DecodePool(3, 8).workers == 3
+
+
+def test_work_runs_off_the_event_loop_thread_and_a_full_queue_is_503() -> None:
+    gate = threading.Event()
+    threads: list[int] = []
+
+    def blocked(value: int) -> int:
+        threads.append(threading.get_ident())
+        gate.wait(5)
+        return value * 2
+
+    async def scenario() -> None:
+        pool = DecodePool(workers=1, max_queue=2)
+        pool.start()
+        running = [asyncio.create_task(pool.run(blocked, value)) for value in (1, 2)]
+        await asyncio.sleep(0)
+        assert pool.depth == 2
+        with pytest.raises(OverloadedError) as caught:
+            await pool.run(blocked, 3)
+        assert caught.value.status_code == 503 and "CIFAR10_MAX_DECODE_QUEUE" in caught.value.message
+        gate.set()
+        assert await asyncio.gather(*running) == [2, 4]
+        assert pool.depth == 0
+        assert threading.get_ident() not in threads
+        await pool.stop()
+        with pytest.raises(ShuttingDownError):
+            await pool.run(blocked, 4)
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
