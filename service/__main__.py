@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from types import FrameType
@@ -16,10 +17,12 @@ from service.logs import configure_logging
 from service.memory import tune_allocator
 from service.pipeline import load_model, warm_up_sizes
 from service.runtime import OnnxModel
+from service.server import listen, serve
 from service.settings import Settings, SettingsError, env_name
 
 EXIT_OK: Final = 0
 EXIT_MODEL_ERROR: Final = 1
+EXIT_START_FAILURE: Final = 1  # the port cannot be bound
 EXIT_USAGE: Final = 2
 
 logger = logging.getLogger("service")
@@ -58,18 +61,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.warning(warning)
     tune_allocator()
     try:
+        sock = listen(settings)
+    except OSError as exc:
+        logger.error(
+            "cannot start: cannot listen on %s:%d: %s (set CIFAR10_HOST / CIFAR10_PORT or --host / --port)",
+            settings.host,
+            settings.port,
+            exc.strerror or exc,
+        )
+        return EXIT_START_FAILURE
+    try:
         # Fail fast with one line (no traceback) before uvicorn starts, also for a model that loads but cannot
         # run at any batch size the batcher will use. One worker serves this very model; several workers are
         # separate processes, each loading its own in the app's lifespan.
         model = load_model(settings)
         model.warm_up(warm_up_sizes(settings), repeats=1)
     except ModelLoadError as exc:
+        sock.close()
         logger.error("cannot start: %s", exc)
         return EXIT_MODEL_ERROR
     # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal at the handler it found, which
     # by default kills the process (status -15, 143 in a container). A drained stop is a clean stop: exit 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    run(settings, model)
+    run(settings, sock, model)
     return EXIT_OK
 
 
@@ -77,21 +91,21 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(EXIT_OK)
 
 
-def run(settings: Settings, model: OnnxModel | None = None) -> None:
+def run(settings: Settings, sock: socket.socket, model: OnnxModel | None = None) -> None:
     """Serve the app (several worker processes through the import-string factory).
 
     With one worker, an already loaded ``model`` is served as it is instead of being loaded again.
     """
     from service.app import create_app
-    from service.server import serve
 
     if settings.workers == 1:
-        serve(settings, create_app(settings) if model is None else create_app(settings, lambda _settings: model))
+        app = create_app(settings) if model is None else create_app(settings, lambda _settings: model)
+        serve(settings, app, sock)
         return
     # Worker processes rebuild the settings from the environment: pass the flag overrides along.
     for name in ("host", "port", "model"):
         os.environ[env_name(name)] = str(getattr(settings, name))
-    serve(settings, None)
+    serve(settings, None, sock)
 
 
 if __name__ == "__main__":

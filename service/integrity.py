@@ -21,15 +21,13 @@ def verify_sha256(path: Path, sha256: str, *, expected: str | None, use_manifest
     the export is refused. A model without a manifest, or not listed in it, is served as it is.
     """
     if expected is not None and sha256 != expected:
-        raise ModelLoadError(
-            f"model {path} has sha256 {sha256[:12]}…, expected {expected[:12]}… (CIFAR10_MODEL_SHA256)"
-        )
+        raise ModelLoadError(f"model {path} has sha256 {sha256}, expected {expected} (CIFAR10_MODEL_SHA256)")
     if not use_manifest:
         return
     listed = _manifest_sha256(path)
     if listed is not None and sha256 != listed:
         raise ModelLoadError(
-            f"model {path} has sha256 {sha256[:12]}… but {path.parent / MANIFEST_NAME} records {listed[:12]}…; "
+            f"model {path} has sha256 {sha256} but {path.parent / MANIFEST_NAME} records {listed}; "
             "re-run the export, or set CIFAR10_VERIFY_MANIFEST=false to serve it anyway"
         )
 

@@ -16,11 +16,11 @@ import numpy as np
 
 from service.admission import DecodeLimits, ImagePlan, admit_image
 from service.decoding import DecodePool
-from service.errors import DeadlineExceededError, ServiceError
+from service.errors import DeadlineExceededError, ModelLoadError, ServiceError
 from service.predictions import Thresholds, describe_prediction
 from service.preprocessing import decode
 from service.runtime import OnnxModel, SessionConfig
-from service.settings import ResizeMode, Settings
+from service.settings import MODEL_FILES, ResizeMode, Settings
 
 Predict = Callable[[np.ndarray], Awaitable[np.ndarray]]
 Answer = dict[str, Any]
@@ -134,6 +134,14 @@ def session_config(settings: Settings) -> SessionConfig:
 
 def load_model(settings: Settings) -> OnnxModel:
     """Load and check the model the settings choose, with the session options they choose."""
+    path = settings.model_path
+    if not path.exists():
+        named = settings.model in MODEL_FILES
+        where = f"looked for {path} in the models folder {settings.models_dir}" if named else f"{path} does not exist"
+        raise ModelLoadError(
+            f"no model file: {where}; CIFAR10_MODEL (or --model) takes "
+            f"{', '.join(MODEL_FILES)} or a path to an .onnx file, CIFAR10_MODELS_DIR sets the folder"
+        )
     return OnnxModel.load(
         settings.model_path,
         session_config(settings),

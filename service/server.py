@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 from asyncio import TimerHandle
 from dataclasses import dataclass
 from typing import Any, Final
@@ -230,14 +231,27 @@ def server_config(settings: Settings, app: Any, **options: Any) -> ServiceConfig
     )
 
 
-def serve(settings: Settings, app: Any | None) -> None:
-    """Run the server until it is stopped: ``app`` in this process, or (``None``) ``settings.workers`` worker
-    processes that each build the app from the environment (the same steps as ``uvicorn.run``)."""
+def listen(settings: Settings) -> socket.socket:
+    """The listening socket, bound before anything slow starts; OSError says why it cannot be."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family=family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)  # worker processes accept on it
+    return sock
+
+
+def serve(settings: Settings, app: Any | None, sock: socket.socket) -> None:
+    """Run the server on ``sock`` until it is stopped: ``app`` in this process, or (``None``) ``settings.workers``
+    worker processes that each build the app from the environment (the same steps as ``uvicorn.run``)."""
     if app is not None:
         server = uvicorn.Server(server_config(settings, app))
-        server.run()
+        server.run(sockets=[sock])
         if not server.started:
-            raise SystemExit(STARTUP_FAILURE)  # e.g. the port is taken; uvicorn logged why
+            raise SystemExit(STARTUP_FAILURE)  # uvicorn logged why
         return
-    config = server_config(settings, WORKER_APP_FACTORY, factory=True)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    Multiprocess(server_config(settings, WORKER_APP_FACTORY, factory=True), sockets=[sock]).run()

@@ -39,7 +39,7 @@ def model_copy(tiny_model_path: Path, tmp_path: Path) -> Path:
 def test_pinned_digest_must_match(model_copy: Path) -> None:
     digest = _sha256(model_copy)
     assert OnnxModel.load(model_copy, expected_sha256=digest).info.sha256 == digest
-    with pytest.raises(ModelLoadError, match=r"expected 000000000000… \(CIFAR10_MODEL_SHA256\)"):
+    with pytest.raises(ModelLoadError, match=r"expected 0{64} \(CIFAR10_MODEL_SHA256\)"):
         OnnxModel.load(model_copy, expected_sha256="0" * 64)
 
 
@@ -47,7 +47,7 @@ def test_manifest_beside_the_model_must_agree(model_copy: Path) -> None:
     _write_manifest(model_copy.parent, {model_copy.name: _sha256(model_copy)})
     OnnxModel.load(model_copy, verify_manifest=True)
     _write_manifest(model_copy.parent, {model_copy.name: "e" * 64})  # the file was swapped after the export
-    with pytest.raises(ModelLoadError, match=r"manifest\.json records eeeeeeeeeeee…") as caught:
+    with pytest.raises(ModelLoadError, match=r"manifest\.json records e{64};") as caught:
         OnnxModel.load(model_copy, verify_manifest=True)
     assert "CIFAR10_VERIFY_MANIFEST=false" in str(caught.value)
     with pytest.raises(ModelLoadError):  # the settings switch it on by default

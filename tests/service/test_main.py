@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.__main__ import EXIT_MODEL_ERROR, EXIT_USAGE, build_settings, main, parse_arguments
+from service.__main__ import EXIT_MODEL_ERROR, EXIT_START_FAILURE, EXIT_USAGE, build_settings, main, parse_arguments
 from service.runtime import OnnxModel
 from service.settings import Settings
 
@@ -63,7 +63,6 @@ def test_one_worker_serves_the_model_checked_at_start_up(
 
     import service.__main__ as entry
     import service.app
-    import service.server
 
     loads: list[str] = []
     real_load = entry.load_model
@@ -75,9 +74,22 @@ def test_one_worker_serves_the_model_checked_at_start_up(
     served: list[Any] = []
     monkeypatch.setattr(entry, "load_model", counting_load)
     monkeypatch.setattr(service.app, "load_model", counting_load)
-    monkeypatch.setattr(service.server, "serve", lambda settings, app: served.append(app))
+    monkeypatch.setattr(entry, "serve", lambda settings, app, sock: (served.append(app), sock.close()))
     monkeypatch.setattr(entry.signal, "signal", lambda *arguments: None)  # keep pytest's own SIGTERM handler
     assert main(["--model", str(tiny_model_path), "--port", "0"]) == 0
     with TestClient(served[0]) as client:  # the lifespan starts the app uvicorn was given
         assert client.get("/ready").status_code == 200
     assert loads == [str(tiny_model_path)]  # loaded (and checked) once, not again by the lifespan
+
+
+def test_a_port_in_use_is_one_clear_line_before_the_model_loads(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--port", str(port), "--model", "/nonexistent.onnx"]) == EXIT_START_FAILURE
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"cannot listen on 127.0.0.1:{port}" in line and "CIFAR10_PORT" in line
+    assert "nonexistent" not in line  # refused before the model was even looked at
