@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import endpoints, v2_endpoints
+from service import assets, endpoints, v2_endpoints
 from service.batching import AdaptiveBatcher
 from service.decoding import DecodePool
 from service.errors import ServiceError
@@ -80,6 +80,9 @@ def _routes() -> list[Route]:
     model_paths = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
     routes = [
         Route("/", endpoints.index, methods=["GET"]),
+        Route("/static/{name}", assets.page_file, methods=["GET"]),
+        Route("/docs", assets.docs_page, methods=["GET"]),
+        Route("/docs/{name}", assets.docs_file, methods=["GET"]),
         Route("/predict", endpoints.predict, methods=["POST"]),
         Route("/predict/batch", endpoints.predict_batch, methods=["POST"]),
         Route("/health", endpoints.health, methods=["GET"]),
@@ -145,8 +148,11 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model) -> St
         exception_handlers={ServiceError: handle_service_error, HTTPException: handle_http_exception},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # /predict/ is a JSON 404, not an empty 307 a POST client may not follow
     app.state.service = state
     app.state.openapi = load_openapi(state.version)
+    app.state.page_assets = assets.page_assets()
+    app.state.docs_assets = assets.docs_assets()
     return app
 
 

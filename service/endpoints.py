@@ -5,30 +5,19 @@ Transport only: each reads its request, hands the images to the pipeline and wri
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service import contract
+from service.assets import PAGE_SECURITY_HEADERS
 from service.errors import InvalidParameterError, ServiceError
 from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.runtime import ONNXRUNTIME_VERSION
 from service.settings import Settings
 from service.state import ServiceState
 from service.uploads import BodyLimit, read_image, read_images
-
-# The page may use inline script and style; everything else only from this origin.
-PAGE_SECURITY_HEADERS: Final = {
-    "content-security-policy": (
-        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-        "form-action 'self'; frame-ancestors 'none'"
-    ),
-    "referrer-policy": "no-referrer",
-    "x-frame-options": "DENY",
-    "cache-control": "no-cache",
-}
 
 
 def service_state(request: Request) -> ServiceState:

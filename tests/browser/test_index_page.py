@@ -52,8 +52,12 @@ def expect_prediction_shown(page: Page, expected: dict[str, Any]) -> None:
     expect(page.locator("#label")).to_have_text(expected["label"])
     assert shown_percent(page, "#confidence") == pytest.approx(expected["confidence"] * 100, abs=0.051)
     band = page.locator("#band")
-    expect(band).to_have_attribute("data-band", expected["band"])
-    expect(band).to_contain_text(expected["band"])
+    if expected["accepted"]:
+        expect(band).to_have_attribute("data-band", expected["band"])
+        expect(band).to_contain_text(expected["band"])
+    else:  # no confidence colour beside "Rejected"
+        expect(band).to_have_attribute("data-band", "rejected")
+        expect(band).to_contain_text("rejection threshold")
     expect(page.locator("#accepted")).to_have_text("Accepted" if expected["accepted"] else "Rejected")
     expect(page.locator("#prediction")).to_have_text(expected["prediction"])
     rows = page.locator("#bars li")
@@ -85,6 +89,7 @@ def test_the_page_shows_the_prediction_the_api_returns(
     assert [entry["label"] for entry in expected["top_k"]] == page.locator("#bars .bar-name").all_text_contents()
     expect(page.locator("#request-id")).to_have_text(page_response.headers["x-request-id"])
     expect(page.locator("#timing-round-trip")).to_have_text(re.compile(r"^[0-9]+\.[0-9] ms$"))
+    expect(page.locator("#timing-server")).to_have_text(re.compile(r"^[0-9]+\.[0-9]{2} ms$"))  # Server-Timing
     expect(page.locator("#preview-name")).to_have_text(cifar_test_image.name)
     assert page.eval_on_selector("#preview-image", "image => image.naturalWidth") > 0
     assert console_errors == [], "the page logged errors (a CSP violation or a script error)"
@@ -94,7 +99,7 @@ def test_the_endpoint_links_lead_somewhere(page: Page, service_url: str) -> None
     page.goto(f"{service_url}/")
     links = page.locator("footer a")
     hrefs = [links.nth(index).evaluate("link => link.href") for index in range(links.count())]
-    assert sorted(href.removeprefix(service_url) for href in hrefs) == ["/metrics", "/model", "/openapi.json"]
+    assert sorted(href.removeprefix(service_url) for href in hrefs) == ["/docs", "/metrics", "/model", "/openapi.json"]
     for href in hrefs:
         assert page.request.get(href).status == 200, href
 
@@ -178,3 +183,24 @@ def test_an_error_response_is_shown_as_a_readable_message(
     page.set_input_files("#file", cifar_test_image)
     expect(page.locator("#result")).to_be_visible()
     expect(error).to_be_hidden()
+
+
+def test_the_api_docs_work_offline_under_the_strict_policy(
+    page: Page, service_url: str, console_errors: list[str]
+) -> None:
+    outside: list[str] = []
+
+    def only_this_service(route: Any) -> None:
+        if route.request.url.startswith(service_url):
+            route.continue_()
+        else:  # no CDN, no font service: anything else would fail on an offline box
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_service)
+    response = page.goto(f"{service_url}/docs")
+    assert response is not None and "script-src 'self';" in response.headers["content-security-policy"]
+    expect(page.locator(".opblock-summary-path", has_text="/predict/batch")).to_be_visible()
+    expect(page.locator(".info .title")).to_contain_text("CIFAR-10 inference service")
+    assert outside == []
+    assert console_errors == [], "Swagger UI logged errors (a CSP violation or a script error)"

@@ -85,6 +85,28 @@ def test_page_is_html_with_a_content_security_policy(client: TestClient) -> None
     assert response.content == expected
 
 
+def test_page_files_and_docs_are_served_under_a_policy_with_nothing_inline(client: TestClient) -> None:
+    for path in ("/", "/docs"):
+        policy = client.get(path).headers["content-security-policy"]
+        assert "'unsafe-inline'" not in policy and "script-src 'self';" in policy and "style-src 'self';" in policy
+    assert client.get("/static/page.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/static/page.css").headers["content-type"].startswith("text/css")
+    bundle = client.get("/docs/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000  # from the installed package
+    assert client.get("/docs/docs.js").status_code == 200
+    for path in ("/static/index.html", "/static/../settings.py", "/docs/swagger-editor-bundle.js"):
+        response = client.get(path)
+        assert response.status_code == 404 and response.json()["code"] == "not_found", path
+    page = client.get("/").text
+    assert "<script>" not in page and "<style>" not in page and 'href="docs"' in page
+
+
+def test_a_trailing_slash_is_a_json_404_not_an_empty_redirect(client: TestClient) -> None:
+    response = client.post("/predict/", content=RED_JPEG, headers=JPEG, follow_redirects=False)
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
 def test_missing_page_falls_back_to_a_placeholder(tmp_path: Path) -> None:
     assert read_index_page(tmp_path / "nope.html") == FALLBACK_PAGE
     page = tmp_path / "page.html"
