@@ -93,12 +93,16 @@ def _routes() -> list[Route]:
         Route("/v2", v2_endpoints.server, methods=["GET"]),
         Route("/v2/health/live", v2_endpoints.live, methods=["GET"]),
         Route("/v2/health/ready", v2_endpoints.ready, methods=["GET"]),
+        Route("/v2/models/stats", v2_endpoints.statistics, methods=["GET"]),
+        Route("/v2/repository/index", v2_endpoints.repository, methods=["POST"]),
     ]
     for path in model_paths:
         routes += [
             Route(path, v2_endpoints.model_metadata_endpoint, methods=["GET"]),
             Route(path + "/ready", v2_endpoints.model_ready, methods=["GET"]),
             Route(path + "/infer", v2_endpoints.infer, methods=["POST"]),
+            Route(path + "/config", v2_endpoints.model_config_endpoint, methods=["GET"]),
+            Route(path + "/stats", v2_endpoints.statistics, methods=["GET"]),
         ]
     return routes
 

@@ -32,9 +32,15 @@ class BatchObserver(Protocol):
     def observe_batch(self, images: int, requests: int, seconds: float) -> None:
         """Record one model run."""
 
+    def observe_queue_wait(self, seconds: float) -> None:
+        """Record how long one request waited for its batch to start."""
+
 
 class _NullObserver:
     def observe_batch(self, images: int, requests: int, seconds: float) -> None:
+        pass
+
+    def observe_queue_wait(self, seconds: float) -> None:
         pass
 
 
@@ -43,6 +49,7 @@ class _Pending:
     images: np.ndarray
     future: asyncio.Future[np.ndarray] = field(repr=False)
     request_id: str | None = None  # the worker task runs outside the request's context: keep it for the logs
+    enqueued: float = field(default_factory=time.perf_counter)
 
 
 class AdaptiveBatcher:
@@ -186,6 +193,9 @@ class AdaptiveBatcher:
         live = [item for item in batch if not item.future.done()]  # drop requests whose client went away
         if not live:
             return
+        started = time.perf_counter()
+        for item in live:
+            self._observer.observe_queue_wait(started - item.enqueued)
         images = live[0].images if len(live) == 1 else np.concatenate([item.images for item in live])
         assert self._executor is not None
         loop = asyncio.get_running_loop()

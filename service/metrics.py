@@ -9,6 +9,8 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from service.statistics import InferenceStatistics
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # Latency buckets from 100 us: a 32x32 prediction takes well under a millisecond of server time.
@@ -55,6 +57,13 @@ class Metrics:
             registry=self.registry,
         )
         self.queue_depth = Gauge("cifar10_batch_queue_depth", "Requests waiting for the model.", registry=self.registry)
+        self.queue_wait = Histogram(
+            "cifar10_batch_queue_wait_seconds",
+            "Time from a request joining the inference queue to its batch starting.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.statistics = InferenceStatistics()  # the same runs, in the V2 statistics extension's terms
         self.decode_queue_depth = Gauge(
             "cifar10_decode_queue_depth",
             "Images waiting for a decode worker or being decoded.",
@@ -87,6 +96,16 @@ class Metrics:
         self.inference_latency.observe(seconds)
         self.batch_images.observe(images)
         self.batch_requests.observe(requests)
+        self.statistics.observe_batch(images, seconds)
+
+    def observe_queue_wait(self, seconds: float) -> None:
+        """Record how long one request waited for its batch to start."""
+        self.queue_wait.observe(seconds)
+        self.statistics.observe_queue_wait(seconds)
+
+    def observe_inference(self, ok: bool, seconds: float) -> None:
+        """Record one pipeline call (decode, queue, inference, answer), succeeded or failed."""
+        self.statistics.observe_request(ok, seconds)
 
     def watch_queues(
         self, *, inference: Callable[[], float], decode: Callable[[], float], body_memory: Callable[[], float]

@@ -7,6 +7,7 @@ only translates its own wire format (multipart, raw body, V2 tensors, files) int
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ class PredictionObserver(Protocol):
 
     def observe_prediction(self, label: str, band: str) -> None:
         """Count one classified image."""
+
+    def observe_inference(self, ok: bool, seconds: float) -> None:
+        """Record one pipeline call, succeeded or failed."""
 
 
 class Pipeline:
@@ -77,13 +81,19 @@ class Pipeline:
 
     @asynccontextmanager
     async def _deadline(self) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        ok = False
         try:
             async with asyncio.timeout(self.timeout_s):
                 yield
+            ok = True
         except TimeoutError:
             raise DeadlineExceededError(
                 f"the request took longer than {self.timeout_s:g} s (CIFAR10_REQUEST_TIMEOUT_S)"
             ) from None
+        finally:
+            if self._observer is not None:
+                self._observer.observe_inference(ok, time.perf_counter() - started)
 
     async def _classify(self, uploads: Sequence[Upload], top_k: int | None) -> list[Answer | ServiceError]:
         outcomes: list[Answer | ServiceError] = []

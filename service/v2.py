@@ -16,7 +16,7 @@ from service.errors import InvalidRequestError, InvalidTensorError, PayloadTooLa
 HEADER_LENGTH: Final = "Inference-Header-Content-Length"
 BINARY_CONTENT_TYPE: Final = "application/octet-stream"
 SERVER_NAME: Final = "cifar10-serving"
-EXTENSIONS: Final = ("binary_tensor_data",)
+EXTENSIONS: Final = ("binary_tensor_data", "classification", "model_configuration", "statistics")
 PLATFORM: Final = "onnxruntime_onnx"
 # Commas a request may hold besides its pixel values (keys, shapes, parameters, output lists).
 _JSON_STRUCTURE_ALLOWANCE: Final = 4096
@@ -30,6 +30,7 @@ class InferRequest:
     images: np.ndarray  # uint8 (N, 32, 32, 3)
     request_id: str | None
     binary_output: bool
+    class_count: int = 0  # classification extension: the top k classes as "value:index:label" strings
 
 
 def server_metadata(version: str) -> dict[str, Any]:
@@ -40,6 +41,32 @@ def server_metadata(version: str) -> dict[str, Any]:
 def model_metadata(info: ModelInfo) -> dict[str, Any]:
     """``GET /v2/models/{name}``: the tensors' names, datatypes and shapes (-1 is the dynamic batch axis)."""
     return {"name": info.name, "versions": [info.version], "platform": PLATFORM, **info.tensors()}
+
+
+def model_config(info: ModelInfo, *, max_batch_size: int, batching: bool, max_wait_ms: float) -> dict[str, Any]:
+    """``GET /v2/models/{name}/config`` (model configuration extension), in Triton's model-config JSON.
+
+    ``max_batch_size`` > 0 means the first dimension is the batch axis and ``dims`` leave it out.
+    """
+    config: dict[str, Any] = {
+        "name": info.name,
+        "platform": PLATFORM,
+        "backend": "onnxruntime",
+        "version_policy": {"latest": {"num_versions": 1}},
+        "max_batch_size": max_batch_size,
+        "input": [{"name": INPUT_NAME, "data_type": "TYPE_UINT8", "format": "FORMAT_NHWC", "dims": list(INPUT_SHAPE)}],
+        "output": [{"name": OUTPUT_NAME, "data_type": "TYPE_FP32", "dims": [len(info.labels)]}],
+        "instance_group": [{"name": info.name, "kind": "KIND_CPU", "count": 1}],
+        "parameters": {"labels": {"string_value": json.dumps(list(info.labels))}},
+    }
+    if batching:
+        config["dynamic_batching"] = {"max_queue_delay_microseconds": round(max_wait_ms * 1000)}
+    return config
+
+
+def repository_index(info: ModelInfo) -> list[dict[str, str]]:
+    """``POST /v2/repository/index``: the one model this server serves, ready."""
+    return [{"name": info.name, "version": info.version, "state": "READY", "reason": ""}]
 
 
 def parse_infer_request(body: bytes, header_length: str | None, *, max_images: int) -> InferRequest:
@@ -71,17 +98,20 @@ def parse_infer_request(body: bytes, header_length: str | None, *, max_images: i
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
         raise InvalidTensorError(f"'inputs' must be a list holding exactly one tensor named {INPUT_NAME!r}")
     images = _parse_input(inputs[0], body, json_end, max_images=max_images)
-    return InferRequest(images=images, request_id=request_id, binary_output=_wants_binary_output(request))
+    binary_output, class_count = _output_options(request)
+    return InferRequest(images, request_id, binary_output, class_count)
 
 
 def encode_infer_response(
     probabilities: np.ndarray, info: ModelInfo, request: InferRequest
 ) -> tuple[bytes, dict[str, str]]:
     """Encode the response body and its headers (binary tensor data when the client asked for it)."""
-    output: dict[str, Any] = {"name": OUTPUT_NAME, "datatype": OUTPUT_DATATYPE, "shape": list(probabilities.shape)}
     response: dict[str, Any] = {"model_name": info.name, "model_version": info.version}
     if request.request_id is not None:
         response["id"] = request.request_id
+    if request.class_count:
+        return _encode_classes(probabilities, info.labels, request, response)
+    output: dict[str, Any] = {"name": OUTPUT_NAME, "datatype": OUTPUT_DATATYPE, "shape": list(probabilities.shape)}
     response["outputs"] = [output]
     if not request.binary_output:
         output["data"] = probabilities.ravel().tolist()
@@ -106,6 +136,27 @@ def _parse_float(text: str) -> float:
 
 def _refuse_constant(text: str) -> float:
     raise InvalidTensorError(f"{text} is not a pixel value")
+
+
+def _encode_classes(
+    probabilities: np.ndarray, labels: tuple[str, ...], request: InferRequest, response: dict[str, Any]
+) -> tuple[bytes, dict[str, str]]:
+    """The classification extension: per image, the ``class_count`` best classes as ``value:index:label`` BYTES."""
+    count = min(request.class_count, probabilities.shape[1])
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :count]
+    classes = [
+        f"{probabilities[row, index]:.6f}:{index}:{labels[index]}" for row in range(len(order)) for index in order[row]
+    ]
+    output: dict[str, Any] = {"name": OUTPUT_NAME, "datatype": "BYTES", "shape": [len(order), count]}
+    response["outputs"] = [output]
+    if not request.binary_output:
+        output["data"] = classes
+        return _dumps(response), {"content-type": "application/json"}
+    # BYTES in the binary extension: each element is a 4-byte little-endian length, then its bytes.
+    raw = b"".join(len(item).to_bytes(4, "little") + item for item in (text.encode() for text in classes))
+    output["parameters"] = {"binary_data_size": len(raw)}
+    header = _dumps(response)
+    return header + raw, {"content-type": BINARY_CONTENT_TYPE, HEADER_LENGTH.lower(): str(len(header))}
 
 
 def _dumps(document: dict[str, Any]) -> bytes:
@@ -189,14 +240,16 @@ def _json_tensor(data: Any, expected: int) -> np.ndarray:
     return values.astype(np.uint8, copy=False).ravel()
 
 
-def _wants_binary_output(request: dict[str, Any]) -> bool:
+def _output_options(request: dict[str, Any]) -> tuple[bool, int]:
+    """Whether the client wants binary output, and how many classes it asked for (0: the probabilities)."""
     parameters = request.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise InvalidRequestError("'parameters' must be an object")
     binary = _flag(parameters.get("binary_data_output", False), "binary_data_output")
+    class_count = 0
     outputs = request.get("outputs")
     if outputs is None:
-        return binary
+        return binary, class_count
     if not isinstance(outputs, list):
         raise InvalidRequestError("'outputs' must be a list")
     for output in outputs:
@@ -206,10 +259,13 @@ def _wants_binary_output(request: dict[str, Any]) -> bool:
         output_parameters = output.get("parameters") or {}
         if not isinstance(output_parameters, dict):
             raise InvalidRequestError("output 'parameters' must be an object")
-        if output_parameters.get("class_count", 0):
-            raise InvalidRequestError("the classification extension (class_count) is not supported")
+        # tritonclient sends "classification"; the KServe documents call it class_count.
+        requested = output_parameters.get("classification", output_parameters.get("class_count", 0))
+        if not isinstance(requested, int) or isinstance(requested, bool) or requested < 0:
+            raise InvalidRequestError(f"class_count must be a whole number of classes, got {requested!r}")
+        class_count = requested
         binary = _flag(output_parameters.get("binary_data", binary), "binary_data")
-    return binary
+    return binary, class_count
 
 
 def _flag(value: Any, name: str) -> bool:

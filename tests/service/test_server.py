@@ -78,6 +78,68 @@ def test_tritonclient_default_outputs_are_binary(server: RunningServer) -> None:
     assert result.as_numpy("probabilities").sum() == pytest.approx(1.0, abs=1e-5)
 
 
+def test_tritonclient_model_config_statistics_and_repository_index(server: RunningServer) -> None:
+    client = tritonhttp.InferenceServerClient(server.host_port)
+    try:
+        config = client.get_model_config("cifar10-cnn")
+        assert config["max_batch_size"] == 32
+        assert config["input"] == [
+            {"name": "image", "data_type": "TYPE_UINT8", "format": "FORMAT_NHWC", "dims": [32, 32, 3]}
+        ]
+        assert config["output"] == [{"name": "probabilities", "data_type": "TYPE_FP32", "dims": [10]}]
+        assert "dynamic_batching" in config
+        before = client.get_inference_statistics("cifar10-cnn")["model_stats"][0]
+        tensor = tritonhttp.InferInput("image", [3, 32, 32, 3], "UINT8")
+        tensor.set_data_from_numpy(np.zeros((3, 32, 32, 3), dtype=np.uint8))
+        client.infer("cifar10-cnn", [tensor])
+        after = client.get_inference_statistics("cifar10-cnn")["model_stats"][0]
+        assert after["inference_count"] - before["inference_count"] == 3
+        assert after["execution_count"] - before["execution_count"] == 1
+        success = after["inference_stats"]["success"]
+        assert success["count"] - before["inference_stats"]["success"]["count"] == 1
+        assert success["ns"] > before["inference_stats"]["success"]["ns"]
+        assert after["inference_stats"]["compute_infer"]["ns"] > 0
+        assert any(entry["batch_size"] == 3 for entry in after["batch_stats"])
+        assert client.get_inference_statistics()["model_stats"][0]["name"] == "cifar10-cnn"
+        (entry,) = client.get_model_repository_index()
+        assert (entry["name"], entry["state"]) == ("cifar10-cnn", "READY")
+        with pytest.raises(tritonhttp.InferenceServerException):
+            client.get_model_config("resnet50")
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("binary_output", [True, False])
+def test_tritonclient_classification_extension(server: RunningServer, binary_output: bool) -> None:
+    batch = np.random.default_rng(5).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    expected = ort.InferenceSession(str(COMMITTED_FP32)).run(None, {"image": batch})[0]
+    client = tritonhttp.InferenceServerClient(server.host_port)
+    try:
+        tensor = tritonhttp.InferInput("image", list(batch.shape), "UINT8")
+        tensor.set_data_from_numpy(batch)
+        output = tritonhttp.InferRequestedOutput("probabilities", binary_data=binary_output, class_count=3)
+        classes = client.infer("cifar10-cnn", [tensor], outputs=[output]).as_numpy("probabilities")
+    finally:
+        client.close()
+    assert classes.shape == (2, 3)
+    for row, probabilities in zip(classes, expected, strict=True):
+        fields = [entry.decode().split(":") if isinstance(entry, bytes) else str(entry).split(":") for entry in row]
+        assert [int(index) for _, index, _ in fields] == list(np.argsort(-probabilities, kind="stable")[:3])
+        assert float(fields[0][0]) == pytest.approx(float(probabilities.max()), abs=1e-5)
+        assert fields[0][2] in (
+            "Aeroplane",
+            "Automobile",
+            "Bird",
+            "Cat",
+            "Deer",
+            "Dog",
+            "Frog",
+            "Horse",
+            "Ship",
+            "Truck",
+        )
+
+
 def test_predict_and_json_access_log(server: RunningServer) -> None:
     response = httpx.post(
         f"{server.url}/predict", content=jpeg(), headers={"content-type": "image/jpeg", "x-request-id": "srv-1"}

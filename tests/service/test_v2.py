@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from service.errors import InvalidRequestError, InvalidTensorError, PayloadTooLargeError
 from service.v2 import HEADER_LENGTH, parse_infer_request
+from tests.conftest import LABELS
 
 INFER = "/v2/models/cifar10-cnn/infer"
 
@@ -121,13 +122,31 @@ def test_binary_size_must_match_shape_and_body() -> None:
         parse_infer_request(header + b"abc", str(len(header)), max_images=8)
 
 
-def test_unknown_output_and_classification_are_refused() -> None:
+def test_unknown_output_and_a_bad_class_count_are_refused() -> None:
     body = json_request(images(1), outputs=[{"name": "logits"}])
     with pytest.raises(InvalidTensorError, match="unknown output"):
         parse_infer_request(json.dumps(body).encode(), None, max_images=8)
-    body = json_request(images(1), outputs=[{"name": "probabilities", "parameters": {"class_count": 3}}])
-    with pytest.raises(InvalidRequestError, match="class_count"):
-        parse_infer_request(json.dumps(body).encode(), None, max_images=8)
+    for bad in (-1, 2.5, "3", True):
+        body = json_request(images(1), outputs=[{"name": "probabilities", "parameters": {"class_count": bad}}])
+        with pytest.raises(InvalidRequestError, match="class_count"):
+            parse_infer_request(json.dumps(body).encode(), None, max_images=8)
+
+
+def test_class_count_answers_the_top_classes_as_strings(client: TestClient) -> None:
+    body = json_request(images(2), outputs=[{"name": "probabilities", "parameters": {"class_count": 2}}])
+    output = client.post(INFER, json=body).json()["outputs"][0]
+    assert (output["datatype"], output["shape"]) == ("BYTES", [2, 2])
+    value, index, label = output["data"][0].split(":")
+    assert 0.0 <= float(value) <= 1.0 and label == LABELS[int(index)]
+
+
+def test_huge_numbers_and_floods_of_values_are_refused_before_parsing() -> None:
+    digits = b'{"inputs":[{"name":"image","datatype":"UINT8","shape":[1,32,32,3],"data":[' + b"9" * 5000 + b"]}]}"
+    with pytest.raises(InvalidTensorError, match="5000 digits"):
+        parse_infer_request(digits, None, max_images=8)
+    flood = b'{"inputs":[{"name":"image","datatype":"UINT8","shape":[1,32,32,3],"data":[' + b"1," * 100_000 + b"1]}]}"
+    with pytest.raises(PayloadTooLargeError, match="CIFAR10_MAX_BATCH_IMAGES"):
+        parse_infer_request(flood, None, max_images=8)
 
 
 def test_too_many_images_is_413() -> None:
@@ -137,7 +156,7 @@ def test_too_many_images_is_413() -> None:
 
 def test_metadata_endpoints(client: TestClient) -> None:
     server = client.get("/v2").json()
-    assert server["extensions"] == ["binary_tensor_data"]
+    assert server["extensions"] == ["binary_tensor_data", "classification", "model_configuration", "statistics"]
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
     metadata = client.get("/v2/models/cifar10-cnn").json()
