@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import Final
@@ -20,6 +21,7 @@ from service.runtime import OnnxModel
 from service.server import listen, serve
 from service.settings import Settings, SettingsError, env_name
 
+MULTIPROCESS_DIR_VARIABLE: Final = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own, read by it alone
 EXIT_OK: Final = 0
 EXIT_MODEL_ERROR: Final = 1
 EXIT_START_FAILURE: Final = 1  # the port cannot be bound
@@ -102,10 +104,13 @@ def run(settings: Settings, sock: socket.socket, model: OnnxModel | None = None)
         app = create_app(settings) if model is None else create_app(settings, lambda _settings: model)
         serve(settings, app, sock)
         return
-    # Worker processes rebuild the settings from the environment: pass the flag overrides along.
+    # Worker processes rebuild the settings from the environment: pass the flag overrides along, and give
+    # prometheus-client's multiprocess mode a folder of its own that the workers share.
     for name in ("host", "port", "model"):
         os.environ[env_name(name)] = str(getattr(settings, name))
-    serve(settings, None, sock)
+    with tempfile.TemporaryDirectory(prefix="cifar10-metrics-") as metrics_dir:
+        os.environ[MULTIPROCESS_DIR_VARIABLE] = metrics_dir
+        serve(settings, None, sock)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""Prometheus metrics in a registry owned by one app instance (so test apps never collide)."""
+"""Prometheus metrics in a registry owned by one app instance (so test apps never collide).
+
+With several worker processes, prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by
+``python -m service`` before it starts them) keeps every worker's values in files, and a scrape of any worker
+adds them up: counters and histograms sum, gauges of live workers sum, the model-info gauge takes the max.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from service.statistics import InferenceStatistics
 
@@ -23,8 +29,10 @@ LAG_PROBE_INTERVAL_S: Final = 0.1
 class Metrics:
     """The service's metrics; also the batcher's observer."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, multiprocess: bool = False) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.multiprocess = multiprocess
+        self._watched: list[tuple[Gauge, Callable[[], float]]] = []
         self.requests = Counter(
             "cifar10_http_requests",
             "HTTP requests by method, route template and status code.",
@@ -39,7 +47,10 @@ class Metrics:
             registry=self.registry,
         )
         self.in_flight = Gauge(
-            "cifar10_http_requests_in_flight", "HTTP requests being handled right now.", registry=self.registry
+            "cifar10_http_requests_in_flight",
+            "HTTP requests being handled right now.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.inference_latency = Histogram(
             "cifar10_inference_duration_seconds",
@@ -56,7 +67,12 @@ class Metrics:
             buckets=_BATCH_BUCKETS,
             registry=self.registry,
         )
-        self.queue_depth = Gauge("cifar10_batch_queue_depth", "Requests waiting for the model.", registry=self.registry)
+        self.queue_depth = Gauge(
+            "cifar10_batch_queue_depth",
+            "Requests waiting for the model.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         self.queue_wait = Histogram(
             "cifar10_batch_queue_wait_seconds",
             "Time from a request joining the inference queue to its batch starting.",
@@ -68,9 +84,13 @@ class Metrics:
             "cifar10_decode_queue_depth",
             "Images waiting for a decode worker or being decoded.",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.body_memory = Gauge(
-            "cifar10_body_memory_bytes", "Request-body bytes held in memory right now.", registry=self.registry
+            "cifar10_body_memory_bytes",
+            "Request-body bytes held in memory right now.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.event_loop_lag = Histogram(
             "cifar10_event_loop_lag_seconds",
@@ -89,6 +109,7 @@ class Metrics:
             "The served model (value is always 1).",
             ["name", "version", "precision"],
             registry=self.registry,
+            multiprocess_mode="max",
         )
 
     def observe_batch(self, images: int, requests: int, seconds: float) -> None:
@@ -110,18 +131,26 @@ class Metrics:
     def watch_queues(
         self, *, inference: Callable[[], float], decode: Callable[[], float], body_memory: Callable[[], float]
     ) -> None:
-        """Read the queues' depths and the body memory at each scrape (nothing to update per request)."""
-        self.queue_depth.set_function(inference)
-        self.decode_queue_depth.set_function(decode)
-        self.body_memory.set_function(body_memory)
+        """Read the queues' depths and the body memory at each scrape and each probe tick, not per request."""
+        self._watched = [
+            (self.queue_depth, inference),
+            (self.decode_queue_depth, decode),
+            (self.body_memory, body_memory),
+        ]
 
     async def watch_event_loop(self, interval: float = LAG_PROBE_INTERVAL_S) -> None:
-        """Sleep ``interval`` over and over and record how late each wake-up came (runs until cancelled)."""
+        """Sleep ``interval`` over and over, record how late each wake-up came and refresh the watched gauges (so
+        other workers' scrapes see them too); runs until cancelled."""
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
             await asyncio.sleep(interval)
             self.event_loop_lag.observe(max(0.0, loop.time() - started - interval))
+            self._refresh()
+
+    def _refresh(self) -> None:
+        for gauge, read in self._watched:
+            gauge.set(read())
 
     def observe_prediction(self, label: str, band: str) -> None:
         """Count one classified image."""
@@ -133,5 +162,10 @@ class Metrics:
         self.request_latency.labels(method, route).observe(seconds)
 
     def render(self) -> bytes:
-        """The exposition text for ``GET /metrics``."""
-        return generate_latest(self.registry)
+        """The exposition text for ``GET /metrics`` (every worker's values in multiprocess mode)."""
+        self._refresh()
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged)  # type: ignore[no-untyped-call]  # prometheus-client leaves it untyped
+        return generate_latest(merged)

@@ -36,10 +36,15 @@ class Recorder:
 class Observer:
     def __init__(self) -> None:
         self.runs: list[tuple[int, int]] = []
+        self.waits = 0
 
     def observe_batch(self, images: int, requests: int, seconds: float) -> None:
         assert seconds >= 0
         self.runs.append((images, requests))
+
+    def observe_queue_wait(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.waits += 1
 
 
 def rows(*values: int) -> np.ndarray:
@@ -73,6 +78,7 @@ def test_each_request_gets_its_own_rows_in_one_batch() -> None:
     run(scenario)
     assert model.batches == [20]
     assert observer.runs == [(20, 10)]
+    assert observer.waits == 10  # each request's wait for its batch
 
 
 def test_batches_never_exceed_the_max_and_never_split_a_request() -> None:

@@ -337,3 +337,22 @@ def test_connections_over_the_cap_are_503(limited: RunningServer) -> None:
             connection.close()
     time.sleep(0.1)
     assert httpx.get(f"{limited.url}/health").status_code == 200
+
+
+def test_metrics_add_up_over_two_workers(tmp_path: Path) -> None:
+    environ = {"CIFAR10_WORKERS": "2", "CIFAR10_ACCESS_LOG": "true"}
+    with RunningServer(service_spec(COMMITTED_FP32, environ), tmp_path) as running:
+        for _ in range(20):
+            # A fresh connection each time, so the kernel spreads the requests over both workers.
+            with httpx.Client() as client:
+                response = client.post(f"{running.url}/predict", content=jpeg(), headers={"content-type": "image/jpeg"})
+            assert response.status_code == 200
+        lines = [json.loads(line) for line in running.log_text().splitlines() if line.startswith("{")]
+        answered_by = {line["pid"] for line in lines if line.get("route") == "/predict"}
+        assert len(answered_by) == 2, "the requests did not reach both workers"
+        for _ in range(6):  # whichever worker answers the scrape, it reports both workers' counts
+            with httpx.Client() as client:
+                text = client.get(f"{running.url}/metrics").text
+            assert 'cifar10_http_requests_total{method="POST",route="/predict",status="200"} 20.0' in text
+            assert 'cifar10_predictions_total{band="' in text
+            assert "cifar10_model_info{" in text
