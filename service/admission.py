@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
 from service.errors import ImageTooLargeError, InvalidImageError
@@ -31,6 +32,8 @@ INLINE_DECODE_PIXELS: Final = 64 * 64
 # JPEG draft mode: the decoder scales by 1/2, 1/4 or 1/8 in the DCT so the image is still at least this size.
 DRAFT_SIZE: Final = (128, 128)
 JPEG_SCAN_MARKER: Final = b"\xff\xda"  # SOS; entropy-coded data stuffs every 0xFF, so it cannot hide in there
+_EXIF_APP1: Final = b"Exif\x00\x00"  # an EXIF block may carry an orientation: Pillow's path applies it
+_EXIF_SEARCH_BYTES: Final = 64 * 1024  # APP segments come before the image data and are at most 64 KiB
 
 # Bytes Pillow stores per pixel, by mode (multi-band 8-bit modes are stored as 4 bytes).
 _STORAGE_BYTES: Final[Mapping[str, int]] = {
@@ -97,11 +100,16 @@ class StoppableBuffer(io.BytesIO):
 
 @dataclass(frozen=True, slots=True)
 class ImagePlan:
-    """An admitted image: opened (header parsed, no pixels decoded), its cost, and where it should decode."""
+    """An admitted image: its header parsed, its cost, and how and where it should decode.
 
-    image: Image.Image
+    ``image`` is the opened Pillow image; it is None for a small baseline JPEG, which libjpeg-turbo decodes
+    straight into an array (``service.preprocessing``), pixel for pixel what Pillow would give.
+    """
+
+    image: Image.Image | None
     cost: DecodeCost
     buffer: StoppableBuffer
+    grey: bool = False  # a fast-path JPEG with one channel
 
     @property
     def inline(self) -> bool:
@@ -116,6 +124,9 @@ class ImagePlan:
 def admit_image(data: bytes, limits: DecodeLimits) -> ImagePlan:
     """Open ``data``'s header and refuse it unless its decode cost is within ``limits``."""
     buffer = StoppableBuffer(data)
+    small_jpeg = _small_baseline_jpeg(data, buffer)
+    if small_jpeg is not None:
+        return small_jpeg
     image = open_header(data, buffer)
     width, height = image.size
     if width < 1 or height < 1:
@@ -138,6 +149,28 @@ def admit_image(data: bytes, limits: DecodeLimits) -> ImagePlan:
             "(CIFAR10_MAX_DECODE_BYTES)"
         )
     return ImagePlan(image=image, cost=cost, buffer=buffer)
+
+
+def _small_baseline_jpeg(data: bytes, buffer: StoppableBuffer) -> ImagePlan | None:
+    """A plan for the fast path, when ``data`` is a JPEG it can decode exactly as Pillow would: baseline (one
+    scan), YCbCr or greyscale, no EXIF block that could rotate it, and small enough that Pillow would not
+    decode it in draft mode either. Anything else (or anything the header parser doubts) takes Pillow's path."""
+    if not data.startswith(b"\xff\xd8") or _EXIF_APP1 in data[:_EXIF_SEARCH_BYTES]:
+        return None
+    try:
+        height, width, colour_space, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    if colour_space not in ("YCbCr", "Gray") or not (
+        0 < width <= 2 * DRAFT_SIZE[0] and 0 < height <= 2 * DRAFT_SIZE[1]
+    ):
+        return None
+    if data.count(JPEG_SCAN_MARKER) != 1:
+        return None
+    grey = colour_space == "Gray"
+    memory = _FIXED_BYTES + width * height * (_STORAGE_BYTES["L"] if grey else 4) * 2  # the array and its image
+    cost = DecodeCost(width=width, height=height, decoded_pixels=width * height, memory_bytes=memory)
+    return ImagePlan(image=None, cost=cost, buffer=buffer, grey=grey)
 
 
 def open_header(data: bytes, buffer: io.BytesIO | None = None) -> Image.Image:

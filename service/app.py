@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from service import assets, endpoints, v2_endpoints
@@ -31,6 +31,7 @@ from service.memory import tune_allocator
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.pipeline import build_pipeline, load_model, warm_up_sizes
+from service.responses import JsonResponse
 from service.runtime import OnnxModel
 from service.settings import Settings
 from service.shutdown import LameDuck
@@ -109,7 +110,7 @@ def _routes() -> list[Route]:
 
 async def _openapi(request: Request) -> Response:
     document: dict[str, Any] = request.app.state.openapi
-    return JSONResponse(document)
+    return JsonResponse(document)
 
 
 def create_app(settings: Settings, model_loader: ModelLoader = load_model) -> Starlette:

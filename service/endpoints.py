@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from service import contract
 from service.assets import PAGE_SECURITY_HEADERS
 from service.errors import InvalidParameterError, ServiceError
 from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from service.responses import JsonResponse
 from service.runtime import ONNXRUNTIME_VERSION
 from service.settings import Settings
 from service.state import ServiceState
@@ -33,13 +34,13 @@ async def index(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     """``GET /health``: liveness (the process answers)."""
-    return JSONResponse({"status": "ok"})
+    return JsonResponse({"status": "ok"})
 
 
 async def ready(request: Request) -> Response:
     """``GET /ready``: 200 once the model is loaded and warmed up, 503 before that and while shutting down."""
     service_state(request).check_ready()
-    return JSONResponse({"status": "ready"})
+    return JsonResponse({"status": "ready"})
 
 
 async def metrics(request: Request) -> Response:
@@ -53,7 +54,7 @@ async def model(request: Request) -> Response:
     loaded = state.loaded_model()
     info, session = loaded.info, loaded.config
     settings = state.settings
-    return JSONResponse(
+    return JsonResponse(
         {
             "name": info.name,
             "version": info.version,
@@ -108,7 +109,7 @@ async def predict(request: Request) -> Response:
         (outcome,) = await pipeline.classify([upload], top_k=top_k)
     if isinstance(outcome, ServiceError):
         raise outcome
-    return JSONResponse(outcome)
+    return JsonResponse(outcome)
 
 
 async def predict_batch(request: Request) -> Response:
@@ -125,7 +126,7 @@ async def predict_batch(request: Request) -> Response:
         _image_error(outcome, upload.filename) if isinstance(outcome, ServiceError) else outcome
         for upload, outcome in zip(uploads, outcomes, strict=True)
     ]
-    return JSONResponse({"results": results})
+    return JsonResponse({"results": results})
 
 
 def single_image_limit(settings: Settings) -> BodyLimit:

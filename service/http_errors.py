@@ -7,10 +7,11 @@ from typing import Final
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Send
 
 from service.errors import ServiceError
+from service.responses import JsonResponse
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +26,9 @@ _HTTP_CODES: Final = {
 }
 
 
-def error_response(status_code: int, message: str, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(status_code: int, message: str, code: str, headers: dict[str, str] | None = None) -> JsonResponse:
     """A JSON error response."""
-    return JSONResponse({"error": message, "code": code}, status_code=status_code, headers=headers)
+    return JsonResponse({"error": message, "code": code}, status_code=status_code, headers=headers)
 
 
 async def handle_service_error(request: Request, exc: Exception) -> Response:

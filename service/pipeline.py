@@ -115,9 +115,9 @@ class Pipeline:
 
     async def _decode(self, plan: ImagePlan) -> np.ndarray:
         if plan.inline or self._decoders is None:
-            return decode(plan.image, resize=self.resize)
+            return decode(plan, resize=self.resize)
         try:
-            return await self._decoders.run(decode, plan.image, self.resize)
+            return await self._decoders.run(decode, plan, self.resize)
         except asyncio.CancelledError:
             plan.stop()  # out of time: the worker gives up at its next read instead of finishing for nobody
             raise

@@ -16,9 +16,10 @@ from __future__ import annotations
 from typing import Final
 
 import numpy as np
+import simplejpeg
 from PIL import Image, ImageOps
 
-from service.admission import DECODE_ERRORS, DRAFT_SIZE, DecodeLimits, admit_image, draft_scale
+from service.admission import DECODE_ERRORS, DRAFT_SIZE, DecodeLimits, ImagePlan, admit_image, draft_scale
 from service.contract import IMAGE_SIZE
 from service.errors import ImageTooLargeError, InvalidImageError
 from service.settings import ResizeMode
@@ -37,12 +38,28 @@ def decode_image(
 ) -> np.ndarray:
     """Admit and decode ``data`` into a uint8 array (32, 32, 3); raise InvalidImageError or ImageTooLargeError."""
     chosen = limits or DecodeLimits(max_pixels=max_pixels, max_decode_bytes=2**62, max_jpeg_scans=2**31)
-    return decode(admit_image(data, chosen).image, resize=resize)
+    return decode(admit_image(data, chosen), resize=resize)
 
 
-def decode(image: Image.Image, resize: ResizeMode = "squash") -> np.ndarray:
-    """Decode an admitted (opened, header-only) image into the model's input, uint8 (32, 32, 3)."""
-    return to_model_input(load_pixels(image), resize=resize)
+def decode(plan: ImagePlan, resize: ResizeMode = "squash") -> np.ndarray:
+    """Decode an admitted image into the model's input, uint8 (32, 32, 3)."""
+    if plan.image is None:
+        return _decode_small_jpeg(plan, resize)
+    return to_model_input(load_pixels(plan.image), resize=resize)
+
+
+def _decode_small_jpeg(plan: ImagePlan, resize: ResizeMode) -> np.ndarray:
+    """libjpeg-turbo into an array with Pillow's settings (accurate DCT, smooth upsampling): the same pixels."""
+    try:
+        pixels = simplejpeg.decode_jpeg(
+            plan.buffer.getvalue(), colorspace="GRAY" if plan.grey else "RGB", fastdct=False, fastupsample=False
+        )
+    except ValueError as exc:
+        raise InvalidImageError(f"could not decode the image: {exc}") from exc
+    if pixels.shape == (IMAGE_SIZE, IMAGE_SIZE, 3):
+        return np.asarray(pixels, dtype=np.uint8)
+    image = Image.fromarray(pixels[:, :, 0] if plan.grey else pixels)
+    return to_model_input(image, resize=resize)
 
 
 def load_pixels(image: Image.Image) -> Image.Image:

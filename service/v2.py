@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
+import orjson
 
 from service.contract import INPUT_DATATYPE, INPUT_NAME, INPUT_SHAPE, OUTPUT_DATATYPE, OUTPUT_NAME, ModelInfo
 from service.errors import InvalidRequestError, InvalidTensorError, PayloadTooLargeError
@@ -160,7 +161,7 @@ def _encode_classes(
 
 
 def _dumps(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+    return orjson.dumps(document)
 
 
 def _json_length(body: bytes, header_length: str | None) -> int:

@@ -6,11 +6,12 @@ from functools import partial
 from typing import Final
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from service.contract import ModelInfo
 from service.endpoints import service_state, single_image_limit
 from service.errors import ModelNotFoundError
+from service.responses import JsonResponse
 from service.uploads import read_body
 from service.v2 import (
     HEADER_LENGTH,
@@ -39,30 +40,30 @@ def _model_info(request: Request) -> ModelInfo:
 
 async def server(request: Request) -> Response:
     """``GET /v2``: server metadata."""
-    return JSONResponse(server_metadata(service_state(request).version))
+    return JsonResponse(server_metadata(service_state(request).version))
 
 
 async def live(request: Request) -> Response:
     """``GET /v2/health/live``."""
-    return JSONResponse({"live": True})
+    return JsonResponse({"live": True})
 
 
 async def ready(request: Request) -> Response:
     """``GET /v2/health/ready``: 503 until the model is warmed up, and while shutting down."""
     service_state(request).check_ready()
-    return JSONResponse({"ready": True})
+    return JsonResponse({"ready": True})
 
 
 async def model_metadata_endpoint(request: Request) -> Response:
     """``GET /v2/models/{name}[/versions/{version}]``."""
-    return JSONResponse(model_metadata(_model_info(request)))
+    return JsonResponse(model_metadata(_model_info(request)))
 
 
 async def model_ready(request: Request) -> Response:
     """``GET /v2/models/{name}[/versions/{version}]/ready``."""
     _model_info(request)
     service_state(request).check_ready()
-    return JSONResponse({"name": request.path_params["model_name"], "ready": True})
+    return JsonResponse({"name": request.path_params["model_name"], "ready": True})
 
 
 async def infer(request: Request) -> Response:
@@ -86,7 +87,7 @@ async def infer(request: Request) -> Response:
 async def model_config_endpoint(request: Request) -> Response:
     """``GET /v2/models/{name}[/versions/{version}]/config``: Triton's model configuration."""
     settings = service_state(request).settings
-    return JSONResponse(
+    return JsonResponse(
         model_config(
             _model_info(request),
             max_batch_size=settings.max_batch_size,
@@ -100,9 +101,9 @@ async def statistics(request: Request) -> Response:
     """``GET /v2/models[/{name}[/versions/{version}]]/stats``: inference counts and cumulative times."""
     state = service_state(request)
     info = _model_info(request) if "model_name" in request.path_params else state.loaded_model().info
-    return JSONResponse(state.metrics.statistics.document(info.name, info.version))
+    return JsonResponse(state.metrics.statistics.document(info.name, info.version))
 
 
 async def repository(request: Request) -> Response:
     """``POST /v2/repository/index``."""
-    return JSONResponse(repository_index(service_state(request).loaded_model().info))
+    return JsonResponse(repository_index(service_state(request).loaded_model().info))

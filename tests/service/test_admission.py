@@ -186,7 +186,7 @@ def test_a_stopped_decode_gives_up_at_its_next_read() -> None:
     plan = admit_image(encode(photo((2000, 1500)), "PNG"), UNLIMITED)
     plan.stop()
     with pytest.raises(DecodeStoppedError):
-        decode(plan.image)
+        decode(plan)
 
 
 def test_the_default_budget_admits_ordinary_photos() -> None:
