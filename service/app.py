@@ -35,7 +35,7 @@ from service.responses import JsonResponse
 from service.runtime import OnnxModel
 from service.settings import Settings
 from service.shutdown import LameDuck
-from service.state import ServiceState
+from service.state import CONNECTIONS_KEY, ServiceState
 from service.uploads import BodyBudget
 
 logger = logging.getLogger(__name__)
@@ -124,13 +124,13 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model) -> St
     )
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await _start(state, model_loader)
         lag_probe = asyncio.create_task(state.metrics.watch_event_loop(), name="event-loop-lag")
         lame_duck = LameDuck(settings.drain_s, state.begin_draining)
         lame_duck.install()
         try:
-            yield
+            yield {CONNECTIONS_KEY: state.connections}
         finally:
             lame_duck.uninstall()
             lag_probe.cancel()
@@ -181,6 +181,7 @@ async def _start(state: ServiceState, model_loader: ModelLoader) -> None:
         max_wait_s=settings.max_batch_wait_ms / 1000,
         max_queue=settings.max_queue,
         observer=state.metrics,
+        alone=state.alone,
     )
     await batcher.start()
     decoders = DecodePool(settings.decode_workers, settings.max_decode_queue)

@@ -139,6 +139,8 @@ def _image_error(exc: ServiceError, filename: str | None) -> dict[str, Any]:
 
 
 def _top_k(request: Request, classes: int) -> int | None:
+    if not request.scope["query_string"]:
+        return None  # the common case: no query to parse
     raw = request.query_params.get("top_k")
     if raw is None:
         return None

@@ -21,6 +21,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
 from service.settings import Settings
+from service.state import CONNECTIONS_KEY, ConnectionCount
 
 PROTOCOL: Final = "service.server:GuardedHttpToolsProtocol"  # an import string: worker processes load it too
 WORKER_APP_FACTORY: Final = "service.app:create_app_from_environ"
@@ -67,17 +68,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._refusal: tuple[int, str, str] | None = None
         self._timer: TimerHandle | None = None
+        self._connections: ConnectionCount | None = self.app_state.get(CONNECTIONS_KEY)
 
     # --- connection ----------------------------------------------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
         """A new connection must send a complete request head within the header timeout."""
         super().connection_made(transport)
+        if self._connections is not None:
+            self._connections.open += 1
         self._arm(self.limits.header_timeout_s, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop the timers with the connection."""
         self._disarm()
+        if self._connections is not None:
+            self._connections.open -= 1
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:

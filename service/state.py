@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Final
 
 from service.batching import AdaptiveBatcher
 from service.decoding import DecodePool
@@ -12,6 +13,16 @@ from service.pipeline import Pipeline
 from service.runtime import OnnxModel
 from service.settings import Settings
 from service.uploads import BodyBudget
+
+# Where the app hands the server (service.server) the connection counter: in the lifespan state.
+CONNECTIONS_KEY: Final = "cifar10.connections"
+
+
+@dataclass(slots=True)
+class ConnectionCount:
+    """Open client connections, counted by the server's protocol (0 under servers that do not count)."""
+
+    open: int = 0
 
 
 @dataclass(slots=True)
@@ -28,7 +39,13 @@ class ServiceState:
     decoders: DecodePool | None = None
     pipeline: Pipeline | None = None
     ready: bool = False  # loaded and warmed up, not shutting down
+    in_flight: int = 0  # HTTP requests being handled (kept by the request middleware)
+    connections: ConnectionCount = field(default_factory=ConnectionCount)  # kept by service.server
     draining: bool = False  # SIGTERM arrived: still serving, but readiness is red and connections close
+
+    def alone(self) -> bool:
+        """One client, one request: nothing else is going on, and (as far as the server knows) nothing will."""
+        return self.in_flight == 1 and self.connections.open == 1
 
     def serving(self) -> Pipeline:
         """The pipeline while requests are accepted (draining included); 503 before warm-up and after shutdown."""

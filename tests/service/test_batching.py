@@ -324,3 +324,47 @@ def test_predict_before_start_is_refused() -> None:
             await AdaptiveBatcher(Recorder()).predict(rows(1))
 
     run(scenario)
+
+
+def test_a_lone_small_request_runs_on_the_event_loop_once_runs_are_known_to_be_fast() -> None:
+    threads: list[int] = []
+
+    def model(batch: np.ndarray) -> np.ndarray:
+        threads.append(threading.get_ident())
+        return batch.astype(np.float32)
+
+    in_flight = [1]
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(model, alone=lambda: in_flight[0] == 1)
+        await batcher.start()
+        await batcher.predict(rows(1))  # no run measured yet: the inference thread
+        await batcher.predict(rows(2))  # runs are fast and it is alone: this thread
+        in_flight[0] = 5
+        await batcher.predict(rows(3))  # other requests in flight: it may get company, so it queues
+        in_flight[0] = 1
+        await batcher.predict(np.zeros((8, 1), np.uint8))  # too big to hold the loop
+        await batcher.stop()
+
+    loop_thread = threading.get_ident()  # asyncio.run runs the loop on this thread
+    run(scenario)
+    assert [thread == loop_thread for thread in threads] == [False, True, False, False]
+
+
+def test_a_slow_model_is_never_run_on_the_event_loop() -> None:
+    threads: list[int] = []
+
+    def slow(batch: np.ndarray) -> np.ndarray:
+        threads.append(threading.get_ident())
+        time.sleep(0.002)
+        return batch.astype(np.float32)
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(slow, alone=lambda: True)
+        await batcher.start()
+        for value in range(4):
+            await batcher.predict(rows(value))
+        await batcher.stop()
+
+    run(scenario)
+    assert threading.get_ident() not in threads
