@@ -194,7 +194,9 @@ async def _start(state: ServiceState, model_loader: ModelLoader) -> None:
     info = model.info
     state.metrics.model_info.labels(info.name, info.version, info.precision).set(1)
     state.model, state.batcher, state.decoders = model, batcher, decoders
-    state.pipeline = build_pipeline(settings, batcher.predict, model.labels, decoders=decoders, observer=state.metrics)
+    state.pipeline = build_pipeline(
+        settings, batcher.predict, model.labels, decoders=decoders, observer=state.metrics, stages=state.metrics.stages
+    )
     state.ready = True
     logger.info(
         "model ready",

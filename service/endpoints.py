@@ -5,6 +5,7 @@ Transport only: each reads its request, hands the images to the pipeline and wri
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -104,12 +105,18 @@ async def predict(request: Request) -> Response:
     state = service_state(request)
     pipeline = state.serving()
     top_k = _top_k(request, len(pipeline.labels))
+    stages = state.metrics.stages
     with state.body_budget.reservation() as reservation:
+        started = time.perf_counter()
         upload = await read_image(request, single_image_limit(state.settings), reservation)
+        stages.add("parse", time.perf_counter() - started)
         (outcome,) = await pipeline.classify([upload], top_k=top_k)
     if isinstance(outcome, ServiceError):
         raise outcome
-    return JsonResponse(outcome)
+    started = time.perf_counter()
+    response = JsonResponse(outcome)
+    stages.add("answer", time.perf_counter() - started)
+    return response
 
 
 async def predict_batch(request: Request) -> Response:
@@ -120,7 +127,9 @@ async def predict_batch(request: Request) -> Response:
     settings = state.settings
     limit = BodyLimit(settings.max_batch_upload_bytes, "CIFAR10_MAX_BATCH_UPLOAD_BYTES")
     with state.body_budget.reservation() as reservation:
+        started = time.perf_counter()
         uploads = await read_images(request, limit, reservation, max_files=settings.max_batch_images)
+        state.metrics.stages.add("parse", time.perf_counter() - started)
         outcomes = await pipeline.classify(uploads, top_k=top_k)
     results = [
         _image_error(outcome, upload.filename) if isinstance(outcome, ServiceError) else outcome

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from service.stages import STAGES, Stage, StageClock
 from service.statistics import InferenceStatistics
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -80,6 +81,15 @@ class Metrics:
             registry=self.registry,
         )
         self.statistics = InferenceStatistics()  # the same runs, in the V2 statistics extension's terms
+        self.stages = StageClock()
+        stage_seconds = Counter(
+            "cifar10_stage_seconds",
+            "Time spent in each stage of the request path, summed over requests (see service/stages.py).",
+            ["stage"],
+            registry=self.registry,
+        )
+        self._stage_counters = {stage: stage_seconds.labels(stage) for stage in STAGES}
+        self._stages_published: dict[Stage, float] = dict.fromkeys(STAGES, 0.0)
         self.decode_queue_depth = Gauge(
             "cifar10_decode_queue_depth",
             "Images waiting for a decode worker or being decoded.",
@@ -118,11 +128,13 @@ class Metrics:
         self.batch_images.observe(images)
         self.batch_requests.observe(requests)
         self.statistics.observe_batch(images, seconds)
+        self.stages.add("inference", seconds)
 
     def observe_queue_wait(self, seconds: float) -> None:
         """Record how long one request waited for its batch to start."""
         self.queue_wait.observe(seconds)
         self.statistics.observe_queue_wait(seconds)
+        self.stages.add("queue", seconds)
 
     def observe_inference(self, ok: bool, seconds: float) -> None:
         """Record one pipeline call (decode, queue, inference, answer), succeeded or failed."""
@@ -151,6 +163,9 @@ class Metrics:
     def _refresh(self) -> None:
         for gauge, read in self._watched:
             gauge.set(read())
+        for stage, total in self.stages.seconds.items():
+            self._stage_counters[stage].inc(total - self._stages_published[stage])
+            self._stages_published[stage] = total
 
     def observe_prediction(self, label: str, band: str) -> None:
         """Count one classified image."""

@@ -98,6 +98,7 @@ class RequestContextMiddleware:
 
         self.metrics.in_flight.inc()
         self.state.in_flight += 1
+        before_app = time.perf_counter() - started
         try:
             await self.app(scope, receive, send_with_headers)
         except ClientDisconnect:
@@ -111,6 +112,7 @@ class RequestContextMiddleware:
             if not started_response:
                 await send_internal_error(send_with_headers)
         finally:
+            accounted = time.perf_counter()
             self.metrics.in_flight.dec()
             self.state.in_flight -= 1
             duration = time.perf_counter() - started
@@ -131,3 +133,5 @@ class RequestContextMiddleware:
                     },
                 )
             current_request_id.reset(context)
+            # The bookkeeping before the app was called and after it answered.
+            self.metrics.stages.add("accounting", before_app + time.perf_counter() - accounted)

@@ -22,6 +22,7 @@ from service.predictions import Thresholds, describe_prediction
 from service.preprocessing import decode
 from service.runtime import OnnxModel, SessionConfig
 from service.settings import MODEL_FILES, ResizeMode, Settings
+from service.stages import StageClock
 
 Predict = Callable[[np.ndarray], Awaitable[np.ndarray]]
 Answer = dict[str, Any]
@@ -59,6 +60,7 @@ class Pipeline:
         thresholds: Thresholds | None = None,
         timeout_s: float | None = None,
         observer: PredictionObserver | None = None,
+        stages: StageClock | None = None,
     ) -> None:
         self._predict = predict
         self.labels = tuple(labels)
@@ -68,6 +70,7 @@ class Pipeline:
         self.thresholds = thresholds or Thresholds()
         self.timeout_s = timeout_s
         self._observer = observer
+        self._stages = stages or StageClock()
 
     async def classify(self, uploads: Sequence[Upload], *, top_k: int | None = None) -> list[Answer | ServiceError]:
         """One answer per upload, in order: the prediction, or the error that image alone ran into."""
@@ -98,29 +101,42 @@ class Pipeline:
     async def _classify(self, uploads: Sequence[Upload], top_k: int | None) -> list[Answer | ServiceError]:
         outcomes: list[Answer | ServiceError] = []
         images: list[np.ndarray] = []
+        stages = self._stages
         for upload in uploads:
             try:
-                images.append(await self._decode(admit_image(upload.data, self.limits)))
+                started = time.perf_counter()
+                plan = admit_image(upload.data, self.limits)
+                stages.add("admission", time.perf_counter() - started)
+                images.append(await self._decode(plan))
             except ServiceError as exc:
                 outcomes.append(exc)
             else:
                 outcomes.append({})  # filled in from the model's rows below
         if not images:
             return outcomes
-        rows = iter(await self._predict(np.stack(images)))
+        rows = iter(await self._predict(images[0][np.newaxis] if len(images) == 1 else np.stack(images)))
+        started = time.perf_counter()
         for position, outcome in enumerate(outcomes):
             if not isinstance(outcome, ServiceError):
                 outcomes[position] = self._answer(next(rows), top_k, uploads[position].filename)
+        stages.add("answer", time.perf_counter() - started)
         return outcomes
 
     async def _decode(self, plan: ImagePlan) -> np.ndarray:
         if plan.inline or self._decoders is None:
-            return decode(plan, resize=self.resize)
+            return self._timed_decode(plan)
         try:
-            return await self._decoders.run(decode, plan, self.resize)
+            return await self._decoders.run(self._timed_decode, plan)
         except asyncio.CancelledError:
             plan.stop()  # out of time: the worker gives up at its next read instead of finishing for nobody
             raise
+
+    def _timed_decode(self, plan: ImagePlan) -> np.ndarray:
+        started = time.perf_counter()
+        try:
+            return decode(plan, resize=self.resize)
+        finally:
+            self._stages.add("decode", time.perf_counter() - started)
 
     def _answer(self, probabilities: np.ndarray, top_k: int | None, filename: str | None) -> Answer:
         answer = describe_prediction(probabilities, self.labels, self.thresholds, top_k)
@@ -186,6 +202,7 @@ def build_pipeline(
     *,
     decoders: DecodePool | None = None,
     observer: PredictionObserver | None = None,
+    stages: StageClock | None = None,
 ) -> Pipeline:
     """A pipeline with the limits, resizing, thresholds and deadline the settings choose."""
     return Pipeline(
@@ -197,4 +214,5 @@ def build_pipeline(
         thresholds=thresholds(settings),
         timeout_s=settings.request_timeout_s,
         observer=observer,
+        stages=stages,
     )
