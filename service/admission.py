@@ -108,7 +108,8 @@ class ImagePlan:
 
     image: Image.Image | None
     cost: DecodeCost
-    buffer: StoppableBuffer
+    data: bytes
+    buffer: StoppableBuffer | None = None  # what Pillow reads from (None on the fast path)
     grey: bool = False  # a fast-path JPEG with one channel
 
     @property
@@ -118,15 +119,16 @@ class ImagePlan:
 
     def stop(self) -> None:
         """Make a decode running in another thread give up at its next read (Pillow reads 64 KiB at a time)."""
-        self.buffer.stopped = True
+        if self.buffer is not None:
+            self.buffer.stopped = True
 
 
 def admit_image(data: bytes, limits: DecodeLimits) -> ImagePlan:
     """Open ``data``'s header and refuse it unless its decode cost is within ``limits``."""
-    buffer = StoppableBuffer(data)
-    small_jpeg = _small_baseline_jpeg(data, buffer)
+    small_jpeg = _small_baseline_jpeg(data)
     if small_jpeg is not None:
         return small_jpeg
+    buffer = StoppableBuffer(data)
     image = open_header(data, buffer)
     width, height = image.size
     if width < 1 or height < 1:
@@ -148,10 +150,10 @@ def admit_image(data: bytes, limits: DecodeLimits) -> ImagePlan:
             f"{_mib(cost.memory_bytes)} MiB, over the limit of {_mib(limits.max_decode_bytes)} MiB "
             "(CIFAR10_MAX_DECODE_BYTES)"
         )
-    return ImagePlan(image=image, cost=cost, buffer=buffer)
+    return ImagePlan(image=image, cost=cost, data=data, buffer=buffer)
 
 
-def _small_baseline_jpeg(data: bytes, buffer: StoppableBuffer) -> ImagePlan | None:
+def _small_baseline_jpeg(data: bytes) -> ImagePlan | None:
     """A plan for the fast path, when ``data`` is a JPEG it can decode exactly as Pillow would: baseline (one
     scan), YCbCr or greyscale, no EXIF block that could rotate it, and small enough that Pillow would not
     decode it in draft mode either. Anything else (or anything the header parser doubts) takes Pillow's path."""
@@ -170,7 +172,7 @@ def _small_baseline_jpeg(data: bytes, buffer: StoppableBuffer) -> ImagePlan | No
     grey = colour_space == "Gray"
     memory = _FIXED_BYTES + width * height * (_STORAGE_BYTES["L"] if grey else 4) * 2  # the array and its image
     cost = DecodeCost(width=width, height=height, decoded_pixels=width * height, memory_bytes=memory)
-    return ImagePlan(image=None, cost=cost, buffer=buffer, grey=grey)
+    return ImagePlan(image=None, cost=cost, data=data, grey=grey)
 
 
 def open_header(data: bytes, buffer: io.BytesIO | None = None) -> Image.Image:

@@ -80,12 +80,13 @@ def load_openapi(version: str, path: Path = OPENAPI_PATH) -> dict[str, Any]:
 def _routes() -> list[Route]:
     model_paths = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
     routes = [
+        # The hot route first: the router tries routes in order.
+        Route("/predict", endpoints.predict, methods=["POST"]),
+        Route("/predict/batch", endpoints.predict_batch, methods=["POST"]),
         Route("/", endpoints.index, methods=["GET"]),
         Route("/static/{name}", assets.page_file, methods=["GET"]),
         Route("/docs", assets.docs_page, methods=["GET"]),
         Route("/docs/{name}", assets.docs_file, methods=["GET"]),
-        Route("/predict", endpoints.predict, methods=["POST"]),
-        Route("/predict/batch", endpoints.predict_batch, methods=["POST"]),
         Route("/health", endpoints.health, methods=["GET"]),
         Route("/ready", endpoints.ready, methods=["GET"]),
         Route("/metrics", endpoints.metrics, methods=["GET"]),
@@ -186,9 +187,10 @@ async def _start(state: ServiceState, model_loader: ModelLoader) -> None:
     await batcher.start()
     decoders = DecodePool(settings.decode_workers, settings.max_decode_queue)
     decoders.start()
-    state.metrics.watch_queues(
-        inference=lambda: batcher.queue_depth,
-        decode=lambda: decoders.depth,
+    state.metrics.watch(
+        in_flight=lambda: state.in_flight,
+        inference_queue=lambda: batcher.queue_depth,
+        decode_queue=lambda: decoders.depth,
         body_memory=lambda: state.body_budget.held,
     )
     info = model.info

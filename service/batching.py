@@ -103,12 +103,16 @@ class AdaptiveBatcher:
             return len(self._direct_calls)
         return self._queue.qsize() + (1 if self._carry is not None else 0)
 
-    async def predict(self, images: np.ndarray) -> np.ndarray:
-        """Return the model's output for ``images`` (N, ...) once its batch has run."""
+    async def predict(self, images: np.ndarray, deadline: float | None = None) -> np.ndarray:
+        """Return the model's output for ``images`` (N, ...) once its batch has run.
+
+        A call that has to wait gives up with TimeoutError at ``deadline`` (event-loop time), if one is given.
+        """
         if self._closing or self._executor is None:
             raise ShuttingDownError("the server is shutting down")
         if self._queue is None:
-            return await self._predict_directly(images)
+            async with asyncio.timeout_at(deadline):
+                return await self._predict_directly(images)
         if self._alone(images):
             return self._predict_inline(images)
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
@@ -119,7 +123,8 @@ class AdaptiveBatcher:
                 f"the inference queue is full ({self.max_queue} requests, CIFAR10_MAX_QUEUE); retry later",
                 headers={"Retry-After": "1"},
             ) from None
-        return await future
+        async with asyncio.timeout_at(deadline):
+            return await future
 
     def _alone(self, images: np.ndarray) -> bool:
         """Nothing to batch with: no other request in the server, nothing queued or running, a small input."""

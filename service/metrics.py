@@ -34,6 +34,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.multiprocess = multiprocess
         self._watched: list[tuple[Gauge, Callable[[], float]]] = []
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._prediction_children: dict[tuple[str, str], Counter] = {}
         self.requests = Counter(
             "cifar10_http_requests",
             "HTTP requests by method, route template and status code.",
@@ -140,13 +142,19 @@ class Metrics:
         """Record one pipeline call (decode, queue, inference, answer), succeeded or failed."""
         self.statistics.observe_request(ok, seconds)
 
-    def watch_queues(
-        self, *, inference: Callable[[], float], decode: Callable[[], float], body_memory: Callable[[], float]
+    def watch(
+        self,
+        *,
+        in_flight: Callable[[], float],
+        inference_queue: Callable[[], float],
+        decode_queue: Callable[[], float],
+        body_memory: Callable[[], float],
     ) -> None:
-        """Read the queues' depths and the body memory at each scrape and each probe tick, not per request."""
+        """Read these levels at each scrape and each probe tick, instead of updating gauges per request."""
         self._watched = [
-            (self.queue_depth, inference),
-            (self.decode_queue_depth, decode),
+            (self.in_flight, in_flight),
+            (self.queue_depth, inference_queue),
+            (self.decode_queue_depth, decode_queue),
             (self.body_memory, body_memory),
         ]
 
@@ -169,12 +177,20 @@ class Metrics:
 
     def observe_prediction(self, label: str, band: str) -> None:
         """Count one classified image."""
-        self.predictions.labels(label, band).inc()
+        child = self._prediction_children.get((label, band))
+        if child is None:
+            child = self._prediction_children[(label, band)] = self.predictions.labels(label, band)
+        child.inc()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Record one finished HTTP request."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.request_latency.labels(method, route).observe(seconds)
+        """Record one finished HTTP request (each label set's children are looked up once)."""
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.request_latency.labels(method, route))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         """The exposition text for ``GET /metrics`` (every worker's values in multiprocess mode)."""

@@ -96,7 +96,6 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        self.metrics.in_flight.inc()
         self.state.in_flight += 1
         before_app = time.perf_counter() - started
         try:
@@ -113,7 +112,6 @@ class RequestContextMiddleware:
                 await send_internal_error(send_with_headers)
         finally:
             accounted = time.perf_counter()
-            self.metrics.in_flight.dec()
             self.state.in_flight -= 1
             duration = time.perf_counter() - started
             route = scope.get("route")

@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _run(
     files: Sequence[Path], model: OnnxModel, settings: Settings, arguments: argparse.Namespace, progress: bool
 ) -> tuple[int, int]:
-    async def predict(images: np.ndarray) -> np.ndarray:
+    async def predict(images: np.ndarray, deadline: float | None) -> np.ndarray:
         return model.predict(images)
 
     pipeline = build_pipeline(settings, predict, model.labels)

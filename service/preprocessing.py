@@ -52,7 +52,7 @@ def _decode_small_jpeg(plan: ImagePlan, resize: ResizeMode) -> np.ndarray:
     """libjpeg-turbo into an array with Pillow's settings (accurate DCT, smooth upsampling): the same pixels."""
     try:
         pixels = simplejpeg.decode_jpeg(
-            plan.buffer.getvalue(), colorspace="GRAY" if plan.grey else "RGB", fastdct=False, fastupsample=False
+            plan.data, colorspace="GRAY" if plan.grey else "RGB", fastdct=False, fastupsample=False
         )
     except ValueError as exc:
         raise InvalidImageError(f"could not decode the image: {exc}") from exc

@@ -10,7 +10,7 @@ from typing import Final
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from service.errors import (
     InvalidRequestError,
@@ -76,7 +76,11 @@ class BodyLimit:
 
 def media_type(request: Request) -> str:
     """The request's content type without parameters, lower-cased ('' when absent)."""
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    for name, value in request.scope["headers"]:  # the raw list: cheaper than building Headers for one lookup
+        if name == b"content-type":
+            content_type: str = value.decode("latin-1").split(";", 1)[0].strip().lower()
+            return content_type
+    return ""
 
 
 def is_raw_image(content_type: str) -> bool:
@@ -119,37 +123,65 @@ async def read_images(request: Request, limit: BodyLimit, reservation: Reservati
 
 async def read_body(request: Request, limit: BodyLimit, reservation: Reservation) -> bytes:
     """Read the whole body, refusing with 413 as soon as it is known to exceed the limit."""
-    chunks = [chunk async for chunk in limited_stream(request, limit, reservation)]
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    meter = _BodyMeter(request, limit, reservation)
+    chunks: list[bytes] = []
+    while True:  # the ASGI messages themselves: no generator layers on the hot path
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
+        if chunk:
+            meter.count(chunk)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def limited_stream(request: Request, limit: BodyLimit, reservation: Reservation) -> AsyncGenerator[bytes, None]:
-    """Yield the body's chunks, holding their bytes in the reservation.
+    """Yield the body's chunks under the same limits as ``read_body`` (for the multipart parser)."""
+    meter = _BodyMeter(request, limit, reservation)
+    async for chunk in request.stream():
+        if chunk:
+            meter.count(chunk)
+            yield chunk
+
+
+class _BodyMeter:
+    """Holds a body's bytes in the reservation as they arrive.
 
     413 from the declared Content-Length, or once more than the limit arrived; 503 when the memory budget for
     all bodies cannot hold this one. A declared length is reserved before the first byte is read.
     """
-    declared = request.headers.get("content-length")
-    reserved = 0
-    if declared is not None:
+
+    def __init__(self, request: Request, limit: BodyLimit, reservation: Reservation) -> None:
+        self.limit = limit
+        self.reservation = reservation
+        self.received = 0
+        self.reserved = 0
+        declared = next(
+            (value.decode("latin-1") for name, value in request.scope["headers"] if name == b"content-length"), None
+        )
+        if declared is None:
+            return
         try:
-            reserved = int(declared)
+            self.reserved = int(declared)
         except ValueError:
             raise InvalidRequestError(f"invalid Content-Length {declared!r}") from None
-        if reserved > limit.max_bytes:
+        if self.reserved > limit.max_bytes:
             raise PayloadTooLargeError(
-                f"request body of {reserved} bytes is over the limit of {limit.max_bytes} bytes ({limit.setting})"
+                f"request body of {self.reserved} bytes is over the limit of {limit.max_bytes} bytes ({limit.setting})"
             )
-        reservation.take(2 * reserved)  # the chunks, then the joined body or the parsed parts
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit.max_bytes:
-            raise PayloadTooLargeError(f"request body is over the limit of {limit.max_bytes} bytes ({limit.setting})")
-        if received > reserved:
-            reservation.take(2 * len(chunk))
-        if chunk:
-            yield chunk
+        reservation.take(2 * self.reserved)  # the chunks, then the joined body or the parsed parts
+
+    def count(self, chunk: bytes) -> None:
+        """Account for one more chunk."""
+        self.received += len(chunk)
+        if self.received > self.limit.max_bytes:
+            raise PayloadTooLargeError(
+                f"request body is over the limit of {self.limit.max_bytes} bytes ({self.limit.setting})"
+            )
+        if self.received > self.reserved:
+            self.reservation.take(2 * len(chunk))
 
 
 async def _read_multipart(
