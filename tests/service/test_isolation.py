@@ -44,3 +44,24 @@ def test_no_tensorflow_side_module_is_imported(tiny_model_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+LAYERS = {
+    # module: packages it must not pull in (the dependency rules of the README's architecture section)
+    "service.runtime": ("starlette", "uvicorn"),
+    "service.admission": ("starlette", "uvicorn", "onnxruntime"),
+    "service.preprocessing": ("starlette", "uvicorn", "onnxruntime"),
+    "service.batching": ("starlette", "uvicorn", "onnxruntime"),
+    "service.v2": ("starlette", "uvicorn", "onnxruntime"),
+    "service.contract": ("starlette", "uvicorn", "onnxruntime", "numpy", "PIL"),
+}
+
+
+def test_each_layer_imports_only_what_it_needs() -> None:
+    for module, forbidden in LAYERS.items():
+        script = f"import json, sys, {module}; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, check=True
+        )
+        loaded = set(json.loads(result.stdout))
+        assert not loaded & set(forbidden), f"{module} pulls in {sorted(loaded & set(forbidden))}"
