@@ -1,15 +1,13 @@
-# CIFAR-10 inference microservice: a small onnxruntime-only runtime image, plus an optional
-# TensorFlow export image. Stages:
+# CIFAR-10 inference microservice: a small onnxruntime-only runtime image (no TensorFlow anywhere in this
+# file; the export image is deploy/container/export.Dockerfile). Stages:
 #   python   Debian's python3 (3.11) with nothing else; the base of every stage
-#   wheels   installs the pinned runtime wheels into /opt/venv and prunes what the service never loads
-#   export   TensorFlow + tf2onnx, re-runs `python -m export` (build it only with --target export)
+#   wheels   installs the pinned runtime wheels into /opt/venv, prunes what the service never loads, checks them
 #   rootfs   python minus the parts of Debian a running service never executes
 #   runtime  (default, last) rootfs + /opt/venv + service/ + the ONNX models, non-root
 #
-#   buildah bud --format docker --pull=never --target runtime -t cifar10-serving:latest .
-#   buildah bud --format docker --pull=never --build-arg MODEL=int8 -t cifar10-serving:int8 .
-#   buildah bud --format docker --pull=never --target export -t cifar10-export:latest .
-#   buildah bud --format docker --pull=never --platform linux/arm64 -t cifar10-serving:arm64 .   # needs qemu-user-static
+#   docker build --target runtime -t cifar10-serving:1.0.0 .
+#   buildah bud --format docker --target runtime -t cifar10-serving:1.0.0 .     # (--pull=never here)
+#   buildah bud --format docker --build-arg MODEL=int8 -t cifar10-serving:1.0.0-int8 .
 # Nothing here is architecture-specific: Debian packages and PyPI wheels exist for amd64 and arm64.
 
 ARG BASE_IMAGE=docker.io/library/debian:bookworm-slim
@@ -76,31 +74,6 @@ RUN set -eux; \
     cd /tmp; \
     /opt/venv/bin/python -c "import numpy, onnxruntime, PIL.Image, starlette, uvicorn, uvloop, httptools, multipart, prometheus_client, tqdm, service.app; from importlib.metadata import version; print('cifar10-serving', version('cifar10-serving'), 'onnxruntime', onnxruntime.__version__, onnxruntime.get_available_providers()); numpy.ones((4, 4)) @ numpy.ones((4, 4))"; \
     du -sm /opt/venv /app
-
-# ---------------------------------------------------------------------------------------------
-# The TensorFlow side: re-run the export from a Keras checkpoint. Not used by `runtime`, so
-# `--target runtime` (and the default build) never builds it. Run with the project's models/
-# and the shared data mounted:
-#   podman run --rm -v "$PWD/models:/work/project/models" -v "$PWD/../shared/data:/work/shared/data:ro" \
-#       -e XDG_CACHE_HOME=/cache -v "$HOME/.cache:/cache:ro" cifar10-export:latest --keras models/best_model.keras
-# (Debian's Python is 3.11.2: tarfile's extraction filters need 3.11.4, so give it the dataset cache
-# that training already wrote, or an extracted folder with --data.)
-FROM python AS export
-RUN set -eux; \
-    apt-get update; \
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates python3-pip python3-venv; \
-    rm -rf /var/lib/apt/lists/*
-COPY requirements/runtime.lock.txt /tmp/runtime.lock.txt
-RUN set -eux; \
-    python3 -m venv /opt/export-venv; \
-    /opt/export-venv/bin/pip install --no-cache-dir --no-deps --require-hashes --only-binary=:all: -r /tmp/runtime.lock.txt; \
-    /opt/export-venv/bin/pip install --no-cache-dir tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx==1.23.2
-WORKDIR /work/project
-COPY export/ export/
-COPY training/ training/
-COPY service/ service/
-ENV PATH=/opt/export-venv/bin:$PATH PYTHONUNBUFFERED=1 ORT_DISABLE_TELEMETRY=1
-ENTRYPOINT ["python", "-m", "export"]
 
 # ---------------------------------------------------------------------------------------------
 # The operating system the service runs on: debian:bookworm-slim + python3, minus everything
