@@ -131,7 +131,8 @@ log "ok   service process runs as uid $uid"
 
 # The image's interpreter must not find the TensorFlow side, pip or a compiler.
 podman exec "$fp32" python -c 'import tensorflow' >/dev/null 2>&1 && fail "tensorflow is importable in the image"
-podman exec "$fp32" python - <<'PY' || fail "the runtime image holds something it should not"
+# -i: without it `exec` gives python no stdin, `python -` runs an empty program, and the check can never fail.
+podman exec -i "$fp32" python - <<'PY' || fail "the runtime image holds something it should not"
 import importlib.util
 import shutil
 import site
@@ -140,7 +141,8 @@ from pathlib import Path
 
 forbidden = ["tensorflow", "keras", "tf2onnx", "onnx", "pip", "setuptools", "matplotlib", "fastapi", "export"]
 found = [name for name in forbidden if importlib.util.find_spec(name) is not None]
-folders = [entry.name for folder in site.getsitepackages() for entry in Path(folder).iterdir()]
+site_folders = [folder for folder in map(Path, site.getsitepackages()) if folder.is_dir()]
+folders = [entry.name for folder in site_folders for entry in folder.iterdir()]
 found += [name for name in folders if name.lower().startswith(("tensorflow", "tf_keras", "keras", "tf2onnx"))]
 found += [tool for tool in ("gcc", "cc", "g++", "pip", "pip3", "apt-get", "curl") if shutil.which(tool)]
 if found:
