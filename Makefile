@@ -76,11 +76,14 @@ reliability: $(VENV)/.dev system-deps
 arm64-test: $(VENV)/.dev
 	bash scripts/arm64-test.sh
 
-image: system-deps
-	bash scripts/image-test.sh --build-only
+# Container images: docker when a Docker engine answers, else buildah + podman (../shared/tools/container-env.sh).
+# ARCH=amd64|arm64, default this machine's; another architecture builds and runs under qemu-user (binfmt_misc).
+# None of them needs the virtualenv or the test tools (chromium, hey).
+image:
+	bash scripts/image-test.sh --build-only $(if $(ARCH),--arch $(ARCH))
 
-image-test: system-deps
-	bash scripts/image-test.sh
+image-test:
+	bash scripts/image-test.sh $(if $(ARCH),--arch $(ARCH))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
