@@ -201,7 +201,9 @@ stop_start=$SECONDS
 "$ENGINE" stop -t 30 "$fp32" >/dev/null
 exit_code=$("$ENGINE" inspect --format '{{.State.ExitCode}}' "$fp32")
 [ "$exit_code" = 0 ] || show_logs_and_fail "$fp32" "container exited with $exit_code on SIGTERM (expected a clean 0)"
-"$ENGINE" logs "$fp32" 2>&1 | grep -q "inference drained" || show_logs_and_fail "$fp32" "no drain logged on SIGTERM"
+# Logs read whole first: `logs | grep -q` fails under pipefail when grep stops reading early (SIGPIPE).
+stopped_logs=$("$ENGINE" logs "$fp32" 2>&1)
+grep -q "inference drained" <<<"$stopped_logs" || show_logs_and_fail "$fp32" "no drain logged on SIGTERM"
 log "ok   SIGTERM: drained, clean exit 0 in $((SECONDS - stop_start)) s"
 
 echo "image-test: PASSED ($IMAGE, linux/$arch, $size_mb MB)"
