@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 CONSTRAINTS := requirements/constraints.txt
 
-.PHONY: lock serve test test-fast lint typecheck pytest system-deps train evaluate export bench bench-smoke reliability image image-test arm64-test predict clean
+.PHONY: lock serve test test-fast lint typecheck pytest system-deps train evaluate export bench bench-smoke reliability image image-test image-multiarch arm64-test predict clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,14 +78,22 @@ bench-smoke: $(VENV)/.dev system-deps
 reliability: $(VENV)/.dev system-deps
 	$(BIN)/python -m reliability $(ARGS)
 
-arm64-test: $(VENV)/.dev
-	bash scripts/arm64-test.sh
+# Container images: docker when a Docker engine answers, else buildah + podman (../shared/tools/container-env.sh).
+# ARCH=amd64|arm64, default this machine's; another architecture builds and runs under qemu-user (binfmt_misc).
+# None of them needs the virtualenv or the test tools (chromium, hey).
+image:
+	bash scripts/image-test.sh --build-only $(if $(ARCH),--arch $(ARCH))
 
-image: system-deps
-	bash scripts/image-test.sh --build-only
+image-test:
+	bash scripts/image-test.sh $(if $(ARCH),--arch $(ARCH))
 
-image-test: system-deps
-	bash scripts/image-test.sh
+# amd64 + arm64 under one manifest-list name (cifar10-serving:1.0.0), proven through a local registry.
+image-multiarch:
+	bash scripts/multiarch.sh
+
+# The arm64 image run for real under qemu-user, the same answers as amd64, both under one name.
+arm64-test:
+	bash scripts/multiarch.sh --check
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

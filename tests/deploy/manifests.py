@@ -12,6 +12,7 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
+EXPORT_DOCKERFILE = PROJECT_ROOT / "deploy" / "container" / "export.Dockerfile"
 KUBERNETES_DIR = PROJECT_ROOT / "deploy" / "kubernetes"
 KSERVE_DIR = PROJECT_ROOT / "deploy" / "kserve"
 

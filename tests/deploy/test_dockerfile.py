@@ -11,6 +11,7 @@ from service.app import create_app
 from service.settings import Settings
 from tests.deploy.manifests import (
     DOCKERFILE,
+    EXPORT_DOCKERFILE,
     PROJECT_ROOT,
     dockerfile_args,
     dockerfile_instructions,
@@ -54,15 +55,26 @@ def test_lock_is_hashed_and_has_no_tensorflow_side() -> None:
     assert not TENSORFLOW_SIDE & pins.keys()
 
 
-def test_runtime_stage_is_last_and_does_not_use_the_export_stage() -> None:
+def test_runtime_stage_is_last_and_the_stages_chain_only_to_each_other() -> None:
     stages = re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE)
     assert stages[-1] == "runtime", "the default build target (the last stage) must be the runtime image"
-    runtime_side = {"runtime", "rootfs", "wheels", "python"}
-    for stage in runtime_side:
+    assert stages == ["python", "wheels", "rootfs", "runtime"]
+    for stage in stages:
         copies_from = re.findall(r"--from=(\S+)", " ".join(text for _, text in dockerfile_instructions(stage)))
-        assert "export" not in copies_from, f"stage {stage} would make the runtime build need TensorFlow"
-        bases = [text.split()[0] for keyword, text in dockerfile_instructions(stage) if keyword == "FROM"]
-        assert "export" not in bases
+        assert set(copies_from) <= set(stages), f"stage {stage} copies from outside the runtime stages"
+
+
+def test_no_builder_can_reach_tensorflow_from_the_runtime_dockerfile() -> None:
+    """The classic Docker builder builds every stage before the target; so TensorFlow lives in another file."""
+    for stage in ("python", "wheels", "rootfs", "runtime"):
+        for keyword, text in dockerfile_instructions(stage):
+            installs = keyword != "LABEL" and any(name in text.lower() for name in ("tensorflow", "tf2onnx", "onnx=="))
+            assert not installs, f"{stage}: {keyword} {text[:80]} brings the TensorFlow side into the runtime build"
+    export_text = EXPORT_DOCKERFILE.read_text()
+    assert "tensorflow-cpu==" in export_text and 'ENTRYPOINT ["python", "-m", "export"]' in export_text
+    # The export image pins the same TensorFlow side as pyproject.toml's train extra.
+    for pin in re.findall(r"((?:tensorflow-cpu|tf2onnx|onnx)==[\w.]+)", export_text):
+        assert pin in project_table()["optional-dependencies"]["train"], f"{pin} differs from the train extra"
 
 
 def test_runtime_image_settings() -> None:

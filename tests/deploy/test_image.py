@@ -1,4 +1,4 @@
-"""Build the runtime image and check it for real with scripts/image-test.sh (buildah + podman)."""
+"""Build the runtime image and check it for real with scripts/image-test.sh (docker, or buildah + podman)."""
 
 from __future__ import annotations
 
@@ -26,20 +26,37 @@ def test_image_builds_runs_and_answers() -> None:
 
 def test_missing_tooling_skips_with_a_distinct_exit_code(tmp_path: Path) -> None:
     """No container tooling: exit 77 and say why, before any build (so the test above can skip)."""
-    result = run_script(SCRIPT, "--build-only", env={"CONTAINER_ENV_SCRIPT": str(tmp_path / "absent.sh")})
+    result = run_script(SCRIPT, "--build-only", env=_podman_path(CONTAINER_ENV_SCRIPT=str(tmp_path / "absent.sh")))
     assert result.returncode == EXIT_SKIP
     assert "SKIP" in result.stderr and "absent.sh" in result.stderr
 
 
-def test_failing_tooling_setup_skips(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("arguments", "emulation"), [((), ""), (("--arch", "arm64"), "qemu-user for arm64")])
+def test_failing_tooling_setup_skips(tmp_path: Path, arguments: tuple[str, ...], emulation: str) -> None:
     failing = tmp_path / "failing.sh"
     failing.write_text("echo 'apt-get install failed' >&2; exit 1\n")
-    result = run_script(SCRIPT, env={"CONTAINER_ENV_SCRIPT": str(failing)})
+    result = run_script(SCRIPT, *arguments, env=_podman_path(CONTAINER_ENV_SCRIPT=str(failing)))
     assert result.returncode == EXIT_SKIP
-    assert "could not be installed" in result.stderr
+    assert "could not be installed" in result.stderr and emulation in result.stderr
 
 
-def test_unknown_argument_is_a_usage_error() -> None:
-    result = run_script(SCRIPT, "--bogus")
+def test_docker_without_an_engine_skips_and_says_so() -> None:
+    """Forced docker with no engine answering (a docker CLI alone is not an engine): skip, do not fall back."""
+    result = run_script(SCRIPT, env={"CONTAINER_ENGINE": "docker", "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert result.returncode == EXIT_SKIP
+    assert "no Docker engine answers" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "environment"),
+    [(("--bogus",), {}), (("--arch", "sparc"), {}), (("--arch",), {}), ((), {"CONTAINER_ENGINE": "lxc"})],
+)
+def test_bad_usage_exits_2_before_any_work(arguments: tuple[str, ...], environment: dict[str, str]) -> None:
+    result = run_script(SCRIPT, *arguments, env=environment)
     assert result.returncode == EXIT_USAGE
-    assert "usage" in result.stderr
+    assert "usage" in result.stderr or "CONTAINER_ENGINE" in result.stderr
+
+
+def _podman_path(**environment: str) -> dict[str, str]:
+    """The environment for the buildah + podman path, whether or not a Docker engine answers on this machine."""
+    return {"CONTAINER_ENGINE": "podman", **environment}

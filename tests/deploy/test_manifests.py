@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import onnxruntime as ort
@@ -207,6 +208,23 @@ def test_probes_answer_on_the_started_app(source: str, tiny_model_path: Path) ->
         for kind, http_get in probes(CONTAINERS[source]):
             response = client.get(http_get["path"])
             assert response.status_code == 200, f"{source} {kind} {http_get['path']}: {response.status_code}"
+
+
+@pytest.mark.parametrize("source", sorted(CONTAINERS))
+def test_pods_schedule_only_on_the_architectures_the_image_is_built_for(source: str) -> None:
+    pod = DEPLOYMENT["spec"]["template"]["spec"] if source == "Deployment" else SERVING_RUNTIME["spec"]
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    (term,) = terms
+    (expression,) = [entry for entry in term["matchExpressions"] if entry["key"] == "kubernetes.io/arch"]
+    assert expression["operator"] == "In"
+    assert sorted(expression["values"]) == sorted(multiarch_architectures())
+
+
+def multiarch_architectures() -> list[str]:
+    """The architectures scripts/multiarch.sh builds and lists under the one image name."""
+    found = re.search(r"^readonly ARCHES=\(([^)]*)\)", (PROJECT_ROOT / "scripts" / "multiarch.sh").read_text(), re.M)
+    assert found, "scripts/multiarch.sh has no ARCHES=(...) line"
+    return found[1].split()
 
 
 def _pod_security_context(source: str) -> Manifest:
