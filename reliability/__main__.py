@@ -1,5 +1,6 @@
-"""``python -m reliability [--quick]``: hostile inputs, a bounded soak, overload, SIGTERM under load and
-start-up faults against real servers; writes ``benchmarks/results/reliability.json`` and ``RELIABILITY.md``."""
+"""``python -m reliability [--quick]``: hostile inputs, the cost of each attack per request, a bounded soak,
+overload, SIGTERM under load and start-up faults against real servers; writes
+``benchmarks/results/reliability.json`` and ``RELIABILITY.md``."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from benchmarks.machine import describe_machine
 from benchmarks.processes import HOST, RunningServer, service_spec
 from reliability.catalogue import HostileCase, Limits, build_catalogue, jpeg_request, sample_jpeg
 from reliability.client import HttpAnswer, HttpRequest, send
+from reliability.cost import run_costs
 from reliability.faults import broken_models, start_with_models
 from reliability.hostile import send_catalogue
 from reliability.overload import flood
@@ -77,7 +79,9 @@ class Plan:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m reliability", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a 10 s soak and short floods (about half a minute)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a 10 s soak, short floods, a few attacks (about a minute)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_DIR)
     parser.add_argument("--markdown", type=Path, default=PROJECT_ROOT / "RELIABILITY.md")
     parser.add_argument("--model", default="fp32", help="fp32, int8 or a path (default fp32)")
@@ -165,6 +169,8 @@ def verdict(results: dict[str, Any]) -> bool:
     soak = results["soak"]
     return (
         results["hostile_inputs"]["passed"] == results["hostile_inputs"]["cases"]
+        and all(case["ok"] for case in results["cost"]["cases"])
+        and all(target["met"] for target in results["cost"]["targets"])
         and results["hostile_inputs"]["still_serving_after"]
         and ("skipped" in soak or soak["zero_errors"])
         and results["overload"]["shed_and_recovered"]
@@ -186,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     sections: list[tuple[str, Any]] = [
         ("hostile_inputs", lambda: run_hostile(arguments.model, work)),
+        ("cost", lambda: run_costs(arguments.model, work, quick=plan.quick)),
         ("startup_faults", lambda: run_startup_faults(arguments.model, work)),
         ("overload", lambda: run_overload(arguments.model, work, plan)),
         ("sigterm", lambda: run_sigterm(arguments.model, work, plan)),

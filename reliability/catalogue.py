@@ -111,20 +111,23 @@ def gif_declaring(width: int, height: int) -> bytes:
 
 def _v2(tensor: Mapping[str, object], path: str = V2_INFER_PATH) -> HttpRequest:
     """A V2 infer request (JSON) with one input tensor."""
-    return _json(json.dumps({"inputs": [dict(tensor)]}).encode(), path)
+    return json_post(json.dumps({"inputs": [dict(tensor)]}).encode(), path)
 
 
-def _raw(path: str, content_type: str | None, body: bytes, *, streamed: bool = False) -> HttpRequest:
+def post(path: str, content_type: str | None, body: bytes, *, streamed: bool = False) -> HttpRequest:
+    """``POST path`` with ``body`` as it is, and the content type unless it is ``None``."""
     headers = {"Content-Type": content_type} if content_type is not None else {}
     return HttpRequest("POST", path, headers, body, streamed)
 
 
-def _form(path: str, body: bytes, boundary: str | None = MULTIPART_BOUNDARY) -> HttpRequest:
+def form_post(path: str, body: bytes, boundary: str | None = MULTIPART_BOUNDARY) -> HttpRequest:
+    """``POST path`` with a multipart ``body`` (its content type names ``boundary``, unless it is ``None``)."""
     content_type = "multipart/form-data" + (f"; boundary={boundary}" if boundary is not None else "")
     return HttpRequest("POST", path, {"Content-Type": content_type}, body)
 
 
-def _json(body: bytes, path: str = V2_INFER_PATH) -> HttpRequest:
+def json_post(body: bytes, path: str = V2_INFER_PATH) -> HttpRequest:
+    """``POST path`` (the V2 infer route unless given) with a JSON ``body``."""
     return HttpRequest("POST", path, {"Content-Type": "application/json"}, body)
 
 
@@ -155,15 +158,15 @@ def build_catalogue(limits: Limits) -> list[HostileCase]:
             400,
             "invalid_image",
             {
-                "empty-body": _raw("/predict", "image/png", b""),
-                "truncated-jpeg": _raw("/predict", "image/jpeg", sample_jpeg((64, 64))[:300]),
-                "truncated-png": _raw("/predict", "image/png", truncated_png[:80]),
-                "random-bytes": _raw("/predict", "application/octet-stream", random_bytes),
-                "text-as-png": _raw("/predict", "image/png", b"hello, I am not a picture"),
-                "html-as-png": _raw("/predict", "image/png", html),
-                "svg": _raw("/predict", "image/svg+xml", svg),
-                "svg-multipart": _form("/predict", multipart([("file", "x.svg", svg)])),
-                "eps": _raw("/predict", "image/eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 32 32\n"),
+                "empty-body": post("/predict", "image/png", b""),
+                "truncated-jpeg": post("/predict", "image/jpeg", sample_jpeg((64, 64))[:300]),
+                "truncated-png": post("/predict", "image/png", truncated_png[:80]),
+                "random-bytes": post("/predict", "application/octet-stream", random_bytes),
+                "text-as-png": post("/predict", "image/png", b"hello, I am not a picture"),
+                "html-as-png": post("/predict", "image/png", html),
+                "svg": post("/predict", "image/svg+xml", svg),
+                "svg-multipart": form_post("/predict", multipart([("file", "x.svg", svg)])),
+                "eps": post("/predict", "image/eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 32 32\n"),
             },
         ),
         # Decompression bombs: refused from the header, before any pixel is decoded.
@@ -171,70 +174,77 @@ def build_catalogue(limits: Limits) -> list[HostileCase]:
             413,
             "image_too_large",
             {
-                "png-bomb-header-100k": _raw("/predict", "image/png", png_declaring(100_000, 100_000)),
-                "png-bomb-1bit-20k": _raw("/predict", "image/png", real_png_bomb()),
-                "jpeg-bomb-header-65k": _raw("/predict", "image/jpeg", jpeg_declaring(65_000, 65_000)),
-                "gif-bomb-screen-65k": _raw("/predict", "image/gif", gif_declaring(65_535, 65_535)),
+                "png-bomb-header-100k": post("/predict", "image/png", png_declaring(100_000, 100_000)),
+                "png-bomb-1bit-20k": post("/predict", "image/png", real_png_bomb()),
+                "jpeg-bomb-header-65k": post("/predict", "image/jpeg", jpeg_declaring(65_000, 65_000)),
+                "gif-bomb-screen-65k": post("/predict", "image/gif", gif_declaring(65_535, 65_535)),
             },
             bomb=True,
         ),
         *_answered(
             200,
             "image_too_large",
-            {"bomb-in-batch": _form("/predict/batch", multipart([("files", "b.png", png_declaring(60_000, 60_000))]))},
+            {
+                "bomb-in-batch": form_post(
+                    "/predict/batch", multipart([("files", "b.png", png_declaring(60_000, 60_000))])
+                )
+            },
             bomb=True,
             per_file=True,
         ),
-        HostileCase("over-pixel-limit", _raw("/predict", "image/png", big_png), 413, "image_too_large"),
+        HostileCase("over-pixel-limit", post("/predict", "image/png", big_png), 413, "image_too_large"),
         *_answered(
             413,
             "payload_too_large",
             {
-                "over-byte-limit": _raw("/predict", "image/jpeg", over_limit),
-                "over-byte-limit-streamed": _raw("/predict", "image/jpeg", over_limit, streamed=True),
-                "over-byte-limit-multipart": _form("/predict", multipart([("file", "big.jpg", over_limit)])),
-                "over-byte-limit-v2": _json(b'{"inputs":[' + b" " * limits.max_upload_bytes + b"]}"),
+                "over-byte-limit": post("/predict", "image/jpeg", over_limit),
+                "over-byte-limit-streamed": post("/predict", "image/jpeg", over_limit, streamed=True),
+                "over-byte-limit-multipart": form_post("/predict", multipart([("file", "big.jpg", over_limit)])),
+                "over-byte-limit-v2": json_post(b'{"inputs":[' + b" " * limits.max_upload_bytes + b"]}"),
             },
         ),
         *_answered(
             400,
             "invalid_request",
             {
-                "multipart-wrong-field": _form("/predict", multipart([("image", "a.jpg", good)])),
-                "multipart-no-file": _form("/predict", multipart([("file", None, b"just text")])),
-                "multipart-empty": _form("/predict", multipart([])),
-                "multipart-no-boundary": _form("/predict", multipart([("file", "a.jpg", good)]), None),
-                "multipart-garbage": _form("/predict", random_bytes),
+                "multipart-wrong-field": form_post("/predict", multipart([("image", "a.jpg", good)])),
+                "multipart-no-file": form_post("/predict", multipart([("file", None, b"just text")])),
+                "multipart-empty": form_post("/predict", multipart([])),
+                "multipart-no-boundary": form_post("/predict", multipart([("file", "a.jpg", good)]), None),
+                "multipart-garbage": form_post("/predict", random_bytes),
             },
         ),
         *_answered(
             415,
             "unsupported_media_type",
             {
-                "content-type-text": _raw("/predict", "text/plain", good),
-                "content-type-json": _raw("/predict", "application/json", b"{}"),
-                "content-type-missing": _raw("/predict", None, good),
+                "content-type-text": post("/predict", "text/plain", good),
+                "content-type-json": post("/predict", "application/json", b"{}"),
+                "content-type-missing": post("/predict", None, good),
             },
         ),
         # Batches.
         HostileCase(
             "batch-over-limit",
-            _form("/predict/batch", multipart([("files", f"{i}.jpg", good) for i in range(too_many)])),
+            form_post("/predict/batch", multipart([("files", f"{i}.jpg", good) for i in range(too_many)])),
             413,
             "payload_too_large",
         ),
         HostileCase(
-            "batch-wrong-field", _form("/predict/batch", multipart([("images", "a.jpg", good)])), 400, "invalid_request"
+            "batch-wrong-field",
+            form_post("/predict/batch", multipart([("images", "a.jpg", good)])),
+            400,
+            "invalid_request",
         ),
-        HostileCase("batch-not-multipart", _raw("/predict/batch", "image/jpeg", good), 415, "unsupported_media_type"),
+        HostileCase("batch-not-multipart", post("/predict/batch", "image/jpeg", good), 415, "unsupported_media_type"),
         # Malformed V2.
         *_answered(
             400,
             "invalid_request",
             {
-                "v2-not-json": _json(b"{inputs: nope"),
-                "v2-not-an-object": _json(b"[1, 2, 3]"),
-                "v2-deeply-nested": _json(b"[" * 50_000 + b"]" * 50_000),
+                "v2-not-json": json_post(b"{inputs: nope"),
+                "v2-not-an-object": json_post(b"[1, 2, 3]"),
+                "v2-deeply-nested": json_post(b"[" * 50_000 + b"]" * 50_000),
             },
         ),
         *_answered(
@@ -244,7 +254,7 @@ def build_catalogue(limits: Limits) -> list[HostileCase]:
                 "v2-wrong-shape": _v2({**tensor, "shape": [1, 32, 32, 1], "data": [0] * 1024}),
                 "v2-wrong-datatype": _v2({**tensor, "datatype": "FP32"}),
                 "v2-wrong-input-name": _v2({**tensor, "name": "input_1"}),
-                "v2-nan": _json(nan_data),
+                "v2-nan": json_post(nan_data),
                 "v2-out-of-range": _v2({**tensor, "data": [256] * 3072}),
                 "v2-ragged": _v2({**tensor, "data": [[1, 2], [3]]}),
                 "v2-huge-shape": _v2({**tensor, "shape": [10**12, 32, 32, 3]}),
@@ -277,7 +287,7 @@ def build_catalogue(limits: Limits) -> list[HostileCase]:
             422,
             "invalid_parameter",
             {
-                f"top-k-{label}": _raw(f"/predict?top_k={value}", "image/jpeg", good)
+                f"top-k-{label}": post(f"/predict?top_k={value}", "image/jpeg", good)
                 for label, value in bad_top_k.items()
             },
         ),

@@ -1,19 +1,21 @@
-"""An HTTP/1.1 client over one socket per request (h11 frames it) that tells a complete answer from a half-sent
-one, and a crowd of such clients sending from threads.
+"""An HTTP/1.1 client (h11 frames it) that tells a complete answer from a half-sent one, and a crowd of such
+clients sending from threads.
 
 Higher-level clients hide exactly what matters here: whether the server answered at all, answered in full, or
-cut an answer short (status line sent, body missing). Every request is sent with ``Connection: close``.
+cut an answer short (status line sent, body missing). A request goes out with ``Connection: close`` unless it
+is sent on a keep-alive :class:`Session`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import select
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -70,32 +72,121 @@ class SentRequest:
 
 def send(host: str, port: int, request: HttpRequest, *, timeout: float = 30.0) -> HttpAnswer:
     """Send ``request`` on a new connection and read the answer to its end (or to where the server cut it)."""
+    with Session(host, port, timeout=timeout, keep_alive=False) as session:
+        return session.send(request)
+
+
+class Session:
+    """One client's connection: with ``keep_alive`` it carries request after request, and is opened again
+    when the server closes it (``Connection: close``); without, each request gets a connection of its own."""
+
+    def __init__(self, host: str, port: int, *, timeout: float = 30.0, keep_alive: bool = True) -> None:
+        self.host, self.port, self.timeout, self.keep_alive = host, port, timeout, keep_alive
+        self._connection: socket.socket | None = None
+        self._protocol = h11.Connection(h11.CLIENT)
+
+    def send(self, request: HttpRequest) -> HttpAnswer:
+        """Send ``request`` (on a new connection unless one is open) and read its answer."""
+        started = time.perf_counter()
+        if self._connection is None:
+            try:
+                self._connection = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            except ConnectionRefusedError:
+                return HttpAnswer("refused", time.perf_counter() - started)
+            self._protocol = h11.Connection(h11.CLIENT)
+        # The server may answer (413, 431) and close before the whole request went out: then read what it sent.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._write(request)
+        answer = _read_answer(self._receive, self._protocol, started)
+        if self.keep_alive and self._protocol.states == {h11.CLIENT: h11.DONE, h11.SERVER: h11.DONE}:
+            self._protocol.start_next_cycle()
+        else:
+            self.close()
+        return answer
+
+    def close(self) -> None:
+        """Close the connection, if one is open."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _receive(self) -> bytes:
+        assert self._connection is not None
+        return _receive(self._connection)
+
+    def _write(self, request: HttpRequest) -> None:
+        assert self._connection is not None
+        host = f"{self.host}:{self.port}"
+        _send_until_answered(
+            self._connection, serialise(request, host, keep_alive=self.keep_alive, protocol=self._protocol)
+        )
+
+
+def serialise(
+    request: HttpRequest, host: str = HOST, *, keep_alive: bool = False, protocol: h11.Connection | None = None
+) -> bytes:
+    """``request`` as it goes on the wire, framed by ``protocol`` (a fresh one unless given)."""
+    protocol = protocol or h11.Connection(h11.CLIENT)
+    headers = [("Host", host), *([] if keep_alive else [("Connection", "close")]), *request.headers.items()]
+    headers.append(("Transfer-Encoding", "chunked") if request.streamed else ("Content-Length", str(len(request.body))))
+    size = STREAM_CHUNK_BYTES if request.streamed else max(len(request.body), 1)
+    events = [
+        h11.Request(method=request.method, target=request.path, headers=headers),
+        *(h11.Data(data=request.body[start : start + size]) for start in range(0, len(request.body), size)),
+        h11.EndOfMessage(),
+    ]
+    return b"".join(protocol.send(event) or b"" for event in events)
+
+
+def send_wire(host: str, port: int, wire: bytes, *, timeout: float = 30.0) -> HttpAnswer:
+    """Send a request already serialised (with ``Connection: close``) and read its answer: a client whose own
+    work (framing a 64 MiB head) stays out of the measured time."""
     started = time.perf_counter()
     try:
         connection = socket.create_connection((host, port), timeout=timeout)
     except ConnectionRefusedError:
         return HttpAnswer("refused", time.perf_counter() - started)
-    protocol = h11.Connection(h11.CLIENT)
+    received = bytearray()
     with connection:
-        # The server may answer (413) and close before the whole body went out: then read what it sent.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            _write_request(connection, protocol, f"{host}:{port}", request)
-        return _read_answer(connection, protocol, started)
+            _send_until_answered(connection, wire)
+        while (data := _receive(connection)) and parse_answer(bytes(received + data), 0).outcome != "complete":
+            received += data
+        received += data
+    return parse_answer(bytes(received), time.perf_counter() - started)
 
 
-def _write_request(connection: socket.socket, protocol: h11.Connection, host: str, request: HttpRequest) -> None:
-    headers = [("Host", host), ("Connection", "close"), *request.headers.items()]
-    headers.append(("Transfer-Encoding", "chunked") if request.streamed else ("Content-Length", str(len(request.body))))
-    connection.sendall(protocol.send(h11.Request(method=request.method, target=request.path, headers=headers)) or b"")
-    size = STREAM_CHUNK_BYTES if request.streamed else max(len(request.body), 1)
-    for start in range(0, len(request.body), size):
-        connection.sendall(protocol.send(h11.Data(data=request.body[start : start + size])) or b"")
-        if request.streamed and select.select([connection], [], [], 0)[0]:
-            return  # the server answered early (413): stop sending so its answer is not lost to a reset
-    connection.sendall(protocol.send(h11.EndOfMessage()) or b"")
+def _send_until_answered(connection: socket.socket, wire: bytes) -> None:
+    for start in range(0, len(wire), STREAM_CHUNK_BYTES):
+        if start and select.select([connection], [], [], 0)[0]:
+            return  # the server answered early (413, 431): stop sending so its answer is not lost to a reset
+        connection.sendall(wire[start : start + STREAM_CHUNK_BYTES])
 
 
-def _read_answer(connection: socket.socket, protocol: h11.Connection, started: float) -> HttpAnswer:
+def _receive(connection: socket.socket) -> bytes:
+    try:
+        return connection.recv(RECEIVE_BYTES)
+    except (ConnectionResetError, TimeoutError):
+        return b""
+
+
+def parse_answer(data: bytes, seconds: float) -> HttpAnswer:
+    """The answer in ``data``: what a raw socket received (until the server closed it) ``seconds`` after it
+    sent a request of its own."""
+    protocol = h11.Connection(h11.CLIENT)
+    protocol.send(h11.Request(method="GET", target="/", headers=[("Host", HOST)]))
+    protocol.send(h11.EndOfMessage())
+    chunks = iter((data, b""))
+    return dataclasses.replace(_read_answer(lambda: next(chunks, b""), protocol, 0.0), seconds=seconds)
+
+
+def _read_answer(receive: Callable[[], bytes], protocol: h11.Connection, started: float) -> HttpAnswer:
     received = complete = False
     response: h11.Response | None = None
     body = bytearray()
@@ -105,10 +196,7 @@ def _read_answer(connection: socket.socket, protocol: h11.Connection, started: f
         except h11.RemoteProtocolError:  # closed early, or not HTTP: what came is not a whole answer
             break
         if event is h11.NEED_DATA:
-            try:
-                data = connection.recv(RECEIVE_BYTES)
-            except (ConnectionResetError, TimeoutError):
-                data = b""
+            data = receive()
             received = received or bool(data)
             protocol.receive_data(data)  # b"": the server closed the connection
         elif isinstance(event, h11.Response):
@@ -129,21 +217,25 @@ def _read_answer(connection: socket.socket, protocol: h11.Connection, started: f
 
 
 @contextlib.contextmanager
-def crowd(port: int, request: HttpRequest, clients: int, *, timeout: float = 30.0) -> Iterator[list[SentRequest]]:
-    """``clients`` threads send ``request`` to the loopback ``port``, one connection per request, until the block
-    ends; the list yielded fills with every request sent, and is complete once the block has exited."""
+def crowd(
+    port: int, request: HttpRequest, clients: int, *, timeout: float = 30.0, keep_alive: bool = False
+) -> Iterator[list[SentRequest]]:
+    """``clients`` threads send ``request`` to the loopback ``port`` (each on one keep-alive connection, or one
+    connection per request) until the block ends; the list yielded fills with every request sent, and is
+    complete once the block has exited."""
     stop = threading.Event()
     sent: list[SentRequest] = []
     lock = threading.Lock()
 
     def client() -> None:
-        while not stop.is_set():
-            started = time.monotonic()
-            answer = send(HOST, port, request, timeout=timeout)
-            with lock:
-                sent.append(SentRequest(started, time.monotonic(), answer))
-            if answer.outcome in ("refused", "no_response"):
-                stop.wait(RETRY_CLOSED_PORT_S)  # the port is closing: do not spin on it
+        with Session(HOST, port, timeout=timeout, keep_alive=keep_alive) as session:
+            while not stop.is_set():
+                started = time.monotonic()
+                answer = session.send(request)
+                with lock:
+                    sent.append(SentRequest(started, time.monotonic(), answer))
+                if answer.outcome in ("refused", "no_response"):
+                    stop.wait(RETRY_CLOSED_PORT_S)  # the port is closing: do not spin on it
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for thread in threads:

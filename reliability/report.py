@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.markdown import table
+from benchmarks.markdown import fixed, table
 
 
 def _yes(value: object) -> str:
@@ -14,7 +14,7 @@ def _yes(value: object) -> str:
 def render(results: dict[str, Any]) -> str:
     """The Markdown report."""
     machine, plan = results["machine"], results["plan"]
-    hostile, soak, overload = results["hostile_inputs"], results["soak"], results["overload"]
+    hostile, soak, overload, cost = results["hostile_inputs"], results["soak"], results["overload"], results["cost"]
     shutdown, faults = results["sigterm"], results["startup_faults"]
     versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
     lines = [
@@ -26,13 +26,18 @@ def render(results: dict[str, Any]) -> str:
         f"Machine: {machine['cpu_model']}, {machine['logical_cores']} logical cores "
         f"({len(machine['usable_cpus'])} usable), {machine['memory_total_mib']:.0f} MiB RAM, Linux "
         f"{machine['kernel']}, Python {machine['python']}. Load before the run: `{results['uptime']}`. "
-        "The machine is shared with other work, so latency figures are indicative; the pass/fail verdicts are not.",
+        "The machine is shared with other work, so latency figures (and the latency targets' verdicts) are "
+        "indicative; the other verdicts are not.",
         "",
         f"Versions: {versions}.",
         "",
         "## Summary",
         "",
-        table(["Check", "Result"], _summary(hostile, soak, overload, shutdown, faults)),
+        table(["Check", "Result"], _summary(results)),
+        "",
+        "## Cost per request",
+        "",
+        *_cost(cost),
         "",
         "## Hostile inputs",
         "",
@@ -102,14 +107,10 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _summary(
-    hostile: dict[str, Any],
-    soak: dict[str, Any],
-    overload: dict[str, Any],
-    shutdown: dict[str, Any],
-    faults: list[dict[str, Any]],
-) -> list[tuple[str, str]]:
+def _summary(results: dict[str, Any]) -> list[tuple[str, str]]:
     """One row per check: what it checks, and the verdict with the figures behind it."""
+    hostile, soak, overload, cost = results["hostile_inputs"], results["soak"], results["overload"], results["cost"]
+    shutdown, faults = results["sigterm"], results["startup_faults"]
     if "skipped" in soak:
         soak_row = ("Soak", f"skipped: {soak['skipped']}")
     else:
@@ -124,6 +125,11 @@ def _summary(
             "Hostile inputs refused as documented",
             f"{hostile['passed']}/{hostile['cases']} (slowest {hostile['slowest_ms']:.1f} ms; "
             f"server peak RSS +{hostile['peak_rss_growth_mib']:.1f} MiB)",
+        ),
+        (
+            "Cost per request: attacks answered as expected; targets met",
+            f"{sum(case['ok'] for case in cost['cases'])}/{len(cost['cases'])}; "
+            f"{sum(target['met'] for target in cost['targets'])}/{len(cost['targets'])}",
         ),
         soak_row,
         (
@@ -161,4 +167,61 @@ def _soak(soak: dict[str, Any], plan: dict[str, Any]) -> list[str]:
         f"- Latency: {latency}.",
         f"- Resident memory (MiB): start {rss['start']}, middle {rss['middle']}, end {rss['end']}, max {rss['max']}; "
         f"drift {soak['rss_drift_mib']:+.1f} MiB ({soak['rss_drift_percent']:+.1f} %).",
+    ]
+
+
+def _answers(answers: dict[str, int]) -> str:
+    return ", ".join(kind if count == 1 else f"{kind} ×{count}" for kind, count in answers.items()) or "none"
+
+
+def _cost(cost: dict[str, Any]) -> list[str]:
+    """The cost section: how it was measured, the targets, one row per attack, the keep-alive shutdown."""
+    shutdown, baseline = cost["shutdown"], cost["baseline"]
+    rows = [
+        (
+            case["name"],
+            case["cost_class"] + (", admitted" if case["admitted"] else ""),
+            _answers(dict.fromkeys(case["expected"], 1)),
+            _answers(case["answers"]) + ("" if case["ok"] else " **(unexpected)**"),
+            fixed(case["seconds"], 3),
+            fixed(case["cpu_s"], 3),
+            fixed(case["peak_rss_growth_mib"], 1),
+            fixed(case["probe_worst_ms"], 1),
+            _answers(case["probe_failures"]) if case["probe_failures"] else "",
+        )
+        for case in cost["cases"]
+    ]
+    return [
+        cost["description"],
+        "",
+        f"Baseline (the probe alone, {baseline['probes']} probes): worst {baseline['probe_worst_ms']} ms.",
+        "",
+        table(
+            ["Target", "Met", "Missed by"],
+            [(target["target"], _yes(target["met"]), "; ".join(target["misses"])) for target in cost["targets"]],
+        ),
+        "",
+        table(
+            [
+                "Attack",
+                "Class",
+                "Expected",
+                "Got",
+                "Seconds",
+                "CPU s",
+                "Peak RSS +MiB",
+                "Worst /predict ms",
+                "Probe refused",
+            ],
+            rows,
+        ),
+        "",
+        f"Idle resident memory: {cost['idle_rss_start_mib']} MiB after the warm-up, {cost['idle_rss_end_mib']} MiB "
+        "a few seconds after the last attack.",
+        "",
+        f"SIGTERM under keep-alive load: {shutdown['clients']} clients on keep-alive connections (opened again "
+        f"after each `Connection: close`) send `POST /predict` until the server has exited, with the default "
+        f"{shutdown['drain_s']:g} s drain window. Requests {shutdown['requests']}; outcomes {shutdown['outcomes']}; "
+        f"sent but unanswered (reset or closed): {shutdown['unanswered']}; exit status {shutdown['exit_code']} "
+        f"after {shutdown['exit_seconds']} s.",
     ]

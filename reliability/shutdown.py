@@ -28,13 +28,18 @@ class ShutdownResult:
     examples: list[str] = field(default_factory=list)
 
     @property
+    def unanswered(self) -> int:
+        """Requests sent that got no answer or half of one (a reset); a refused connection sent nothing."""
+        return self.outcomes.get("partial", 0) + self.outcomes.get("no_response", 0)
+
+    @property
     def clean(self) -> bool:
         """Nothing half-answered or malformed, and a zero exit status."""
         return self.outcomes.get("partial", 0) == 0 and self.malformed_answers == 0 and self.exit_code == 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, with the verdict."""
-        return {**asdict(self), "clean": self.clean}
+        return {**asdict(self), "clean": self.clean, "unanswered": self.unanswered}
 
 
 def acceptable_answer(answer: HttpAnswer) -> bool:
@@ -56,11 +61,13 @@ def sigterm_under_load(
     clients: int = 32,
     load_before_s: float = 1.0,
     exit_timeout_s: float = 40.0,
+    keep_alive: bool = False,
 ) -> ShutdownResult:
-    """Load the server from ``clients`` threads, send SIGTERM after ``load_before_s``, keep sending until it exits."""
+    """Load the server from ``clients`` threads (on keep-alive connections, or one per request), send SIGTERM
+    after ``load_before_s``, keep sending until it exits."""
     exit_code: int | None = None
     exit_seconds: float | None = None
-    with crowd(port, request, clients, timeout=exit_timeout_s) as sent:
+    with crowd(port, request, clients, timeout=exit_timeout_s, keep_alive=keep_alive) as sent:
         time.sleep(load_before_s)  # the planned length of the load before the signal
         signalled = time.monotonic()
         process.send_signal(signal.SIGTERM)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 
 from benchmarks.processes import HOST, free_port
-from reliability.client import HttpRequest, crowd, send
+from reliability.client import HttpRequest, Session, crowd, parse_answer, send, send_wire, serialise
 
 GET = HttpRequest("GET", "/ready")
 
@@ -94,3 +94,30 @@ def test_a_crowd_keeps_every_request_it_sent() -> None:
             time.sleep(0.01)
     assert len(sent) >= 10
     assert all(each.answer.status == 200 and each.started <= each.finished for each in sent)
+
+
+@pytest.mark.parametrize(
+    ("connection", "second"),
+    [(b"keep-alive", "no_response"), (b"close", "200")],
+    ids=["kept-open", "reopened"],
+)
+def test_a_session_keeps_its_connection_until_the_server_says_close(connection: bytes, second: str) -> None:
+    # The canned server closes every connection after one answer: a session that kept it open loses the next
+    # request (the keep-alive race), one told "Connection: close" opens a new connection for it.
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: " + connection + b"\r\n\r\n"
+    with canned_server(answer) as port, Session(HOST, port) as session:
+        assert [session.send(GET).kind, session.send(GET).kind] == ["200", second]
+
+
+def test_raw_bytes_parse_as_the_answer_they_hold() -> None:
+    answer = parse_answer(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 2\r\n\r\n{}", 10.0)
+    assert (answer.kind, answer.seconds, answer.json()) == ("408", 10.0, {})
+    assert parse_answer(b"", 1.0).kind == "no_response"
+
+
+def test_a_request_is_sent_once_framed() -> None:
+    wire = serialise(HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, b"abc"))
+    with canned_server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") as port:
+        assert send_wire(HOST, port, wire).status == 200
+    assert wire.startswith(b"POST /predict HTTP/1.1\r\n") and b"connection: close" in wire.lower()
+    assert wire.endswith(b"\r\n\r\nabc")

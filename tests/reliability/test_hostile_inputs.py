@@ -13,9 +13,9 @@ from starlette.testclient import TestClient
 from benchmarks.processes import status_kib
 from reliability.catalogue import HostileCase, build_catalogue, sample_jpeg
 from reliability.client import HttpRequest
+from reliability.cost import reset_peak_rss
 from tests.reliability.conftest import LIMITS
 from tests.reliability.leaks import leaks_in
-from tests.reliability.memory import reset_peak_rss
 
 CATALOGUE = build_catalogue(LIMITS)
 BOMBS = [case for case in CATALOGUE if case.bomb]

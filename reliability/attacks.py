@@ -1,0 +1,389 @@
+"""Attack payloads by cost class: files that are tiny on the wire but costly to decode (CPU), to hold (memory)
+or to parse (the event loop), and the most expensive file of each format the default decode budget still admits.
+
+Every builder is deterministic and takes at most a second; the sizes of the admitted worst cases come from the
+service's own admission (:func:`admitted_side`), so they follow the limits when those change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import select
+import socket
+import struct
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Final, Literal
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.inputs import encode, multipart, multipart_content_type
+from benchmarks.processes import HOST
+from reliability.catalogue import form_post, json_post, png, png_chunk, post, sample_jpeg
+from reliability.client import HttpAnswer, HttpRequest, parse_answer, send_wire, serialise
+from service.admission import JPEG_SCAN_MARKER, DecodeLimits, estimate_cost, open_header
+from service.contract import INPUT_SHAPE
+from service.pipeline import decode_limits
+from service.settings import Settings
+
+_ROW_ALIGNMENT = 16  # sides are rounded down to this, so every format's block and row rules are met
+_SAMPLE_SIDES = (1024, 1280)
+
+
+def jpeg_segments(data: bytes) -> list[bytes]:
+    """A JPEG split into its marker segments, each scan (SOS) with its entropy-coded data."""
+    segments, start = [data[:2]], 2
+    while start < len(data):
+        marker = data[start + 1]
+        if marker == 0xD9:  # EOI
+            segments.append(data[start : start + 2])
+            break
+        end = start + 2 + struct.unpack(">H", data[start + 2 : start + 4])[0]
+        while data[start + 1] == 0xDA:  # entropy-coded data runs to the next marker that is not a stuffed 0xFF
+            end = data.index(b"\xff", end)
+            if data[end + 1] != 0 and not 0xD0 <= data[end + 1] <= 0xD7:
+                break
+            end += 2
+        segments.append(data[start:end])
+        start = end
+    return segments
+
+
+def progressive_jpeg(width: int, height: int, scans: int, mode: str = "L") -> bytes:
+    """A progressive JPEG of a flat picture whose last (cheap: a few dozen bytes) scan repeats until the file
+    has ``scans`` scans; every scan makes a decoder walk all of the image's DCT coefficients again."""
+    segments = jpeg_segments(encode(Image.new(mode, (width, height), 128), "JPEG", progressive=True, quality=90))
+    last = max(index for index, segment in enumerate(segments) if segment.startswith(JPEG_SCAN_MARKER))
+    repeat = segments[last - 1] + segments[last] if segments[last - 1][1] == 0xC4 else segments[last]  # DHT+SOS
+    have = sum(segment.startswith(JPEG_SCAN_MARKER) for segment in segments)
+    return b"".join(segments[:-1]) + repeat * max(0, scans - have) + segments[-1]
+
+
+def bare_scan_jpeg(side: int, scans: int) -> bytes:
+    """The motivating attack: a progressive JPEG header for ``side`` x ``side`` pixels followed by nothing but
+    ``scans`` copies of one cheap refinement scan (the decoder warns, then walks every block per scan)."""
+    segments = jpeg_segments(encode(Image.new("L", (side, side), 128), "JPEG", progressive=True, quality=90))
+    head = b"".join(
+        segment for segment in segments[:5] if not segment.startswith(JPEG_SCAN_MARKER)
+    )  # SOI..SOF2, first DHT
+    return head + (segments[-3] + segments[-2]) * scans + segments[-1]
+
+
+def raw_png(width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0, row_filter: int = 0) -> bytes:
+    """A valid PNG of zero pixels, every row carrying ``row_filter`` (4, Paeth: the costliest to undo)."""
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour_type]
+    row = bytes([row_filter]) + b"\0" * math.ceil(width * channels * bit_depth / 8)
+    compressor = zlib.compressobj(9)
+    rows_per_chunk = max(1, (1 << 20) // len(row))
+    data = b"".join(
+        compressor.compress(row * min(rows_per_chunk, height - start)) for start in range(0, height, rows_per_chunk)
+    )
+    return png(width, height, bit_depth, colour_type, data + compressor.flush())
+
+
+def png_with_text(chunks: int, text_bytes: int = 1 << 20) -> bytes:
+    """A 32x32 PNG preceded by ``chunks`` zTXt chunks, each inflating to ``text_bytes`` (Pillow keeps 64 MiB)."""
+    inflating = zlib.compress(b"\0" * (text_bytes - 1), 9)
+    text = b"".join(png_chunk(b"zTXt", b"Comment%d\0\0" % index + inflating) for index in range(chunks))
+    image = raw_png(32, 32, colour_type=2)
+    return image[:33] + text + image[33:]  # after the signature and IHDR
+
+
+def ico_hiding(inner_side: int) -> bytes:
+    """An ICO whose directory says 16x16 while its one entry is an ``inner_side``-square RGBA PNG."""
+    inner = raw_png(inner_side, inner_side, colour_type=6)
+    directory = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(inner), 22)
+    return directory + inner
+
+
+def tiff_tag_data(tags: int, data_bytes: int) -> bytes:
+    """A 1x1 grey TIFF whose directory also holds ``tags`` unknown BYTE tags, all pointing at the same
+    ``data_bytes`` of data: Pillow reads a copy of the data for each tag while it opens the header."""
+    data_at = 8 + 2 + 12 * (9 + tags) + 4
+    # width, height, bits, compression, photometric, strip offset, samples, rows per strip, strip bytes
+    entries = [(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1), (273, 4, 1, data_at)]
+    entries += [(277, 3, 1, 1), (278, 3, 1, 1), (279, 4, 1, 1)]
+    entries += [(40_000 + index, 1, data_bytes, data_at) for index in range(tags)]
+    directory = b"".join(struct.pack("<HHII", *entry) for entry in entries)
+    return b"II*\0" + struct.pack("<IH", 8, len(entries)) + directory + b"\0" * (4 + data_bytes)
+
+
+def bmp_rle4(width: int, height: int) -> bytes:
+    """A 4-bit run-length BMP of full-width runs: ~2 bytes per 255 pixels, and Pillow's RLE4 decoder is a
+    Python loop over every pixel."""
+    runs = (b"\xff\x11" * (width // 255) + (bytes([width % 255, 0x11]) if width % 255 else b"") + b"\0\0") * height
+    palette = b"".join(bytes([value, value, value, 0]) for value in range(0, 256, 17))
+    offset = 14 + 40 + len(palette)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 4, 2, len(runs), 2835, 2835, 16, 0)
+    return b"BM" + struct.pack("<IHHI", offset + len(runs), 0, 0, offset) + info + palette + runs
+
+
+def picture(
+    width: int, height: int, image_format: str, mode: str = "RGB", fill: float | None = None, **options: object
+) -> bytes:
+    """An image encoded as ``image_format``: flat at ``fill``, or (``None``) noise, the costliest content for a
+    lossless decoder (GIF: 16 grey levels, so a budget-sized one stays within the upload limit)."""
+    if fill is not None:
+        return encode(Image.new(mode, (width, height), fill), image_format, **options)
+    levels, bands = (16, 1) if image_format == "GIF" else (256, len(Image.new(mode, (1, 1)).getbands()))
+    pixels = np.random.default_rng(0).integers(0, levels, (height, width, bands), dtype=np.uint8) * (256 // levels)
+    return encode(Image.fromarray(pixels.squeeze(-1) if bands == 1 else pixels), image_format, **options)
+
+
+def admitted_side(make: Callable[[int, int], bytes], limits: DecodeLimits) -> int:
+    """The side of the largest square image ``make(side, side)`` builds that ``limits`` admit: the decode cost
+    is linear in the pixel count, so two samples give it (rounded down to whole blocks and rows). Both are big
+    enough for a JPEG to decode at 1/8 scale, as the budget-sized one does."""
+
+    def square(side: int) -> bytes:
+        return make(side, side)
+
+    small, large = (estimate_cost(open_header(data), data).memory_bytes for data in map(square, _SAMPLE_SIDES))
+    per_pixel = (large - small) / (_SAMPLE_SIDES[1] ** 2 - _SAMPLE_SIDES[0] ** 2)
+    fixed = small - per_pixel * _SAMPLE_SIDES[0] ** 2
+    pixels = min(limits.max_pixels, int((limits.max_decode_bytes - fixed) / per_pixel))
+    side = math.isqrt(pixels)
+    return side - side % _ROW_ALIGNMENT - _ROW_ALIGNMENT
+
+
+def corrupt_avifs() -> dict[str, bytes]:
+    """Small AVIF files broken where a decoder trusts them: cut short, AV1 data garbled, the declared size
+    (``ispe``) or the codec configuration (``av1C``) rewritten."""
+    avif = encode(Image.new("RGB", (32, 32), (200, 30, 30)), "AVIF", quality=50)
+    mdat, ispe, av1c = (avif.index(box) for box in (b"mdat", b"ispe", b"av1C"))
+    garbled = avif[: mdat + 8] + bytes(255 - byte for byte in avif[mdat + 8 :])
+    huge = avif[: ispe + 8] + struct.pack(">II", 65_535, 65_535) + avif[ispe + 16 :]
+    config = avif[: av1c + 4] + b"\xff" * 4 + avif[av1c + 8 :]
+    return {"truncated": avif[: len(avif) // 2], "garbled": garbled, "huge-ispe": huge, "bad-av1c": config}
+
+
+# --- the catalogue ---------------------------------------------------------------------------------------------
+
+CostClass = Literal["CPU", "memory", "event loop", "headers", "body", "connections"]
+Sender = Callable[[int], list[HttpAnswer]]  # sends the attack to a loopback port, returns every answer
+TRICKLE_EVERY_S: Final = 1.0  # slow clients send a byte this often: far inside the header and body timeouts
+HOLD_ATTEMPTS: Final = 5
+DEFLATE: Final = "tiff_adobe_deflate"
+OK: Final = frozenset({"200"})
+TOO_LARGE: Final = frozenset({"431"})
+LEFT: Final = frozenset({"no_response"})  # the client hung up before any answer
+
+
+@dataclass(frozen=True, slots=True)
+class Attack:
+    """One attack: its cost class, the answers the service should give, and how to build and send it."""
+
+    name: str
+    cost_class: CostClass
+    expected: frozenset[str]  # answer kinds (``HttpAnswer.kind``): statuses, or ``no_response`` for a client that left
+    build: Callable[[], Sender]  # builds the payload (outside the measured window) and returns its sender
+    admitted: bool = False  # within every limit: the service must serve it within the targets
+    client_paced: bool = False  # lasts as long as the client makes it (trickles, disconnects)
+    quick: bool = False  # part of the ``--quick`` subset
+
+
+def one(request: Callable[[], HttpRequest]) -> Callable[[], Sender]:
+    """The builder of a one-request attack."""
+
+    def build() -> Sender:
+        wire = serialise(request())
+        return lambda port: [send_wire(HOST, port, wire)]
+
+    return build
+
+
+def upload(make: Callable[[], bytes]) -> HttpRequest:
+    """``POST /predict`` with the file ``make`` builds (the service finds the format from the bytes)."""
+    return post("/predict", "application/octet-stream", make())
+
+
+def batch(files: Sequence[bytes]) -> HttpRequest:
+    """``POST /predict/batch`` with ``files`` as repeated ``files`` fields."""
+    return form_post("/predict/batch", multipart([("files", f"{index}.img", data) for index, data in enumerate(files)]))
+
+
+def v2_json(data: bytes, images: int) -> HttpRequest:
+    """A V2 JSON infer request for ``images`` images whose ``data`` array holds ``data`` verbatim."""
+    tensor = json.dumps({"name": "image", "datatype": "UINT8", "shape": [images, *INPUT_SHAPE]})
+    return json_post(b'{"inputs":[' + tensor[:-1].encode() + b',"data":[' + data + b"]}]}")
+
+
+def body_at_budget(settings: Settings) -> HttpRequest:
+    """The largest batch there is: as many small JPEGs as a batch takes, padded to the batch byte limit."""
+    jpeg, count = sample_jpeg(), settings.max_batch_images
+    spare = settings.max_batch_upload_bytes - len(batch([jpeg] * count).body)
+    pad = spare // count  # bytes after the end-of-image marker: decoders ignore them
+    files = [jpeg + b"\0" * (pad + (spare % count if index == 0 else 0)) for index in range(count)]
+    return batch(files)
+
+
+def head_only(path: str, content_length: int, content_type: str) -> bytes:
+    """A request head promising a body of ``content_length`` bytes."""
+    head = f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: {content_type}\r\nContent-Length: {content_length}"
+    return head.encode() + b"\r\n\r\n"
+
+
+def disconnect_mid_body(times: int) -> Sender:
+    """Clients that promise 1 MiB, send 64 KiB of it and hang up."""
+
+    def run(port: int) -> list[HttpAnswer]:
+        answers = []
+        for _ in range(times):
+            started = time.perf_counter()
+            with socket.create_connection((HOST, port)) as connection:
+                connection.sendall(head_only("/predict", 1 << 20, "image/jpeg") + b"\0" * 65536)
+            answers.append(HttpAnswer("no_response", time.perf_counter() - started))
+        return answers
+
+    return run
+
+
+def disconnect_after_body(request: HttpRequest) -> Sender:
+    """A client that sends the whole of ``request`` and hangs up before the answer (the work is for nobody)."""
+    wire = serialise(request)
+
+    def run(port: int) -> list[HttpAnswer]:
+        started = time.perf_counter()
+        with socket.create_connection((HOST, port)) as connection:
+            connection.sendall(wire)
+        return [HttpAnswer("no_response", time.perf_counter() - started)]
+
+    return run
+
+
+def hold_budget(head: bytes, seconds: float) -> Sender:
+    """One slow body whose declared length reserves the memory budget, trickled for ``seconds`` (sent again if
+    another request's body was in the way, a 503 at once)."""
+
+    def run(port: int) -> list[HttpAnswer]:
+        for _ in range(HOLD_ATTEMPTS):
+            answers = trickle(1, head, b"\0", seconds)(port)
+            if answers[0].status != 503 or answers[0].seconds > TRICKLE_EVERY_S:
+                break
+        return answers
+
+    return run
+
+
+def trickle(connections: int, head: bytes, rest: bytes, give_up_s: float) -> Sender:
+    """``connections`` clients that each send ``head`` at once, then ``rest`` one byte a second, until the
+    server answers or closes (or ``give_up_s`` passes: then they hang up)."""
+
+    def run(port: int) -> list[HttpAnswer]:
+        started = time.perf_counter()
+        pending = {socket.create_connection((HOST, port)): bytearray() for _ in range(connections)}
+        for connection in pending:
+            connection.sendall(head)
+        answers: list[HttpAnswer] = []
+        sent = 0
+        while pending and time.perf_counter() - started < give_up_s:
+            for connection in list(pending):
+                with contextlib.suppress(OSError):  # closed by the server: its answer (if any) is read below
+                    connection.send(rest[sent % len(rest) : sent % len(rest) + 1])
+            sent += 1
+            tick = time.perf_counter() + TRICKLE_EVERY_S
+            while pending and (wait := tick - time.perf_counter()) > 0:
+                for connection in select.select(list(pending), [], [], wait)[0]:
+                    try:
+                        data = connection.recv(65536)
+                    except OSError:
+                        data = b""
+                    pending[connection] += data
+                    answer = parse_answer(bytes(pending[connection]), time.perf_counter() - started)
+                    if not data or answer.outcome == "complete":
+                        answers.append(answer)
+                        pending.pop(connection).clear()
+                        connection.close()
+        for connection, received in pending.items():  # still open: the client gives up
+            answers.append(parse_answer(bytes(received), time.perf_counter() - started))
+            connection.close()
+        return answers
+
+    return run
+
+
+def at_budget(make: Callable[[int, int], bytes], limits: DecodeLimits) -> Callable[[], bytes]:
+    """A builder of the largest square ``make(side, side)`` the decode budget admits."""
+    return lambda: make(*[admitted_side(make, limits)] * 2)
+
+
+def build_attacks(settings: Settings) -> list[Attack]:
+    """Every attack, for a server running with ``settings`` (the defaults, in the reliability run)."""
+    limits = decode_limits(settings)
+    scans, images = limits.max_jpeg_scans, settings.max_batch_images
+    values = images * math.prod(INPUT_SHAPE)
+    depth = (settings.max_upload_bytes - 200) // values // 2 - 1  # [[...[1]...]] per value: no commas to count
+    # Reserves all but 1 KiB of the body budget (a body reserves twice its length): less than any upload needs.
+    holding = min(settings.max_batch_upload_bytes, settings.max_body_memory_bytes // 2 - 512)
+    part = multipart([("files", "slow.jpg", b"")]).split(b"\r\n\r\n")[0] + b"\r\n\r\n"  # a file part's head
+
+    def budget(make: Callable[[int, int], bytes]) -> Callable[[], bytes]:
+        return at_budget(make, limits)
+
+    worst_jpeg = budget(partial(progressive_jpeg, scans=scans))
+    webp = partial(picture, image_format="WEBP", lossless=True)
+    tiff = partial(picture, image_format="TIFF", mode="F", compression=DEFLATE)
+    avif = partial(picture, image_format="AVIF", speed=10, quality=30)
+    paeth_48bit = partial(raw_png, bit_depth=16, colour_type=2, row_filter=4)
+    files: list[tuple[str, CostClass, str, Callable[[], bytes], bool]] = [
+        ("jpeg-6000px-900-scans", "CPU", "413", partial(bare_scan_jpeg, 6000, 900), True),
+        ("webp-lossless-6000px", "CPU", "413", partial(webp, 6000, 6000, fill=0), True),
+        ("png-16bit-grey-5000px", "memory", "413", partial(raw_png, 5000, 5000, bit_depth=16), True),
+        ("tiff-float32-4000px", "memory", "413", partial(tiff, 4000, 4000, fill=0), False),
+        ("png-1x39000000px", "memory", "413", partial(raw_png, 1, 39_000_000), False),
+        ("png-39000000x1px", "memory", "413", partial(raw_png, 39_000_000, 1), False),
+        ("ico-16px-hiding-6000px-png", "memory", "413", partial(ico_hiding, 6000), False),
+        ("png-64-text-chunks-of-1mib", "memory", "200", partial(png_with_text, 64), False),
+        ("tiff-40-tags-sharing-8mib", "memory", "200", partial(tiff_tag_data, 40, 8 << 20), False),
+        (f"jpeg-progressive-{scans}-scans-at-budget", "CPU", "200", worst_jpeg, True),
+        ("png-48bit-paeth-at-budget", "CPU", "200", budget(paeth_48bit), True),
+        ("png-16bit-grey-at-budget", "memory", "200", budget(partial(raw_png, bit_depth=16, row_filter=4)), False),
+        ("webp-noise-at-budget", "CPU", "200", budget(partial(webp, method=0)), False),
+        ("tiff-float32-at-budget", "memory", "200", budget(partial(tiff, fill=0.5)), False),
+        ("gif-noise-at-budget", "CPU", "200", budget(partial(picture, image_format="GIF", mode="L")), False),
+        ("bmp-rle4-at-budget", "CPU", "200", budget(bmp_rle4), False),
+        ("avif-noise-at-budget", "CPU", "200", budget(avif), False),
+    ]
+    attacks = [
+        Attack(name, kind, frozenset({status}), one(partial(upload, make)), admitted=status == "200", quick=quick)
+        for name, kind, status, make, quick in files
+    ]
+    avif_upload = partial(post, "/predict", "image/avif")
+    attacks += [
+        Attack(f"avif-corrupt-{name}", "CPU", frozenset({"400"}), one(partial(avif_upload, data)), quick=True)
+        for name, data in corrupt_avifs().items()
+    ]
+    health = partial(HttpRequest, "GET", "/health")
+    v2 = partial(v2_json, images=images)
+    flat, nested = b",".join([b"255"] * values), b",".join([b"[" * depth + b"1" + b"]" * depth] * values)
+    slow_header = b"X-Slow: " + b"a" * settings.max_header_bytes  # never ends: no line break
+    slow_heads = partial(trickle, 200, b"GET /health HTTP/1.1\r\n", slow_header, 2 * settings.header_timeout_s)
+    slow_body = head_only("/predict/batch", holding, multipart_content_type()) + part
+    requests: list[tuple[str, CostClass, frozenset[str], Callable[[], HttpRequest], bool, bool]] = [
+        ("batch-of-8-jpeg-900-scans", "CPU", OK, lambda: batch([bare_scan_jpeg(6000, 900)] * 8), False, False),
+        (f"batch-of-{images}-jpeg-at-budget", "CPU", OK, lambda: batch([worst_jpeg()] * images), True, False),
+        ("body-at-memory-budget", "memory", OK, lambda: body_at_budget(settings), True, False),
+        ("v2-one-5000-digit-integer", "event loop", frozenset({"400"}), lambda: v2(b"9" * 5000, images=1), False, True),
+        ("v2-json-largest-flat", "event loop", OK, lambda: v2(flat), True, True),
+        (f"v2-json-lists-{depth}-deep", "event loop", OK, lambda: v2(nested), True, False),
+        ("headers-1mib", "headers", TOO_LARGE, lambda: health({"X-Big": "a" * (1 << 20)}), False, True),
+        ("headers-64mib", "headers", TOO_LARGE, lambda: health({"X-Big": "a" * (64 << 20)}), False, False),
+        ("headers-100000", "headers", TOO_LARGE, lambda: health({f"X-{n}": "1" for n in range(100_000)}), False, True),
+    ]
+    attacks += [
+        Attack(name, kind, expected, one(request), admitted=admitted, quick=quick)
+        for name, kind, expected, request, admitted, quick in requests
+    ]
+    paced: list[tuple[str, CostClass, frozenset[str], Callable[[], Sender], bool]] = [
+        ("slow-headers-200-connections", "connections", frozenset({"408"}), slow_heads, False),
+        ("disconnect-mid-body-x20", "body", LEFT, lambda: disconnect_mid_body(20), True),
+        ("disconnect-after-body-at-budget", "body", LEFT, lambda: disconnect_after_body(upload(worst_jpeg)), False),
+        ("slow-body-holding-memory-budget-3s", "body", LEFT, lambda: hold_budget(slow_body, 3.0), False),
+    ]
+    return attacks + [Attack(*attack[:4], client_paced=True, quick=attack[4]) for attack in paced]

@@ -1,0 +1,234 @@
+"""Cost per request: every attack of :mod:`reliability.attacks` against one default-configured server on one
+core, while a normal ``/predict`` probes it from another thread; per attack the answers, the server's CPU
+seconds, its peak resident-memory growth and the probe's worst latency, then the idle memory at the end and
+SIGTERM under keep-alive load. The targets come from the issue "Bounded cost per request"."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from benchmarks.processes import HOST, RunningServer, service_spec, status_kib
+from reliability.attacks import Attack, build_attacks
+from reliability.catalogue import jpeg_request
+from reliability.client import HttpAnswer, HttpRequest, send
+from reliability.shutdown import sigterm_under_load
+from service.settings import Settings
+
+SERVER_CPUS: Final = (0,)
+CLIENT_CPUS: Final = (1,)  # the attacks and the probe, when the machine has a second core
+PROBE_EVERY_S: Final = 0.01  # a blocked event loop is seen within this much of its start
+SETTLE_S: Final = 0.5  # the probe goes on this long after an attack, so work left behind is measured too
+BASELINE_S: Final = 2.0
+IDLE_GAUGES: Final = ("cifar10_http_requests_in_flight", "cifar10_decode_queue_depth", "cifar10_body_memory_bytes")
+IDLE_POLL_S: Final = 0.05
+IDLE_S: Final = 3.0  # idle time before the last resident-memory reading
+KIB_PER_MIB: Final = 1024
+# The targets.
+MAX_PROBE_MS: Final = 100.0
+MAX_PEAK_GROWTH_MIB: Final = 64.0
+MAX_IDLE_GROWTH_MIB: Final = 32.0
+MAX_SECONDS: Final = 2.0
+SHUTDOWN_CLIENTS: Final = 32
+
+
+@dataclass(frozen=True, slots=True)
+class CaseCost:
+    """What one attack cost the server, and what it did to the normal traffic meanwhile."""
+
+    name: str
+    cost_class: str
+    admitted: bool
+    client_paced: bool
+    expected: list[str]
+    answers: dict[str, int]  # answer kind -> count
+    seconds: float  # until the slowest answer
+    cpu_s: float  # server CPU, the probe's own share taken out
+    peak_rss_growth_mib: float
+    probes: int
+    probe_worst_ms: float
+    probe_failures: dict[str, int]  # probe answers other than 200
+
+    @property
+    def ok(self) -> bool:
+        """Every answer was one the service documents for this attack."""
+        return set(self.answers) <= set(self.expected)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the verdict."""
+        return {**asdict(self), "ok": self.ok}
+
+
+def reset_peak_rss(pid: int | str = "self") -> bool:
+    """Reset a process's VmHWM to its current RSS (Linux ``clear_refs`` 5); False where not allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def probing(port: int, request: HttpRequest) -> Iterator[list[HttpAnswer]]:
+    """Send ``request`` from a thread of its own, one at a time, until the block ends; yields the answers."""
+    stop = threading.Event()
+    answers: list[HttpAnswer] = []
+
+    def probe() -> None:
+        while not stop.is_set():
+            answers.append(send(HOST, port, request))
+            stop.wait(PROBE_EVERY_S)
+
+    thread = threading.Thread(target=probe, name="probe", daemon=True)
+    thread.start()
+    try:
+        yield answers
+    finally:
+        stop.set()
+        thread.join()
+
+
+def wait_until_idle(port: int, timeout_s: float = 60.0) -> None:
+    """Return once the server holds no request (but the asking one), no image to decode and no body bytes:
+    work an attack left behind (a decode for a client that hung up) must not land in the next one's figures."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = send(HOST, port, HttpRequest("GET", "/metrics")).body.decode()
+        gauges = dict(re.findall(r"^(cifar10_\w+) ([-+.\de]+)$", text, re.MULTILINE))
+        if [float(gauges.get(name, "nan")) for name in IDLE_GAUGES] == [1.0, 0.0, 0.0]:
+            return
+        time.sleep(IDLE_POLL_S)
+    raise TimeoutError(f"the server on port {port} is still busy after {timeout_s:g} s")
+
+
+def measure(server: RunningServer, attack: Attack, probe: HttpRequest, probe_cpu_s: float = 0.0) -> CaseCost:
+    """Send ``attack`` while ``probe`` runs; ``probe_cpu_s`` is what one probe costs the server on its own."""
+    sender = attack.build()
+    wait_until_idle(server.port)
+    reset_peak_rss(server.pid)
+    rss_kib, cpu_s = status_kib(server.pid, "VmRSS"), server.cpu_seconds()
+    with probing(server.port, probe) as probes:
+        answers = sender(server.port)
+        time.sleep(SETTLE_S)
+    growth_kib = status_kib(server.pid, "VmHWM") - rss_kib
+    cpu_s = server.cpu_seconds() - cpu_s - len(probes) * probe_cpu_s
+    failures = Counter(answer.kind for answer in probes if answer.status != 200)
+    return CaseCost(
+        name=attack.name,
+        cost_class=attack.cost_class,
+        admitted=attack.admitted,
+        client_paced=attack.client_paced,
+        expected=sorted(attack.expected),
+        answers=dict(Counter(answer.kind for answer in answers)),
+        seconds=round(max((answer.seconds for answer in answers), default=0.0), 3),
+        cpu_s=round(max(cpu_s, 0.0), 3),
+        peak_rss_growth_mib=round(growth_kib / KIB_PER_MIB, 1),
+        probes=len(probes),
+        probe_worst_ms=round(max((answer.seconds for answer in probes), default=0.0) * 1000, 1),
+        probe_failures=dict(failures),
+    )
+
+
+@contextlib.contextmanager
+def client_pinned(cpus: Sequence[int]) -> Iterator[None]:
+    """Run this process's threads (and those it starts) on ``cpus`` while the block runs, where it has them."""
+    before = os.sched_getaffinity(0)
+    wanted = set(cpus) & before
+    if wanted and wanted != before:
+        os.sched_setaffinity(0, wanted)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def idle(seconds: float) -> Attack:
+    """No attack at all: the probe alone, for the baseline."""
+
+    def wait(port: int) -> list[HttpAnswer]:
+        time.sleep(seconds)
+        return []
+
+    return Attack("baseline: the probe alone", "CPU", frozenset(), lambda: wait)
+
+
+def run_costs(model: str, work: Path, *, quick: bool) -> dict[str, Any]:
+    """The whole catalogue (``--quick``: its quick subset) against one server, then SIGTERM under keep-alive load."""
+    settings = Settings()  # the defaults: the servers below run with them
+    attacks = [attack for attack in build_attacks(settings) if attack.quick or not quick]
+    probe = jpeg_request()
+    with (
+        client_pinned(CLIENT_CPUS),
+        RunningServer(service_spec(model, name="attacks"), work, cpus=SERVER_CPUS) as server,
+    ):
+        for _ in range(20):  # warm the allocator's arenas and the model's first batch sizes
+            send(HOST, server.port, probe)
+        baseline = measure(server, idle(BASELINE_S), probe)
+        probe_cpu_s = baseline.cpu_s / max(1, baseline.probes)
+        idle_start_mib = status_kib(server.pid, "VmRSS") / KIB_PER_MIB
+        cases = [measure(server, attack, probe, probe_cpu_s) for attack in attacks]
+        time.sleep(IDLE_S)
+        idle_end_mib = status_kib(server.pid, "VmRSS") / KIB_PER_MIB
+    environ = {"CIFAR10_DRAIN_S": str(settings.drain_s)}  # service_spec turns the lame duck off unless asked
+    with (
+        client_pinned(CLIENT_CPUS),
+        RunningServer(service_spec(model, environ, name="drain"), work, cpus=SERVER_CPUS) as server,
+    ):
+        shutdown = sigterm_under_load(server.process, server.port, probe, clients=SHUTDOWN_CLIENTS, keep_alive=True)
+    results = {
+        "description": (
+            f"One server with the default settings on CPU {SERVER_CPUS[0]}; attacks and the probe (`POST /predict`, "
+            f"32x32 JPEG, one every {PROBE_EVERY_S * 1000:.0f} ms) from CPU {CLIENT_CPUS[0]}. Peak RSS growth is "
+            "VmHWM (reset before each attack) minus VmRSS before it; CPU seconds exclude the probe's own "
+            f"(measured alone: {probe_cpu_s * 1000:.2f} ms per probe); the probe runs {SETTLE_S} s past each attack."
+        ),
+        "baseline": baseline.as_dict(),
+        "cases": [case.as_dict() for case in cases],
+        "idle_rss_start_mib": round(idle_start_mib, 1),
+        "idle_rss_end_mib": round(idle_end_mib, 1),
+        "shutdown": {**shutdown.as_dict(), "clients": SHUTDOWN_CLIENTS, "drain_s": settings.drain_s},
+    }
+    return {**results, "targets": targets(results)}
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the issue: whether it was met, and the attacks that missed it (with the figure)."""
+    cases = results["cases"]
+
+    def misses(figure: str, limit: float, *, paced: bool = True) -> list[str]:
+        return [
+            f"{case['name']} ({case[figure]:g})"
+            for case in cases
+            if case[figure] > limit and (paced or not case["client_paced"])
+        ]
+
+    errors = [f"{case['name']} ({kind})" for case in cases for kind in case["answers"] if kind.startswith("5")]
+    refused = [f"{case['name']} (probe {dict(case['probe_failures'])})" for case in cases if case["probe_failures"]]
+    growth = results["idle_rss_end_mib"] - results["idle_rss_start_mib"]
+    shutdown = results["shutdown"]
+    rows = [
+        ("0 × 5xx for client-caused input", errors),
+        (f"concurrent /predict ≤ {MAX_PROBE_MS:g} ms, never refused", misses("probe_worst_ms", MAX_PROBE_MS) + refused),
+        (
+            f"peak RSS growth ≤ {MAX_PEAK_GROWTH_MIB:g} MiB per request",
+            misses("peak_rss_growth_mib", MAX_PEAK_GROWTH_MIB),
+        ),
+        (
+            f"idle RSS after the catalogue ≤ start + {MAX_IDLE_GROWTH_MIB:g} MiB",
+            [] if growth <= MAX_IDLE_GROWTH_MIB else [f"+{growth:.1f} MiB"],
+        ),
+        (f"answered within {MAX_SECONDS:g} s", misses("seconds", MAX_SECONDS, paced=False)),
+        (
+            "SIGTERM under keep-alive load: 0 resets or unanswered",
+            [] if shutdown["unanswered"] == 0 and shutdown["clean"] else [f"{shutdown['unanswered']} unanswered"],
+        ),
+    ]
+    return [{"target": target, "met": not missed, "misses": missed} for target, missed in rows]
