@@ -48,6 +48,7 @@ RUN set -eux; \
 #  - onnxruntime: the C-API library (the Python binding links everything statically), and the
 #    Python tooling packages (quantization, transformers, tools) that only the export side uses;
 #  - numpy: tests, f2py, distutils, the test-only extension modules, typing stubs;
+#  - swagger-ui-py: every bundled file but the two /docs serves (Swagger Editor alone is 20 MB);
 #  - every package: tests folders, type stubs; debug symbols of the extension modules (not of the
 #    auditwheel-vendored libraries in *.libs/: patchelf's layout does not survive `strip`).
 RUN set -eux; \
@@ -57,6 +58,7 @@ RUN set -eux; \
         onnxruntime/tools; \
     rm -rf numpy/f2py numpy/distutils numpy/_pyinstaller numpy/_core/include numpy/_core/lib/pkgconfig \
         numpy/_core/_*_tests.cpython-* numpy/_core/_simd.cpython-*; \
+    find swagger_ui/static -type f ! -name swagger-ui-bundle.js ! -name swagger-ui.css ! -name LICENSE -delete; \
     rm -f /opt/venv/bin/f2py /opt/venv/bin/numpy-config /opt/venv/bin/onnxruntime_test /opt/venv/bin/Activate.ps1; \
     find "$site" -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} +; \
     find "$site" -name '*.pyi' -delete; \
