@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import simplejpeg
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from service.errors import ImageTooLargeError, InvalidImageError
 
@@ -34,6 +34,14 @@ DRAFT_SIZE: Final = (128, 128)
 JPEG_SCAN_MARKER: Final = b"\xff\xda"  # SOS; entropy-coded data stuffs every 0xFF, so it cannot hide in there
 _EXIF_APP1: Final = b"Exif\x00\x00"  # an EXIF block may carry an orientation: Pillow's path applies it
 _EXIF_SEARCH_BYTES: Final = 64 * 1024  # APP segments come before the image data and are at most 64 KiB
+# PNG text chunks are inflated while the header is parsed, on the event loop: Pillow's own caps are 1 MiB a
+# chunk and 64 MiB in all, so a 68 KB file could hold 64 MiB of text. These are plenty for real metadata.
+PNG_TEXT_CHUNK_BYTES: Final = 256 * 1024
+PNG_TEXT_TOTAL_BYTES: Final = 1024 * 1024
+# The ICO format stores icons of at most 256x256; Pillow decodes an icon when the file is opened (on the
+# event loop), so an entry whose embedded PNG or bitmap claims more is refused from the directory first.
+ICO_MAX_SIDE: Final = 256
+_PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 
 # Bytes Pillow stores per pixel, by mode (multi-band 8-bit modes are stored as 4 bytes).
 _STORAGE_BYTES: Final[Mapping[str, int]] = {
@@ -67,6 +75,8 @@ class DecodeLimits:
     max_pixels: int = 40_000_000
     max_decode_bytes: int = 48 * 1024 * 1024
     max_jpeg_scans: int = 32
+    # All images of one request together (their pixel work, the fixed buffers left out: they are reused).
+    max_request_decode_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +88,11 @@ class DecodeCost:
     decoded_pixels: int  # after JPEG draft scaling
     memory_bytes: int
     scans: int = 1  # JPEG scans (1 for everything else)
+
+    @property
+    def work_bytes(self) -> int:
+        """The part of the memory estimate that grows with the image (what a request's images add up to)."""
+        return max(0, self.memory_bytes - _FIXED_BYTES)
 
 
 class DecodeStoppedError(Exception):
@@ -179,6 +194,11 @@ def open_header(data: bytes, buffer: io.BytesIO | None = None) -> Image.Image:
     """``Image.open`` restricted to the accepted formats: the header is parsed, no pixel is decoded."""
     if not data:
         raise InvalidImageError("the upload is empty")
+    if data.startswith(b"\x00\x00\x01\x00"):
+        _check_icon_directory(data)
+    # Pillow's documented knobs, read while a PNG header is parsed (setting them is idempotent and cheap).
+    PngImagePlugin.MAX_TEXT_CHUNK = PNG_TEXT_CHUNK_BYTES
+    PngImagePlugin.MAX_TEXT_MEMORY = PNG_TEXT_TOTAL_BYTES
     try:
         return Image.open(buffer or io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -187,6 +207,29 @@ def open_header(data: bytes, buffer: io.BytesIO | None = None) -> Image.Image:
         raise InvalidImageError("could not decode the image: unknown or unsupported format") from exc
     except DECODE_ERRORS as exc:
         raise InvalidImageError(f"could not decode the image: {exc}") from exc
+
+
+def _check_icon_directory(data: bytes) -> None:
+    """Refuse an ICO whose icons are bigger than the format allows, reading each icon's own header."""
+    count = int.from_bytes(data[4:6], "little")
+    for index in range(min(count, 256)):
+        entry = data[6 + 16 * index : 22 + 16 * index]
+        if len(entry) < 16:
+            raise InvalidImageError("could not decode the image: the icon directory is truncated")
+        offset = int.from_bytes(entry[12:16], "little")
+        icon = data[offset : offset + 26]
+        if icon.startswith(_PNG_SIGNATURE) and len(icon) >= 24:
+            width, height = int.from_bytes(icon[16:20], "big"), int.from_bytes(icon[20:24], "big")
+        elif len(icon) >= 12:  # a BMP info header: width, then height twice over (the AND mask)
+            width = int.from_bytes(icon[4:8], "little", signed=True)
+            height = int.from_bytes(icon[8:12], "little", signed=True) // 2
+        else:
+            continue  # Pillow refuses what it cannot read
+        if abs(width) > ICO_MAX_SIDE or abs(height) > ICO_MAX_SIDE:
+            raise ImageTooLargeError(
+                f"an icon in this ICO is {abs(width)}x{abs(height)}; "
+                f"ICO icons are at most {ICO_MAX_SIDE}x{ICO_MAX_SIDE}"
+            )
 
 
 def draft_scale(image: Image.Image) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+from functools import cache
 from typing import Final
 
 logger = logging.getLogger(__name__)
@@ -21,15 +22,31 @@ MMAP_THRESHOLD_BYTES: Final = 256 * 1024  # a 32x32 batch of 32 images (98 KB) s
 ARENA_MAX: Final = 2
 
 
+@cache
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return None if name is None else ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
+def release_memory() -> None:
+    """Give freed heap memory back to the system (glibc's malloc_trim; nothing elsewhere).
+
+    Called after work that allocated many small objects (a big V2 JSON tensor, a big decode): those live in
+    the heap, not in their own mappings, and the heap only shrinks when asked.
+    """
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
 def tune_allocator() -> bool:
     """Fix glibc's mmap threshold and cap its arenas; say whether it applied (not glibc: nothing to do)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and others have no mallopt
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is None:  # not glibc: musl and others have no mallopt
         return False
     applied = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(mallopt(_M_ARENA_MAX, ARENA_MAX))
     if not applied:

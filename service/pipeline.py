@@ -16,7 +16,7 @@ import numpy as np
 
 from service.admission import DecodeLimits, ImagePlan, admit_image
 from service.decoding import DecodePool
-from service.errors import DeadlineExceededError, ModelLoadError, ServiceError
+from service.errors import DeadlineExceededError, ImageTooLargeError, ModelLoadError, ServiceError
 from service.predictions import Thresholds, describe_prediction
 from service.preprocessing import decode
 from service.runtime import OnnxModel, SessionConfig
@@ -26,6 +26,7 @@ from service.stages import StageClock
 # The model behind a pipeline: images and the deadline (event-loop time) by which a waiting call gives up.
 Predict = Callable[[np.ndarray, float | None], Awaitable[np.ndarray]]
 Answer = dict[str, Any]
+HEAVY_DECODE_BYTES = 8 * 1024 * 1024  # a decode this big hands its freed memory back to the system afterwards
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +117,18 @@ class Pipeline:
         outcomes: list[Answer | ServiceError] = []
         images: list[np.ndarray] = []
         stages = self._stages
+        committed = 0  # decode work the request's earlier images took
         for upload in uploads:
             try:
                 started = time.perf_counter()
                 plan = admit_image(upload.data, self.limits)
+                committed += plan.cost.work_bytes
                 stages.add("admission", time.perf_counter() - started)
+                if committed > self.limits.max_request_decode_bytes:
+                    raise ImageTooLargeError(
+                        f"decoding this image too would take the request past {self.limits.max_request_decode_bytes} "
+                        "bytes of decode work (CIFAR10_MAX_REQUEST_DECODE_BYTES)"
+                    )
                 images.append(await self._decode(plan, deadline))
             except ServiceError as exc:
                 outcomes.append(exc)
@@ -142,7 +150,8 @@ class Pipeline:
             return self._timed_decode(plan)
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._decoders.run(self._timed_decode, plan)
+                heavy = plan.cost.work_bytes > HEAVY_DECODE_BYTES
+                return await self._decoders.run(self._timed_decode, plan, heavy=heavy)
         except asyncio.CancelledError:
             plan.stop()  # out of time: the worker gives up at its next read instead of finishing for nobody
             raise
@@ -208,6 +217,7 @@ def decode_limits(settings: Settings) -> DecodeLimits:
         max_pixels=settings.max_image_pixels,
         max_decode_bytes=settings.max_decode_bytes,
         max_jpeg_scans=settings.max_jpeg_scans,
+        max_request_decode_bytes=settings.max_request_decode_bytes,
     )
 
 

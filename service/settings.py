@@ -74,7 +74,7 @@ class Settings:
     max_batch_wait_ms: float = setting(0.0, low=0.0, high=10_000.0)
     max_queue: int = setting(1024, low=1, high=10_000_000)
     max_upload_bytes: int = setting(10 * 1024 * 1024, low=1, high=2**40)  # /predict, V2
-    max_batch_upload_bytes: int = setting(32 * 1024 * 1024, low=1, high=2**40)  # /predict/batch: several photos
+    max_batch_upload_bytes: int = setting(16 * 1024 * 1024, low=1, high=2**40)  # /predict/batch: three 4.7 MB photos
     # Request bodies held in memory at once, over all requests; past it new uploads get 503. With the decode
     # budget below this is what keeps the worst case inside the pod's memory limit (deploy/kubernetes).
     max_body_memory_bytes: int = setting(64 * 1024 * 1024, low=1024, high=2**40)
@@ -88,6 +88,9 @@ class Settings:
     # libjpeg writes 10 scans for a progressive colour JPEG and mozjpeg about as many; each scan walks the whole
     # coefficient buffer, so crafted files repeat cheap scans by the hundred (NVIDIA's nvImageCodec caps at 256).
     max_jpeg_scans: int = setting(32, low=1, high=100_000)
+    # All images of one request together: a batch of images each just inside the budget cannot add up to
+    # seconds of decoding. Images past it get their own 413 entry in the batch's answer.
+    max_request_decode_bytes: int = setting(64 * 1024 * 1024, low=1024 * 1024, high=2**40)
     # Decoding anything bigger than a thumbnail runs in this many threads (0: one per CPU the process may use);
     # past the queue, new images get 503.
     decode_workers: int = setting(0, low=0, high=256)
@@ -117,6 +120,18 @@ class Settings:
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             _check_field(field, getattr(self, field.name))
+        largest_body = max(self.max_upload_bytes, self.max_batch_upload_bytes)
+        if self.max_body_memory_bytes < 4 * largest_body:
+            # A body is held twice while it is joined or parsed: at 4x, one request holds at most half.
+            raise SettingsError(
+                f"{env_name('max_body_memory_bytes')} ({self.max_body_memory_bytes}) must be at least 4 times the "
+                f"largest body limit ({largest_body}), so that one request cannot hold the memory of all the others"
+            )
+        if self.max_request_decode_bytes < self.max_decode_bytes:
+            raise SettingsError(
+                f"{env_name('max_request_decode_bytes')} ({self.max_request_decode_bytes}) must be at least "
+                f"{env_name('max_decode_bytes')} ({self.max_decode_bytes})"
+            )
         if self.low_confidence > self.high_confidence:
             raise SettingsError(
                 f"{env_name('low_confidence')} ({self.low_confidence}) must not exceed "

@@ -150,38 +150,36 @@ class _BodyMeter:
     """Holds a body's bytes in the reservation as they arrive.
 
     413 from the declared Content-Length, or once more than the limit arrived; 503 when the memory budget for
-    all bodies cannot hold this one. A declared length is reserved before the first byte is read.
+    all bodies cannot hold this one. Bytes are held as they arrive, not as declared: a client that announces a
+    large body and trickles it holds only what it sent.
     """
 
     def __init__(self, request: Request, limit: BodyLimit, reservation: Reservation) -> None:
         self.limit = limit
         self.reservation = reservation
         self.received = 0
-        self.reserved = 0
         declared = next(
             (value.decode("latin-1") for name, value in request.scope["headers"] if name == b"content-length"), None
         )
         if declared is None:
             return
         try:
-            self.reserved = int(declared)
+            declared_bytes = int(declared)
         except ValueError:
             raise InvalidRequestError(f"invalid Content-Length {declared!r}") from None
-        if self.reserved > limit.max_bytes:
+        if declared_bytes > limit.max_bytes:
             raise PayloadTooLargeError(
-                f"request body of {self.reserved} bytes is over the limit of {limit.max_bytes} bytes ({limit.setting})"
+                f"request body of {declared_bytes} bytes is over the limit of {limit.max_bytes} bytes ({limit.setting})"
             )
-        reservation.take(2 * self.reserved)  # the chunks, then the joined body or the parsed parts
 
     def count(self, chunk: bytes) -> None:
-        """Account for one more chunk."""
+        """Account for one more chunk: held twice (the chunks, then the joined body or the parsed parts)."""
         self.received += len(chunk)
         if self.received > self.limit.max_bytes:
             raise PayloadTooLargeError(
                 f"request body is over the limit of {self.limit.max_bytes} bytes ({self.limit.setting})"
             )
-        if self.received > self.reserved:
-            self.reservation.take(2 * len(chunk))
+        self.reservation.take(2 * len(chunk))
 
 
 async def _read_multipart(

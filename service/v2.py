@@ -73,16 +73,17 @@ def repository_index(info: ModelInfo) -> list[dict[str, str]]:
 def parse_infer_request(body: bytes, header_length: str | None, *, max_images: int) -> InferRequest:
     """Parse and validate an infer request body (JSON, or JSON header followed by binary tensor data).
 
-    The JSON's cost is bounded before it is parsed: it may hold no more values than ``max_images`` images need
-    (counted by its commas), and numbers are parsed with bounded length (a 5,000-digit integer is refused,
-    not converted).
+    The JSON's cost is bounded before it is parsed: it may hold no more values, and no more lists and objects,
+    than ``max_images`` images need (counted by its commas and opening brackets: each becomes a Python object),
+    and numbers are parsed with bounded length (a 5,000-digit integer is refused, not converted).
     """
     json_end = _json_length(body, header_length)
     document = body[:json_end]
-    allowed_values = max_images * math.prod(INPUT_SHAPE) + _JSON_STRUCTURE_ALLOWANCE
-    if document.count(b",") > allowed_values:
+    # Values, plus at most a list per 3 values once nested as [N][32][32][3]: each costs a comma or a bracket.
+    allowed_objects = 2 * max_images * math.prod(INPUT_SHAPE) + _JSON_STRUCTURE_ALLOWANCE
+    if document.count(b",") + document.count(b"[") + document.count(b"{") > allowed_objects:
         raise PayloadTooLargeError(
-            f"the JSON holds more values than {max_images} images need (CIFAR10_MAX_BATCH_IMAGES)"
+            f"the JSON holds more values and lists than {max_images} images need (CIFAR10_MAX_BATCH_IMAGES)"
         )
     try:
         request = json.loads(document, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)

@@ -78,7 +78,10 @@ async def infer(request: Request) -> Response:
         )
         # A JSON tensor of 64 images takes ~40 ms to parse: big bodies are parsed off the event loop.
         decoders = state.decoders
-        parsed = await decoders.run(parse) if decoders is not None and len(body) > INLINE_PARSE_BYTES else parse()
+        if decoders is not None and len(body) > INLINE_PARSE_BYTES:
+            parsed = await decoders.run(parse, heavy=True)  # a big JSON becomes many small objects, then frees them
+        else:
+            parsed = parse()
         probabilities = await pipeline.infer(parsed.images)
     content, headers = encode_infer_response(probabilities, info, parsed)
     return Response(content, headers=headers)

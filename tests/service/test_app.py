@@ -288,16 +288,22 @@ def test_every_413_names_the_setting_that_raises_it(make_settings: SettingsFacto
 
 
 def test_bodies_share_one_memory_budget(make_settings: SettingsFactory) -> None:
-    # The budget holds twice a body (its chunks, then the joined copy): 4 KiB takes one 2 KB upload at a time.
-    with app_client(make_settings(max_body_memory_bytes=4096)) as client:
-        response = client.post("/predict", content=b"x" * 2100, headers=JPEG)
-        assert response.status_code == 503
-        assert response.json()["code"] == "overloaded"
-        assert "CIFAR10_MAX_BODY_MEMORY_BYTES" in response.json()["error"]
-        assert response.headers["retry-after"] == "1"
+    # A body is held twice (its chunks, then the joined copy); the budget is at least four bodies, so it is
+    # other requests in flight, here a reservation standing for them, that leave no room for this one.
+    limits = {"max_upload_bytes": 2048, "max_batch_upload_bytes": 2048, "max_body_memory_bytes": 8192}
+    with app_client(make_settings(**limits)) as client:
+        budget = client.app.state.service.body_budget  # type: ignore[attr-defined]
+        with budget.reservation() as others:
+            others.take(8192 - 2 * 1000)
+            response = client.post("/predict", content=b"x" * 1001, headers=JPEG)
+            assert response.status_code == 503
+            assert response.json()["code"] == "overloaded"
+            assert "CIFAR10_MAX_BODY_MEMORY_BYTES" in response.json()["error"]
+            assert response.headers["retry-after"] == "1"
+            assert budget.held == 8192 - 2 * 1000  # the refused request gave back what it had taken
         for _ in range(3):  # each request gives its share back, whatever its outcome
             assert client.post("/predict", content=RED_JPEG, headers=JPEG).status_code == 200
-        assert client.app.state.service.body_budget.held == 0  # type: ignore[attr-defined]
+        assert budget.held == 0
 
 
 def test_decode_budget_and_scan_limit_are_413(make_settings: SettingsFactory) -> None:

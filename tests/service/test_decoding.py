@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,16 @@ from service.errors import OverloadedError, ShuttingDownError
 def test_workers_default_to_the_cpus_this_process_may_use() -> None:
     assert DecodePool(0, 8).workers == available_cpus() >= 1
     assert DecodePool(3, 8).workers == 3
+
+
+@pytest.mark.parametrize(("cpu_max", "cap"), [("max 100000\n", None), ("150000 100000\n", 2), ("50000 100000", 1)])
+def test_a_cgroup_cpu_quota_caps_the_cpus(tmp_path: Path, cpu_max: str, cap: int | None) -> None:
+    limit = tmp_path / "cpu.max"
+    limit.write_text(cpu_max)
+    unlimited = available_cpus(tmp_path / "absent")
+    assert available_cpus(limit) == (unlimited if cap is None else min(cap, unlimited))
+    limit.write_text("garbage")
+    assert available_cpus(limit) == unlimited
 
 
 def test_work_runs_off_the_event_loop_thread_and_a_full_queue_is_503() -> None:

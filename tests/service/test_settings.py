@@ -110,6 +110,17 @@ def test_low_above_high_is_refused_naming_both() -> None:
         Settings.from_environ({"CIFAR10_LOW_CONFIDENCE": "0.9", "CIFAR10_HIGH_CONFIDENCE": "0.8"})
 
 
+def test_the_body_budget_holds_four_of_the_largest_bodies() -> None:
+    with pytest.raises(SettingsError, match=r"CIFAR10_MAX_BODY_MEMORY_BYTES \(1000000\).*4 times.*\(16777216\)"):
+        Settings.from_environ({"CIFAR10_MAX_BODY_MEMORY_BYTES": "1000000"})
+    assert Settings.from_environ({"CIFAR10_MAX_BODY_MEMORY_BYTES": str(4 * 16 * 2**20)}).max_body_memory_bytes
+
+
+def test_a_request_may_decode_at_least_one_image_at_the_budget() -> None:
+    with pytest.raises(SettingsError, match=r"CIFAR10_MAX_REQUEST_DECODE_BYTES.*at least.*CIFAR10_MAX_DECODE_BYTES"):
+        Settings.from_environ({"CIFAR10_MAX_DECODE_BYTES": str(80 * 2**20)})
+
+
 def test_reject_below_can_be_switched_off_explicitly() -> None:
     assert Settings.from_environ({"CIFAR10_REJECT_BELOW": ""}).reject_below is None
     assert Settings.from_environ({"CIFAR10_REJECT_BELOW": "off"}).reject_below is None
