@@ -25,6 +25,7 @@ from service.state import CONNECTIONS_KEY, ConnectionCount
 
 PROTOCOL: Final = "service.server:GuardedHttpToolsProtocol"  # an import string: worker processes load it too
 WORKER_APP_FACTORY: Final = "service.app:create_app_from_environ"
+SHUTDOWN_GRACE_S: Final = 1.0  # at shutdown, how long a just-opened connection may take to send its request
 STARTUP_FAILURE: Final = 3  # uvicorn's own exit status when the server could not start
 
 
@@ -69,6 +70,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refusal: tuple[int, str, str] | None = None
         self._timer: TimerHandle | None = None
         self._connections: ConnectionCount | None = self.app_state.get(CONNECTIONS_KEY)
+        self._requests_begun = 0
+        self._last_request = False  # the server is shutting down: answer the request arriving, then close
 
     # --- connection ----------------------------------------------------------------------------------------
 
@@ -104,6 +107,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         """The next request on this connection begins: its head has the header timeout to arrive."""
         super().on_message_begin()
+        self._requests_begun += 1
         self._awaiting_head = True
         self._head_bytes = 0
         self._head_size = 0
@@ -139,6 +143,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._arm(self.limits.body_timeout_s, self._body_stalled)
         super().on_headers_complete()
+        if self._last_request and self.cycle is not None:
+            self.cycle.keep_alive = False  # its answer says Connection: close
 
     def on_body(self, body: bytes) -> None:
         """Body bytes arrived: the body timeout starts again."""
@@ -152,6 +158,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         if self._refusal is None:
             super().on_message_complete()
+
+    def shutdown(self) -> None:
+        """The server stops: a connection whose request is arriving (or that was just opened to send one) gets
+        its answer first, then closes; uvicorn would close it at once, and the client would see its request
+        go unanswered. One that never sends a byte closes after a short grace."""
+        arriving = self._awaiting_head and (self._head_bytes > 0 or self._requests_begun == 0 or self._in_message())
+        if not arriving or self.transport.is_closing():
+            super().shutdown()
+            return
+        self._last_request = True
+        self._arm(SHUTDOWN_GRACE_S, self._close_if_silent)
+
+    def _in_message(self) -> bool:
+        return self.cycle is None or not self.cycle.response_complete
+
+    def _close_if_silent(self) -> None:
+        self._timer = None
+        if self._awaiting_head and self._head_bytes == 0 and not self.transport.is_closing():
+            self.transport.close()
 
     # --- timeouts and refusals -----------------------------------------------------------------------------
 
