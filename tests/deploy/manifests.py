@@ -18,6 +18,13 @@ KSERVE_DIR = PROJECT_ROOT / "deploy" / "kserve"
 
 Manifest = dict[str, Any]
 
+# The service's resident memory once warmed up, as the pod arithmetic assumes it: measured at ~95 MiB (the
+# image, scripts/image-test.sh; RELIABILITY.md), and held under this by tests/reliability/test_cost.py.
+RESIDENT_AT_REST_MIB = 128
+# Inference batches, answers and onnxruntime's arena on top of that, at most (a batch of 32 is ~4 MiB of
+# activations; the cost catalogue's peak per request holds everything but the decode under it).
+INFERENCE_WORKING_SET_MIB = 16
+
 
 def load_manifests(folder: Path) -> list[Manifest]:
     """Every YAML document in the folder's ``*.yaml`` files (kustomization files excluded)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from pathlib import Path
 
@@ -15,9 +16,11 @@ from starlette.testclient import TestClient
 from service.app import create_app
 from service.settings import Settings, env_name
 from tests.deploy.manifests import (
+    INFERENCE_WORKING_SET_MIB,
     KSERVE_DIR,
     KUBERNETES_DIR,
     PROJECT_ROOT,
+    RESIDENT_AT_REST_MIB,
     Manifest,
     container_env,
     dockerfile_args,
@@ -174,11 +177,30 @@ def test_autoscaler_scales_the_deployment_on_cpu() -> None:
 
 
 def test_grace_period_outlasts_the_drain() -> None:
-    env = container_env(CONTAINERS["Deployment"])
-    drain = Settings.from_environ(env).shutdown_timeout_s
+    settings = Settings.from_environ(container_env(CONTAINERS["Deployment"]))
     pre_stop = CONTAINERS["Deployment"]["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
-    assert DEPLOYMENT["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > drain + float(pre_stop[1])
+    stopping = float(pre_stop[1]) + settings.drain_s + settings.shutdown_timeout_s
+    assert DEPLOYMENT["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > stopping
+
+
+@pytest.mark.parametrize("source", sorted(CONTAINERS))
+def test_the_worst_case_memory_the_settings_admit_fits_the_pod_limit(source: str) -> None:
+    """Every admitted request at its worst at once: the bodies' budget full, every decode thread decoding an
+    image at the decode budget, on top of the resident memory at rest, in every worker process."""
+    container = CONTAINERS[source]
+    settings = Settings.from_environ(container_env(container))
+    # One decode thread per CPU the pod may use: its CPU limit caps them (service.decoding.available_cpus).
+    decode_threads = settings.decode_workers or math.ceil(_cpus(container["resources"]["limits"]["cpu"]))
+    per_worker = (
+        RESIDENT_AT_REST_MIB
+        + INFERENCE_WORKING_SET_MIB
+        + settings.max_body_memory_bytes / 2**20
+        + decode_threads * settings.max_decode_bytes / 2**20
+    )
+    worst = settings.workers * per_worker
+    limit = _mebibytes(container["resources"]["limits"]["memory"])
+    assert worst <= limit, f"{source}: the settings admit {worst:.0f} MiB at worst, the pod may use {limit:.0f} MiB"
 
 
 def test_inference_service_uses_the_v2_runtime() -> None:
@@ -232,6 +254,11 @@ def _pod_security_context(source: str) -> Manifest:
         context: Manifest = DEPLOYMENT["spec"]["template"]["spec"].get("securityContext", {})
         return context
     return {}
+
+
+def _cpus(quantity: str | int | float) -> float:
+    text = str(quantity)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
 
 
 def _mebibytes(quantity: str) -> float:
