@@ -24,12 +24,16 @@ from benchmarks.targets import evaluate_targets
 RESULTS_FILE = "results.json"
 EXIT_OK = 0
 EXIT_SECTION_FAILED = 1
+EXIT_USAGE = 2
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="tiny durations and few configurations (seconds)")
+    parser.add_argument("--smoke", action="store_true", help="tiny durations and few configurations (about a minute)")
+    parser.add_argument(
+        "--publish", action="store_true", help="write the committed benchmarks/results and RESULTS.md (full runs)"
+    )
     parser.add_argument("--output", type=Path, default=None, help="directory for results.json and the plots")
     parser.add_argument("--markdown", type=Path, default=None, help="where to write RESULTS.md")
     parser.add_argument("--keras-model", type=Path, default=None, help="Keras checkpoint for the TensorFlow path")
@@ -39,7 +43,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=",".join(SECTIONS),
         help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)",
     )
-    parser.add_argument("--report-only", action="store_true", help="re-render RESULTS.md and plots from the JSON")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="re-render RESULTS.md and plots from the JSON (the committed one with --publish, else --output's)",
+    )
     return parser.parse_args(argv)
 
 
@@ -86,14 +94,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks (or only re-render the report) and return the exit code."""
     args = parse_args(argv)
     sections = tuple(section.strip() for section in args.sections.split(",") if section.strip())
-    plan = build_plan(
-        smoke=args.smoke,
-        output_dir=args.output,
-        markdown_path=args.markdown,
-        keras_model=args.keras_model,
-        threads=args.threads,
-        sections=sections,
-    )
+    if args.report_only and args.output is None and not args.publish:
+        print("python -m benchmarks: --report-only needs --output RUN_FOLDER, or --publish", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        plan = build_plan(
+            smoke=args.smoke,
+            publish=args.publish,
+            output_dir=args.output,
+            markdown_path=args.markdown,
+            keras_model=args.keras_model,
+            threads=args.threads,
+            sections=sections,
+        )
+    except ValueError as error:
+        print(f"python -m benchmarks: {error}", file=sys.stderr)
+        return EXIT_USAGE
     if args.report_only:
         stored = json.loads((plan.output_dir / RESULTS_FILE).read_text())
         write_outputs(stored, plan.output_dir, plan.markdown_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -10,7 +11,7 @@ from typing import Literal
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 RESULTS_MARKDOWN = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
-SMOKE_OUTPUT_DIR = RESULTS_DIR / "tmp" / "smoke"
+RUNS_DIR = PROJECT_ROOT / "runs"  # one folder per run (git ignores it); committed figures change only on --publish
 SHARED_DIR = PROJECT_ROOT.parent / "shared"
 # training.data.DEFAULT_ARCHIVE, spelled again: this module is copied into the TensorFlow-path image without
 # training/data.py (see tf_image.APP_FILES); tests/benchmarks/test_main.py checks that the two agree.
@@ -74,6 +75,18 @@ def display_path(path: Path) -> str:
     return str(resolved)
 
 
+def run_folder(kind: str, mode: str, runs_dir: Path = RUNS_DIR) -> Path:
+    """A new folder for one run's results: ``runs/<kind>-<mode>-<UTC time>`` (a suffix if that one exists)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    folder = runs_dir / f"{kind}-{mode}-{stamp}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = runs_dir / f"{kind}-{mode}-{stamp}-{suffix}"
+    folder.mkdir(parents=True)
+    return folder
+
+
 def available_cpus() -> tuple[int, ...]:
     """The CPUs this process may run on, in order."""
     return tuple(sorted(os.sched_getaffinity(0)))
@@ -96,19 +109,25 @@ def find_keras_model(explicit: Path | None) -> Path | None:
 def build_plan(
     *,
     smoke: bool,
+    publish: bool = False,
     output_dir: Path | None = None,
     markdown_path: Path | None = None,
     keras_model: Path | None = None,
     threads: int | None = None,
     sections: tuple[str, ...] = tuple(SECTIONS),
+    runs_dir: Path = RUNS_DIR,
 ) -> BenchPlan:
-    """The plan for a full run (committed figures, about 15 minutes) or a smoke run (seconds)."""
+    """The plan for a full run (about 15 minutes) or a smoke run (about a minute). Its results go to a new run
+    folder, or with ``publish`` (full runs only) to the committed ``benchmarks/results`` and ``RESULTS.md``."""
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         raise ValueError(f"unknown benchmark section(s) {unknown}; choose from {list(SECTIONS)}")
-    default_output = SMOKE_OUTPUT_DIR if smoke else RESULTS_DIR
-    output = output_dir if output_dir is not None else default_output
-    markdown = markdown_path if markdown_path is not None else (output / "RESULTS.md" if smoke else RESULTS_MARKDOWN)
+    if publish and smoke:
+        raise ValueError("a smoke run's figures mean nothing: it cannot be published")
+    if output_dir is None:
+        output_dir = RESULTS_DIR if publish else run_folder("benchmarks", "smoke" if smoke else "full", runs_dir)
+    output = output_dir
+    markdown = markdown_path or (RESULTS_MARKDOWN if publish else output / "RESULTS.md")
     if threads is None:
         from service.settings import Settings  # here, not at the top: the TensorFlow-path image has no service/
 

@@ -452,8 +452,9 @@ def _ceiling_budget(results: dict[str, Any]) -> str:
 def _reproduce(results: dict[str, Any]) -> str:
     return (
         "## Reproduce\n\n"
-        "```\nmake bench          # full run: this file, results/results.json and the plots (about 15 min)\n"
-        "make bench-smoke    # seconds; writes to benchmarks/results/tmp/smoke/\n"
-        "python -m benchmarks --report-only   # re-render this file and the plots from results/results.json\n```\n\n"
+        "```\nmake bench                  # full run (about 15 min) into a new folder runs/benchmarks-full-<time>/\n"
+        "make bench ARGS=--publish   # the same, written here: this file, results/results.json and the plots\n"
+        "make bench-smoke            # about a minute; figures that mean nothing, verdicts NOT MEASURED\n"
+        "python -m benchmarks --report-only --publish   # re-render this file and the plots from results.json\n```\n\n"
         f"Raw figures: `results/results.json` (sections: {', '.join(results['plan']['sections'])})."
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.config import MODELS_DIR, PROJECT_ROOT, RESULTS_DIR
+from benchmarks.config import MODELS_DIR, PROJECT_ROOT, RESULTS_DIR, run_folder
 from benchmarks.inputs import V2_INFER_PATH, Workload
 from benchmarks.machine import describe_machine
 from benchmarks.processes import HOST, RunningServer, service_spec
@@ -33,6 +33,7 @@ from reliability.soak import run_soak
 from service.settings import Settings
 
 RESULTS_FILE = "reliability.json"
+PUBLISHED_MARKDOWN = PROJECT_ROOT / "RELIABILITY.md"
 EXIT_OK = 0
 EXIT_FAILED = 1
 OVERLOAD_IMAGES = 64  # images per V2 request in the flood: enough model work per request to fill a small queue
@@ -82,11 +83,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="a 10 s soak, short floods, a few attacks (about a minute)"
     )
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR)
-    parser.add_argument("--markdown", type=Path, default=PROJECT_ROOT / "RELIABILITY.md")
+    parser.add_argument(
+        "--publish", action="store_true", help="write the committed reliability.json and RELIABILITY.md (full runs)"
+    )
+    parser.add_argument("--output", type=Path, default=None, help="folder for the JSON (default: a new run folder)")
+    parser.add_argument("--markdown", type=Path, default=None, help="the report (default: RELIABILITY.md in it)")
     parser.add_argument("--model", default="fp32", help="fp32, int8 or a path (default fp32)")
-    parser.add_argument("--report-only", action="store_true", help="re-render the Markdown from the stored JSON")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="re-render the Markdown from the stored JSON (the committed one with --publish, else --output's)",
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.publish and arguments.quick:
+        parser.error("a quick run's figures are not the committed ones: --publish takes a full run")
+    if arguments.report_only and arguments.output is None and not arguments.publish:
+        parser.error("--report-only needs --output RUN_FOLDER, or --publish")
+    if arguments.publish:
+        arguments.output = arguments.output or RESULTS_DIR
+        arguments.markdown = arguments.markdown or PUBLISHED_MARKDOWN
+    elif arguments.output is None:
+        arguments.output = run_folder("reliability", "quick" if arguments.quick else "full")
+    arguments.markdown = arguments.markdown or arguments.output / PUBLISHED_MARKDOWN.name
+    return arguments
 
 
 def serving(name: str, model: str, work: Path, environ: Mapping[str, str] | None = None) -> RunningServer:
@@ -186,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments.markdown.write_text(render(json.loads((arguments.output / RESULTS_FILE).read_text())))
         return EXIT_OK
     plan = Plan.choose(arguments.quick)
-    work = arguments.output / "tmp" / "reliability"
+    work = arguments.output / "tmp" / "reliability"  # under benchmarks/results/tmp (ignored) when published
     work.mkdir(parents=True, exist_ok=True)
     uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
     started = time.monotonic()

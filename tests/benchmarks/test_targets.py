@@ -53,7 +53,7 @@ def results_with(
         "tf_service": {"after_load": {"rss_mib": 600.0}},
     }
     return {
-        "mode": "smoke",
+        "mode": "full",
         "plan": {"inprocess_rounds": 1, "inprocess_seconds_per_measurement": 0.1, "sections": ["inprocess", "http"]},
         "machine": {"date": "today", "cpu_model": "cpu", "logical_cores": 2, "python": "3.11", "versions": {}},
         "inprocess": {"runners": ["onnx_fp32", "tf_predict", "tf_function"], "rows": inprocess_rows, "notes": {}},
@@ -105,8 +105,15 @@ def test_missing_figures_are_not_measured() -> None:
     assert outcome["image_vs_tf_image"] == "NOT MEASURED"
 
 
+def test_a_smoke_run_has_no_verdicts_even_where_its_figures_would_pass() -> None:
+    results = {**results_with(onnx_ms=0.05, predict_ms=50.0, function_ms=1.0, service_rps=1900.0, image_mb=150)}
+    assert set(verdicts(results).values()) == {"PASS"}
+    assert set(verdicts({**results, "mode": "smoke"}).values()) == {"NOT MEASURED"}
+
+
 def test_render_puts_targets_first_with_their_verdicts() -> None:
     text = render(results_with(onnx_ms=0.05, predict_ms=50.0, function_ms=1.0, service_rps=1900.0, image_mb=150))
     assert text.index("## Targets") < text.index("## 1. In-process inference")
     assert "| 1,000× |" in text  # 50 ms / 0.05 ms
-    assert "Smoke run" in text
+    assert "Smoke run" not in text
+    assert "Smoke run" in render({**results_with(0.05, 50.0, 1.0, 1900.0, 150), "mode": "smoke"})
