@@ -102,3 +102,37 @@ def test_runtime_lock_is_hashed_at_the_constraint_versions() -> None:
         assert hashes, f"{name} has no --hash: pip --require-hashes would refuse the lock"
         assert all(re.fullmatch(r"[0-9a-f]{64}", digest) for digest in hashes)
         assert _exact_version(requirement) in constraints.get(name, set()), f"{name} differs from {CONSTRAINTS.name}"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "py-spy @ file:///tmp/pyspy/py_spy-0.4.3-py2.py3-none-manylinux_2_5_x86_64.whl",
+        "numpy @ https://example.org/numpy-2.4.6.whl",
+        "-e git+https://github.com/example/project#egg=project",
+        "./wheels/pillow-13.0.0.whl",
+        "--find-links /tmp/wheels",
+    ],
+)
+def test_the_guard_catches_what_a_fresh_machine_would_not_have(line: str) -> None:
+    assert _NOT_A_REGISTRY_PIN.search(line)
+
+
+def test_the_guard_lets_plain_pins_with_markers_and_hashes_through() -> None:
+    for line in [
+        "numpy==2.4.6",
+        "uvloop==0.23.0 ; sys_platform != 'win32'",
+        "orjson==3.13.0 --hash=sha256:" + "0" * 64,
+    ]:
+        assert not _NOT_A_REGISTRY_PIN.search(line.split(";", 1)[0].split(" --hash", 1)[0])
+
+
+def test_pyproject_declares_plain_pins_only() -> None:
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    for text in [
+        *project["dependencies"],
+        *(item for extra in project["optional-dependencies"].values() for item in extra),
+    ]:
+        requirement = Requirement(text)
+        assert requirement.url is None, f"pyproject.toml: {text!r} is a direct reference"
+        _exact_version(requirement)

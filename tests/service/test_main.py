@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,22 @@ def test_missing_model_exits_non_zero_with_one_line_and_no_traceback(tmp_path: P
     assert len(lines) == 1, result.stderr
     assert "absent.onnx" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_a_misspelt_variable_is_one_json_warning_naming_the_real_one(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "--model", str(tmp_path / "absent.onnx"), "--port", "0"],
+        cwd=PROJECT_ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "CIFAR10_MAX_BATCH_SZE": "8"},
+    )
+    assert result.returncode == EXIT_MODEL_ERROR
+    warnings = [json.loads(line) for line in result.stderr.splitlines() if "CIFAR10_MAX_BATCH_SZE" in line]
+    assert len(warnings) == 1 and warnings[0]["level"] == "warning"
+    assert "CIFAR10_MAX_BATCH_SIZE" in warnings[0]["message"]
 
 
 def test_one_worker_serves_the_model_checked_at_start_up(
