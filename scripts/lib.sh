@@ -68,13 +68,23 @@ use_container_engine() {
     return 0
   fi
   [ "$choice" != docker ] || skip "CONTAINER_ENGINE=docker, but no Docker engine answers (docker info failed)"
-  [ -f "$CONTAINER_ENV" ] || skip "no Docker engine, and $CONTAINER_ENV not found: no way to set up buildah + podman"
   for arch in "$@"; do [ "$arch" = "$NATIVE_ARCH" ] || foreign+=("$arch"); done
+  if [ ! -f "$CONTAINER_ENV" ]; then
+    # buildah + podman installed the usual way (they pull the base image themselves); other architectures also
+    # need qemu-user registered with binfmt_misc, which is this machine's business then.
+    command -v buildah >/dev/null && command -v podman >/dev/null \
+      || skip "no Docker engine, no buildah + podman, and $CONTAINER_ENV not found to set them up"
+    ENGINE=podman
+    PULL_POLICY=missing
+    log "engine: buildah $(buildah --version | awk '{print $3}') + podman $(podman --version | awk '{print $3}') (installed; no Docker engine answers here)"
+    return 0
+  fi
   if ! exports=$(CONTAINER_ARCHES="${foreign[*]}" bash "$CONTAINER_ENV"); then
     skip "container tooling could not be installed by $CONTAINER_ENV${foreign[*]:+ (with qemu-user for ${foreign[*]})}; see its message above"
   fi
   eval "$exports"
   ENGINE=podman
+  PULL_POLICY=never # the base images are the local ones CONTAINER_ENV made: no registry is reachable from here
   log "engine: buildah $(buildah --version | awk '{print $3}') + podman $(podman --version | awk '{print $3}') (no Docker engine answers here)"
 }
 
@@ -93,7 +103,7 @@ build_image() {
   else
     # --format docker keeps HEALTHCHECK (the OCI format has no field for it); --layers caches every step in the
     # container-env state folder, outside the project.
-    buildah bud --isolation chroot --pull=never --network host --format docker --layers --arch "$arch" \
+    buildah bud --isolation chroot "--pull=${PULL_POLICY:-never}" --network host --format docker --layers --arch "$arch" \
       "${arguments[@]}" "$@" .
   fi
 }
