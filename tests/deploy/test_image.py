@@ -35,8 +35,8 @@ def test_missing_tooling_skips_with_a_distinct_exit_code(tmp_path: Path) -> None
 def test_installed_buildah_and_podman_are_used_as_they_are_and_may_pull(tmp_path: Path) -> None:
     """Without the set-up script, buildah + podman installed the usual way build the image (pulling the base)."""
     calls = tmp_path / "calls"
-    fake = "#!/bin/sh\necho \"$0 $*\" >> " + str(calls) + "\n[ \"$1\" != --version ] || echo \"$0 version 1.0\"\n"
-    path = _path_without(tmp_path, [("buildah", fake + "[ \"$1\" = --version ] || exit 1\n"), ("podman", fake)])
+    fake = '#!/bin/sh\necho "$0 $*" >> ' + str(calls) + '\n[ "$1" != --version ] || echo "$0 version 1.0"\n'
+    path = _path_without(tmp_path, [("buildah", fake + '[ "$1" = --version ] || exit 1\n'), ("podman", fake)])
     environment = _podman_path(CONTAINER_ENV_SCRIPT=str(tmp_path / "absent.sh"), PATH=path)
     result = run_script(SCRIPT, "--build-only", env=environment)
     assert "(installed; no Docker engine answers here)" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import threading
@@ -356,3 +357,6 @@ def test_metrics_add_up_over_two_workers(tmp_path: Path) -> None:
             assert 'cifar10_http_requests_total{method="POST",route="/predict",status="200"} 20.0' in text
             assert 'cifar10_predictions_total{band="' in text
             assert "cifar10_model_info{" in text
+            # Histograms add up too: every request's latency and image is counted once, over both workers.
+            assert re.search(r'cifar10_http_request_duration_seconds_count\{[^}]*route="/predict"[^}]*\} 20\.0', text)
+            assert re.search(r"cifar10_batch_size_images_sum 20\.0", text), "20 single-image requests, 20 images"
