@@ -3,8 +3,9 @@
 The main HTTP matrix measures one server at a time, so a neighbour's burst on this shared machine can
 land on one server's only run and move a ratio by 10-20 %. Here the three servers the targets compare
 (this service, the TensorFlow-path service, the no-op ceiling) are all started, then loaded in
-interleaved rounds at the target concurrency, in a rotating order; each server's figure is the median
-of its rounds and each ratio the median of the per-round ratios.
+interleaved rounds, in a rotating order: multipart at the target concurrency (all three), then this service
+and the ceiling alone for the other targets' loads (multipart at c=1, raw bodies at c=32). Each server's
+figure is the median of its rounds and each ratio the median of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -14,40 +15,60 @@ from typing import Any
 
 from benchmarks.context import BenchContext
 from benchmarks.load import hey_available
+from benchmarks.processes import RunningServer
 from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE
 from benchmarks.stats import median_of, ratio
 from benchmarks.targets import TARGET_CONCURRENCY
 
+# The other loads the targets name, each run by this service and the ceiling only: (workload, concurrency).
+MORE_LOADS = (("multipart", 1), ("raw", TARGET_CONCURRENCY))
+
 
 def run(context: BenchContext) -> dict[str, Any]:
-    """Interleaved rounds of `hey` at the target concurrency against every compared server."""
+    """Interleaved rounds of `hey` against every compared server (and this service and the ceiling alone for
+    the other loads); the result is the target concurrency's summary, the other loads' under ``more``."""
     if not hey_available():
         return {"note": "skipped: `hey` not installed (make system-deps)"}
-    plan, workload = context.plan, context.workloads["multipart"]
+    plan = context.plan
     specs, _ = context.compared_specs()
-    rounds: list[dict[str, float]] = []
+    loads = [("multipart", TARGET_CONCURRENCY), *MORE_LOADS]
+    rounds: dict[tuple[str, int], list[dict[str, float]]] = {load: [] for load in loads}
     with ExitStack() as stack:
         servers = [stack.enter_context(context.start(spec)) for spec in specs]
+        pair = [server for server in servers if server.spec.name in (DEFAULT_SERVICE, CEILING)]
         for server in servers:
-            context.hey(server, workload, TARGET_CONCURRENCY, plan.http_warmup_seconds)
+            context.hey(server, context.workloads["multipart"], TARGET_CONCURRENCY, plan.http_warmup_seconds)
         for number in range(plan.headtohead_rounds):
-            shift = number % len(servers)
-            rates: dict[str, float] = {}
-            for server in servers[shift:] + servers[:shift]:
-                result = context.hey(server, workload, TARGET_CONCURRENCY, plan.headtohead_seconds)
-                if result.errors or result.non_2xx:
-                    raise RuntimeError(f"{server.spec.name}: {result.errors} errors, {result.non_2xx} non-2xx")
-                rates[server.spec.name] = result.ok_per_s
-            rounds.append(rates)
-            context.progress(
-                "headtohead",
-                f"round {number + 1}/{plan.headtohead_rounds}: "
-                + ", ".join(f"{name} {rate:,.0f} req/s" for name, rate in rates.items()),
-            )
-    return summarise(rounds, workload.name, plan.headtohead_seconds)
+            for workload, concurrency in loads:
+                taking_turns = servers if (workload, concurrency) == loads[0] else pair
+                rates = _round(context, taking_turns, workload, concurrency, number)
+                rounds[(workload, concurrency)].append(rates)
+                context.progress(
+                    "headtohead",
+                    f"round {number + 1}/{plan.headtohead_rounds}, {workload} c={concurrency}: "
+                    + ", ".join(f"{name} {rate:,.0f} req/s" for name, rate in rates.items()),
+                )
+    summaries = [summarise(rounds[load], load[0], plan.headtohead_seconds, load[1]) for load in loads]
+    return {**summaries[0], "more": summaries[1:]}
 
 
-def summarise(rounds: list[dict[str, float]], workload: str, seconds: float) -> dict[str, Any]:
+def _round(
+    context: BenchContext, servers: list[RunningServer], workload: str, concurrency: int, number: int
+) -> dict[str, float]:
+    """One turn each, starting from a different server each round."""
+    shift = number % len(servers)
+    rates: dict[str, float] = {}
+    for server in servers[shift:] + servers[:shift]:
+        result = context.hey(server, context.workloads[workload], concurrency, context.plan.headtohead_seconds)
+        if result.errors or result.non_2xx:
+            raise RuntimeError(f"{server.spec.name}: {result.errors} errors, {result.non_2xx} non-2xx")
+        rates[server.spec.name] = result.ok_per_s
+    return rates
+
+
+def summarise(
+    rounds: list[dict[str, float]], workload: str, seconds: float, concurrency: int = TARGET_CONCURRENCY
+) -> dict[str, Any]:
     """Median requests/s per server and median per-round ratios of this service to the others."""
     names = list(rounds[0]) if rounds else []
     medians = {name: median_of([r[name] for r in rounds]) for name in names}
@@ -57,7 +78,7 @@ def summarise(rounds: list[dict[str, float]], workload: str, seconds: float) -> 
         if per_round and all(value is not None for value in per_round):
             ratios[key] = median_of([value for value in per_round if value is not None])
     return {
-        "concurrency": TARGET_CONCURRENCY,
+        "concurrency": concurrency,
         "workload": workload,
         "seconds_per_round": seconds,
         "rounds": rounds,

@@ -1,4 +1,5 @@
-"""Where the CPU goes under load: py-spy samples the server during a `hey` run at the target concurrency."""
+"""Where the CPU goes under load: the service's own stage timers (CPU µs per request, stage by stage, against the
+no-op ceiling's whole request), and py-spy samples of the server during a `hey` run at the target concurrency."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from benchmarks.context import BenchContext
 from benchmarks.load import hey_available
-from benchmarks.processes import RunningServer, pinned
-from benchmarks.servers import ceiling_spec, default_service_spec
+from benchmarks.processes import RunningServer, cpu_seconds_of, pinned, request
+from benchmarks.servers import CEILING, ceiling_spec, default_service_spec
 from benchmarks.targets import TARGET_CONCURRENCY
 
 SAMPLE_RATE_HZ = 200
@@ -40,6 +42,9 @@ LAYERS: tuple[Bucket, ...] = (
     ("event loop (asyncio, uvloop)", ("asyncio/", "uvloop/", "uvicorn/", "selectors.py"), True),
 )
 FRAMEWORK_BUCKETS = frozenset(label for label, _, framework in (*WORK, *LAYERS) if framework)
+STAGE_WORKLOADS = ("multipart", "raw")
+PUBLISH_WAIT_S = 0.3  # the service publishes its stage counters every 0.1 s
+_STAGE_LINE = re.compile(r'^cifar10_stage_seconds_total\{stage="(?P<stage>\w+)"\} (?P<seconds>\S+)$', re.M)
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -106,11 +111,49 @@ def aggregate(collapsed: str, top: int = TOP) -> dict[str, Any]:
     }
 
 
+def stage_seconds(port: int) -> dict[str, float]:
+    """The service's ``cifar10_stage_seconds_total`` counters, by stage."""
+    status, body = request(port, "GET", "/metrics")
+    if status != 200:
+        raise RuntimeError(f"GET /metrics answered {status}")
+    return {match["stage"]: float(match["seconds"]) for match in _STAGE_LINE.finditer(body.decode())}
+
+
+def stage_costs(context: BenchContext, server: RunningServer) -> dict[str, Any]:
+    """CPU µs per request of the whole server process and (for this service) of each stage of its request path,
+    under `hey` at the target concurrency, per workload."""
+    measured: dict[str, Any] = {}
+    for name in STAGE_WORKLOADS:
+        workload = context.workloads[name]
+        context.hey(server, workload, TARGET_CONCURRENCY, context.plan.http_warmup_seconds)
+        is_service = server.spec.name != CEILING
+        time.sleep(PUBLISH_WAIT_S)
+        before, cpu_before = stage_seconds(server.port) if is_service else {}, cpu_seconds_of(server.pid)
+        load = context.hey(server, workload, TARGET_CONCURRENCY, context.plan.http_seconds)
+        cpu_after = cpu_seconds_of(server.pid)
+        time.sleep(PUBLISH_WAIT_S)
+        after = stage_seconds(server.port) if is_service else {}
+        requests = max(load.ok, 1)
+        measured[name] = {
+            "requests": load.ok,
+            "requests_per_s": load.ok_per_s,
+            "server_cpu_us": (cpu_after - cpu_before) / requests * 1e6,
+            "stages_us": {stage: (after[stage] - before.get(stage, 0.0)) / requests * 1e6 for stage in after},
+        }
+    return measured
+
+
 def run(context: BenchContext) -> dict[str, Any]:
-    """Profile this service and the ceiling under load at the target concurrency (skipped without py-spy/hey)."""
+    """The stage table, then a py-spy profile of this service and the ceiling under load at the target
+    concurrency (the profile is skipped without py-spy, everything without hey)."""
+    if not hey_available():
+        return {"skipped": "hey not installed (make system-deps)"}
+    notes: dict[str, str] = {}
+    specs = (default_service_spec(context.threads, context.plan.models_dir), ceiling_spec())
+    stages = context.each_server(specs, lambda server: stage_costs(context, server), notes)
     executable = py_spy()
-    if executable is None or not hey_available():
-        return {"skipped": "py-spy or hey not installed (pip install '.[bench]'; make system-deps)"}
+    if executable is None:
+        return {"stages": stages, "skipped": "py-spy not installed (pip install '.[bench]')", "notes": notes}
     plan, workload = context.plan, context.workloads["multipart"]
     duration = max(1, int(max(plan.http_seconds, 2.0)) - 1)
 
@@ -132,9 +175,8 @@ def run(context: BenchContext) -> dict[str, Any]:
         context.progress("profile", f"{server.spec.name}: {result['samples']} samples; {top}")
         return result
 
-    notes: dict[str, str] = {}
-    specs = (default_service_spec(context.threads, plan.models_dir), ceiling_spec())
     return {
+        "stages": stages,
         "tool": "py-spy record --nonblocking (Python frames only; time in C extensions counts to the calling frame)",
         "concurrency": TARGET_CONCURRENCY,
         "rate_hz": SAMPLE_RATE_HZ,

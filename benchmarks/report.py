@@ -19,6 +19,7 @@ from benchmarks.targets import (
     http_row,
     inprocess_row,
 )
+from service.stages import STAGE_HELP, STAGES
 
 # The profile buckets the no-op ceiling has too: the framework's own part of a request.
 FRAMEWORK_ROW = "framework (HTTP protocol, Starlette, multipart, event loop, JSON)"
@@ -289,23 +290,29 @@ def _headtohead(headtohead: dict[str, Any]) -> str:
     title = "## 2b. The HTTP targets, side by side in interleaved rounds\n\n"
     if "rounds" not in headtohead:
         return title + headtohead.get("note", "Not measured.")
-    names = list(headtohead["median_ok_per_s"])
-    rows = [(number, *(rates.get(name) for name in names)) for number, rates in enumerate(headtohead["rounds"], 1)]
-    rows.append(("median", *(headtohead["median_ok_per_s"][name] for name in names)))
-    ratios = headtohead.get("median_ratios", {})
+    return (
+        title + "The servers the HTTP targets compare run at the same time and take turns under `hey` "
+        f"({headtohead['seconds_per_round']:g} s per turn, rotating order), so a burst from a neighbour on this "
+        "shared machine hits a round, not a server. The targets use these medians.\n\n"
+        + "\n\n".join(_headtohead_load(summary) for summary in (headtohead, *headtohead.get("more", [])))
+    )
+
+
+def _headtohead_load(summary: dict[str, Any]) -> str:
+    names = list(summary["median_ok_per_s"])
+    rows = [(number, *(rates.get(name) for name in names)) for number, rates in enumerate(summary["rounds"], 1)]
+    rows.append(("median", *(summary["median_ok_per_s"][name] for name in names)))
+    ratios = summary.get("median_ratios", {})
     parts = []
     if "vs_tf_service" in ratios:
         parts.append(f"{ratios['vs_tf_service']:,.0f}× the TF-path service")
     if "vs_ceiling" in ratios:
         parts.append(f"{ratios['vs_ceiling']:.1%} of the ceiling")
-    summary = "; ".join(parts)
+    summary_line = "; ".join(parts)
     return (
-        title + f"The servers the HTTP targets compare run at the same time and take turns under `hey` at "
-        f"c={headtohead['concurrency']} ({headtohead['workload']}, {headtohead['seconds_per_round']:g} s per turn, "
-        "rotating order), so a burst from a neighbour on this shared machine hits a round, not a server. "
-        "The targets use these medians.\n\n"
+        f"**{summary['workload']}, c={summary['concurrency']}**\n\n"
         + table(["Round", *(f"{name} req/s" for name in names)], rows)
-        + (f"\n\nMedians of the per-round ratios: `{DEFAULT_SERVICE}` makes {summary}." if summary else "")
+        + (f"\n\nMedians of the per-round ratios: `{DEFAULT_SERVICE}` makes {summary_line}." if summary_line else "")
     )
 
 
@@ -402,10 +409,45 @@ def _largephoto(largephoto: dict[str, Any]) -> str:
     )
 
 
+def _stages(profile: dict[str, Any]) -> str:
+    """CPU µs per request, stage by stage, from the service's own timers, against the no-op ceiling's whole."""
+    stages = profile.get("stages", {})
+    service, ceiling = stages.get(DEFAULT_SERVICE), stages.get(CEILING, {})
+    if not service:
+        return ""
+    workloads = list(service)
+    rows: list[tuple[str, *tuple[float | None, ...]]] = []
+    for stage in STAGES:
+        if stage != "queue":
+            rows.append((f"{stage}: {STAGE_HELP[stage]}", *(service[w]["stages_us"].get(stage) for w in workloads)))
+    staged = {w: sum(v for k, v in service[w]["stages_us"].items() if k != "queue") for w in workloads}
+    rows.append(
+        (
+            "the rest: HTTP protocol, framework, event loop, batching hand-off",
+            *(service[w]["server_cpu_us"] - staged[w] for w in workloads),
+        )
+    )
+    rows.append(("**whole request (server CPU)**", *(service[w]["server_cpu_us"] for w in workloads)))
+    rows.append(("no-op ceiling, whole request", *(figure(ceiling, w, "server_cpu_us") for w in workloads)))
+    rows.append(
+        ("queue: wall time waiting for a batch (not CPU)", *(service[w]["stages_us"].get("queue") for w in workloads))
+    )
+    return (
+        f"### Stage by stage\n\nCPU µs per request of `{DEFAULT_SERVICE}` under `hey` at c={TARGET_CONCURRENCY}, from "
+        "the service's own stage timers (`cifar10_stage_seconds_total`: CPU time of the thread doing each stage) "
+        "and the server process's CPU time over the same run, beside the no-op ceiling's whole request.\n\n"
+        + table(
+            ["Stage", *(f"{w} µs" for w in workloads)],
+            [(row[0], *(fixed(value, 1) for value in row[1:])) for row in rows],
+        )
+        + "\n\n"
+    )
+
+
 def _profile(results: dict[str, Any]) -> str:
     profile = results["profile"]
     if "skipped" in profile:
-        return f"## 7. Profile\n\nSkipped: {profile['skipped']}."
+        return f"## 7. Profile\n\n{_stages(profile)}py-spy skipped: {profile['skipped']}."
     sections = []
     for name, entry in profile.get("servers", {}).items():
         per_request = figure(http_row(results, name), "server_cpu_us_per_ok")
@@ -424,7 +466,7 @@ def _profile(results: dict[str, Any]) -> str:
             + table(["File", "share"], files)
         )
     return (
-        "## 7. Profile\n\n"
+        "## 7. Profile\n\n" + _stages(profile) + "### Sampled\n\n"
         f"`{profile.get('tool')}`, {profile.get('rate_hz')} Hz, while `hey` holds c={profile.get('concurrency')}. "
         "A stack counts toward a specific kind of work (inference, decode, multipart, JSON, metrics, request id, "
         "batching hand-off) if any of its frames does it, otherwise toward the layer of its innermost frame. "

@@ -20,6 +20,7 @@ import numpy as np
 
 from service.errors import InferenceFailedError, OverloadedError, ShuttingDownError
 from service.logs import current_request_id
+from service.stages import cpu_clock
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +32,15 @@ INLINE_MAX_SECONDS = 0.0005  # ...if such runs are known to take less than this 
 class BatchObserver(Protocol):
     """Receives batching measurements (implemented by the metrics)."""
 
-    def observe_batch(self, images: int, requests: int, seconds: float) -> None:
-        """Record one model run."""
+    def observe_batch(self, images: int, requests: int, seconds: float, cpu_seconds: float) -> None:
+        """Record one model run: its wall time, and the CPU time of the thread that ran it."""
 
     def observe_queue_wait(self, seconds: float) -> None:
         """Record how long one request waited for its batch to start."""
 
 
 class _NullObserver:
-    def observe_batch(self, images: int, requests: int, seconds: float) -> None:
+    def observe_batch(self, images: int, requests: int, seconds: float, cpu_seconds: float) -> None:
         pass
 
     def observe_queue_wait(self, seconds: float) -> None:
@@ -177,10 +178,10 @@ class AdaptiveBatcher:
             self._direct_calls.discard(future)
 
     def _timed_predict(self, images: np.ndarray, requests: int) -> np.ndarray:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_clock()
         output = self._predict(images)
         seconds = time.perf_counter() - started
-        self._observer.observe_batch(len(images), requests, seconds)
+        self._observer.observe_batch(len(images), requests, seconds, cpu_clock() - cpu_started)
         if len(images) <= INLINE_MAX_IMAGES:
             previous = self._small_run_s
             self._small_run_s = seconds if previous is None else 0.8 * previous + 0.2 * seconds

@@ -124,13 +124,13 @@ class Metrics:
             multiprocess_mode="max",
         )
 
-    def observe_batch(self, images: int, requests: int, seconds: float) -> None:
+    def observe_batch(self, images: int, requests: int, seconds: float, cpu_seconds: float) -> None:
         """Record one model run (called from the inference thread; prometheus-client is thread-safe)."""
         self.inference_latency.observe(seconds)
         self.batch_images.observe(images)
         self.batch_requests.observe(requests)
         self.statistics.observe_batch(images, seconds)
-        self.stages.add("inference", seconds)
+        self.stages.add("inference", cpu_seconds)
 
     def observe_queue_wait(self, seconds: float) -> None:
         """Record how long one request waited for its batch to start."""

@@ -3,13 +3,11 @@ memory budget for all bodies (503 when it is spent), and pick image uploads out 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Final
 
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
 from service.errors import (
@@ -19,6 +17,7 @@ from service.errors import (
     ServiceError,
     UnsupportedMediaTypeError,
 )
+from service.multipart import FormReader, boundary_of
 from service.pipeline import Upload
 
 MULTIPART: Final = "multipart/form-data"
@@ -137,15 +136,6 @@ async def read_body(request: Request, limit: BodyLimit, reservation: Reservation
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def limited_stream(request: Request, limit: BodyLimit, reservation: Reservation) -> AsyncGenerator[bytes, None]:
-    """Yield the body's chunks under the same limits as ``read_body`` (for the multipart parser)."""
-    meter = _BodyMeter(request, limit, reservation)
-    async for chunk in request.stream():
-        if chunk:
-            meter.count(chunk)
-            yield chunk
-
-
 class _BodyMeter:
     """Holds a body's bytes in the reservation as they arrive.
 
@@ -191,24 +181,17 @@ async def _read_multipart(
     max_files: int,
     too_many: ServiceError,
 ) -> list[Upload]:
-    parser = MultiPartParser(
-        request.headers,
-        limited_stream(request, limit, reservation),
-        max_files=max_files,
-        max_fields=100,
-        max_part_size=64 * 1024,  # plain (non-file) fields: they are ignored, so keep them small
-    )
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        if exc.message.startswith("Too many files"):
-            raise too_many from None
-        raise InvalidRequestError(f"malformed multipart body: {exc.message}") from None
-    try:
-        return [
-            Upload(await value.read(), value.filename)
-            for name, value in form.multi_items()
-            if name in field_names and isinstance(value, UploadFile)
-        ]
-    finally:
-        await form.close()
+    content_type = next((value for name, value in request.scope["headers"] if name == b"content-type"), b"")
+    form = FormReader(boundary_of(content_type), field_names, max_files=max_files, too_many=too_many)
+    meter = _BodyMeter(request, limit, reservation)
+    while True:  # the chunks go to the parser as they arrive: the whole body is never joined
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
+        if chunk:
+            meter.count(chunk)
+            form.write(chunk)
+        if not message.get("more_body", False):
+            form.close()
+            return form.uploads

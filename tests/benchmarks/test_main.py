@@ -15,6 +15,7 @@ import pytest
 
 from benchmarks.config import DATASET_ARCHIVE, PROJECT_ROOT, find_keras_model
 from benchmarks.load import hey_available
+from service.stages import STAGES
 
 pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.dataset, pytest.mark.tensorflow]
 
@@ -89,6 +90,27 @@ def test_head_to_head_rounds_compare_the_targets_servers(smoke_run: SmokeRun) ->
     assert set(headtohead["median_ok_per_s"]) == expected
     assert all(rate > 0 for rate in headtohead["median_ok_per_s"].values())
     assert "vs_ceiling" in headtohead["median_ratios"]
+    # The other loads the targets name: this service and the ceiling alone.
+    assert {(more["workload"], more["concurrency"]) for more in headtohead["more"]} == {("multipart", 1), ("raw", 32)}
+    for more in headtohead["more"]:
+        assert set(more["median_ok_per_s"]) == {"service_fp32_batching", "ceiling"}
+        assert more["median_ratios"]["vs_ceiling"] > 0
+
+
+def test_the_stage_table_adds_up_to_at_most_the_whole_request(smoke_run: SmokeRun) -> None:
+    results, _, output = smoke_run
+    if not hey_available():
+        pytest.skip("hey is not installed (make system-deps)")
+    stages = results["profile"]["stages"]
+    for workload in ("multipart", "raw"):
+        service = stages["service_fp32_batching"][workload]
+        cpu_stages = {stage: us for stage, us in service["stages_us"].items() if stage != "queue"}
+        assert set(service["stages_us"]) == set(STAGES)
+        assert all(us > 0 for us in cpu_stages.values()), cpu_stages
+        # CPU time of the stages' threads is part of the process's: allow the coarse /proc clock tick.
+        assert sum(cpu_stages.values()) <= service["server_cpu_us"] * 1.2 + 10_000 / max(service["requests"], 1)
+        assert stages["ceiling"][workload]["server_cpu_us"] > 0
+    assert "### Stage by stage" in (output / "RESULTS.md").read_text()
 
 
 def test_profile_sampled_the_service_under_load(smoke_run: SmokeRun) -> None:

@@ -38,7 +38,7 @@ class Observer:
         self.runs: list[tuple[int, int]] = []
         self.waits = 0
 
-    def observe_batch(self, images: int, requests: int, seconds: float) -> None:
+    def observe_batch(self, images: int, requests: int, seconds: float, cpu_seconds: float) -> None:
         assert seconds >= 0
         self.runs.append((images, requests))
 
