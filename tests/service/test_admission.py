@@ -192,4 +192,4 @@ def test_a_stopped_decode_gives_up_at_its_next_read() -> None:
 def test_the_default_budget_admits_ordinary_photos() -> None:
     limits = DecodeLimits()
     for data in (jpeg(size=(6000, 4000)), encode(photo((3000, 2000)), "PNG"), encode(photo((1920, 1080)), "WEBP")):
-        admit_image(data, limits)
+        assert admit_image(data, limits).cost.memory_bytes <= limits.max_decode_bytes  # admitted, not refused

@@ -327,17 +327,21 @@ def test_a_stalled_body_closes_the_connection_and_counts_as_a_client_disconnect(
     assert not [line for line in metrics.splitlines() if 'status="5' in line and "/predict" in line]
 
 
+def _health_until(server: RunningServer, status: int) -> None:
+    """GET /health until it answers ``status`` (the server accepts and drops connections asynchronously)."""
+    deadline = time.monotonic() + 5
+    while (answer := httpx.get(f"{server.url}/health")).status_code != status:
+        assert time.monotonic() < deadline, f"/health kept answering {answer.status_code}, not {status}"
+
+
 def test_connections_over_the_cap_are_503(limited: RunningServer) -> None:
     idle = [socket.create_connection(("127.0.0.1", limited.port)) for _ in range(4)]
     try:
-        time.sleep(0.1)
-        answer = httpx.get(f"{limited.url}/health")
-        assert answer.status_code == 503
+        _health_until(limited, 503)  # once the server has accepted the four idle ones
     finally:
         for connection in idle:
             connection.close()
-    time.sleep(0.1)
-    assert httpx.get(f"{limited.url}/health").status_code == 200
+    _health_until(limited, 200)
 
 
 def test_metrics_add_up_over_two_workers(tmp_path: Path) -> None:
