@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.tensorflow
 pytest.importorskip("keras")
 
-from export.__main__ import main  # noqa: E402
+from export.__main__ import _better, main  # noqa: E402
 from export.quantize import QuantRecipe, quantize  # noqa: E402
 from export.verify import ParityError, check_distribution, compare, onnx_probabilities, onnx_session  # noqa: E402
 from tests.training.conftest import write_dataset  # noqa: E402
@@ -90,3 +90,13 @@ def test_check_distribution_refuses_rows_that_do_not_sum_to_one() -> None:
     bad[1, 0] += 4 / 255  # what a quantized softmax output looks like
     with pytest.raises(ParityError, match="not a probability distribution"):
         check_distribution(bad, "INT8")
+
+
+def test_the_fastest_recipe_that_holds_the_agreement_target_is_kept() -> None:
+    slow_close = {"validation_agreement": 0.995, "slowest_speedup": 1.1}
+    fast_close = {"validation_agreement": 0.991, "slowest_speedup": 1.6}
+    fastest_off = {"validation_agreement": 0.98, "slowest_speedup": 2.0}
+    assert _better(fast_close, slow_close) and not _better(slow_close, fast_close)
+    assert not _better(fastest_off, slow_close) and _better(slow_close, fastest_off)
+    # when none holds the target, the closest to FP32 is kept, however fast
+    assert _better({"validation_agreement": 0.985, "slowest_speedup": 0.9}, fastest_off)
