@@ -9,6 +9,7 @@ parser applies (files, fields, the size of plain fields, python-multipart's own 
 from __future__ import annotations
 
 from collections.abc import Collection
+from functools import lru_cache
 from typing import Final
 
 from python_multipart.exceptions import MultipartParseError
@@ -19,12 +20,21 @@ from service.pipeline import Upload
 
 MAX_FIELDS: Final = 100  # plain (non-file) fields: they are ignored, so a few are plenty
 MAX_FIELD_BYTES: Final = 64 * 1024
+# Parsing a header's parameters costs ~10 us (regular expressions): a client sends the same Content-Type and
+# part headers request after request, so the last few parses are kept (a bounded cache: varying them only
+# makes a client pay the parse itself).
+PARSED_HEADERS_KEPT: Final = 256
+
+
+@lru_cache(maxsize=PARSED_HEADERS_KEPT)
+def header_options(value: bytes) -> dict[bytes, bytes]:
+    """A header's parameters (``boundary``, ``name``, ``filename``), as python-multipart parses them."""
+    return parse_options_header(value)[1]
 
 
 def boundary_of(content_type: bytes) -> bytes:
     """The boundary parameter of a multipart Content-Type header (400 when there is none)."""
-    _, options = parse_options_header(content_type)
-    boundary = options.get(b"boundary")
+    boundary = header_options(content_type).get(b"boundary")
     if not boundary:
         raise InvalidRequestError("malformed multipart body: the Content-Type has no boundary")
     return boundary
@@ -91,7 +101,7 @@ class FormReader:
         disposition = self._headers.get(b"content-disposition")
         if disposition is None:
             raise InvalidRequestError("malformed multipart body: a part has no Content-Disposition header")
-        _, options = parse_options_header(disposition)
+        options = header_options(disposition)
         filename = options.get(b"filename")
         if filename is None:
             self._fields += 1
