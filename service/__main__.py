@@ -15,7 +15,7 @@ from typing import Final
 
 from service.errors import ModelLoadError
 from service.logs import configure_logging
-from service.memory import tune_allocator
+from service.memory import tune_allocator, tune_garbage_collector
 from service.pipeline import load_model, warm_up_sizes
 from service.runtime import OnnxModel
 from service.server import listen, serve
@@ -102,6 +102,7 @@ def run(settings: Settings, sock: socket.socket, model: OnnxModel | None = None)
 
     if settings.workers == 1:
         app = create_app(settings) if model is None else create_app(settings, lambda _settings: model)
+        tune_garbage_collector()  # the modules, the model and the app live as long as the process
         serve(settings, app, sock)
         return
     # Worker processes rebuild the settings from the environment: pass the flag overrides along, and give

@@ -27,7 +27,7 @@ from service.decoding import DecodePool
 from service.errors import ServiceError
 from service.http_errors import handle_http_exception, handle_service_error
 from service.logs import configure_logging
-from service.memory import tune_allocator
+from service.memory import tune_allocator, tune_garbage_collector
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.pipeline import build_pipeline, load_model, warm_up_sizes
@@ -167,7 +167,9 @@ def create_app_from_environ() -> Starlette:
     settings = Settings.from_environ(os.environ)
     configure_logging(settings.log_level)
     tune_allocator()
-    return create_app(settings)
+    app = create_app(settings)
+    tune_garbage_collector()  # what importing and building the app made lives as long as the worker
+    return app
 
 
 async def _start(state: ServiceState, model_loader: ModelLoader) -> None:

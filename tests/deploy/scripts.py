@@ -63,3 +63,19 @@ def run_check_script(
 def failure_message(script: Path, result: subprocess.CompletedProcess[str]) -> str:
     """``scripts/NAME.sh failed (STATUS):`` and the tail of its output, for an assertion message."""
     return f"{script.relative_to(PROJECT_ROOT)} failed ({result.returncode}):\n{output(result)[-OUTPUT_TAIL_CHARS:]}"
+
+
+def path_without(folder: Path, programs: list[tuple[str, str]]) -> str:
+    """A PATH of links to this machine's programs, buildah, podman and docker left out, plus ``programs``
+    (name, shell script) written there."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    for system_dir in (Path("/usr/local/bin"), Path("/usr/bin"), Path("/bin")):
+        for program in system_dir.iterdir() if system_dir.is_dir() else ():
+            link = bin_dir / program.name
+            if program.name not in {"buildah", "podman", "docker"} and not link.exists():
+                link.symlink_to(program)
+    for name, script in programs:
+        (bin_dir / name).write_text(script)
+        (bin_dir / name).chmod(0o755)
+    return str(bin_dir)

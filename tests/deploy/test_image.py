@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.scripts import EXIT_SKIP, EXIT_USAGE, SCRIPTS_DIR, failure_message, run_check_script, run_script
+from tests.deploy.scripts import (
+    EXIT_SKIP,
+    EXIT_USAGE,
+    SCRIPTS_DIR,
+    failure_message,
+    path_without,
+    run_check_script,
+    run_script,
+)
 
 SCRIPT = SCRIPTS_DIR / "image-test.sh"
 BUILD_AND_CHECK_TIMEOUT_S = 900
@@ -26,7 +34,7 @@ def test_image_builds_runs_and_answers() -> None:
 
 def test_missing_tooling_skips_with_a_distinct_exit_code(tmp_path: Path) -> None:
     """No container tooling: exit 77 and say why, before any build (so the test above can skip)."""
-    environment = _podman_path(CONTAINER_ENV_SCRIPT=str(tmp_path / "absent.sh"), PATH=_path_without(tmp_path, []))
+    environment = _podman_path(CONTAINER_ENV_SCRIPT=str(tmp_path / "absent.sh"), PATH=path_without(tmp_path, []))
     result = run_script(SCRIPT, "--build-only", env=environment)
     assert result.returncode == EXIT_SKIP
     assert "SKIP" in result.stderr and "absent.sh" in result.stderr
@@ -36,7 +44,7 @@ def test_installed_buildah_and_podman_are_used_as_they_are_and_may_pull(tmp_path
     """Without the set-up script, buildah + podman installed the usual way build the image (pulling the base)."""
     calls = tmp_path / "calls"
     fake = '#!/bin/sh\necho "$0 $*" >> ' + str(calls) + '\n[ "$1" != --version ] || echo "$0 version 1.0"\n'
-    path = _path_without(tmp_path, [("buildah", fake + '[ "$1" = --version ] || exit 1\n'), ("podman", fake)])
+    path = path_without(tmp_path, [("buildah", fake + '[ "$1" = --version ] || exit 1\n'), ("podman", fake)])
     environment = _podman_path(CONTAINER_ENV_SCRIPT=str(tmp_path / "absent.sh"), PATH=path)
     result = run_script(SCRIPT, "--build-only", env=environment)
     assert "(installed; no Docker engine answers here)" in result.stderr
@@ -69,22 +77,6 @@ def test_bad_usage_exits_2_before_any_work(arguments: tuple[str, ...], environme
     result = run_script(SCRIPT, *arguments, env=environment)
     assert result.returncode == EXIT_USAGE
     assert "usage" in result.stderr or "CONTAINER_ENGINE" in result.stderr
-
-
-def _path_without(folder: Path, programs: list[tuple[str, str]]) -> str:
-    """A PATH of links to this machine's programs, buildah, podman and docker left out, plus ``programs``
-    (name, shell script) written there."""
-    bin_dir = folder / "bin"
-    bin_dir.mkdir()
-    for system_dir in (Path("/usr/local/bin"), Path("/usr/bin"), Path("/bin")):
-        for program in system_dir.iterdir() if system_dir.is_dir() else ():
-            link = bin_dir / program.name
-            if program.name not in {"buildah", "podman", "docker"} and not link.exists():
-                link.symlink_to(program)
-    for name, script in programs:
-        (bin_dir / name).write_text(script)
-        (bin_dir / name).chmod(0o755)
-    return str(bin_dir)
 
 
 def _podman_path(**environment: str) -> dict[str, str]:

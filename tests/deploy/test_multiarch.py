@@ -18,6 +18,7 @@ from tests.deploy.scripts import (
     SCRIPTS_DIR,
     failure_message,
     output,
+    path_without,
     run_check_script,
     run_script,
 )
@@ -63,6 +64,7 @@ def test_unknown_argument_is_a_usage_error() -> None:
 
 
 def test_missing_tooling_skips_before_any_build(tmp_path: Path) -> None:
-    result = run_script(SCRIPT, env={"CONTAINER_ENV_SCRIPT": str(tmp_path / "absent.sh")})
+    environment = {"CONTAINER_ENV_SCRIPT": str(tmp_path / "absent.sh"), "PATH": path_without(tmp_path, [])}
+    result = run_script(SCRIPT, env=environment)
     assert result.returncode == EXIT_SKIP
     assert "SKIP" in result.stderr and "absent.sh" in result.stderr
