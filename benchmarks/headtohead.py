@@ -10,16 +10,20 @@ figure is the median of its rounds and each ratio the median of the per-round ra
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from typing import Any
 
 from benchmarks.context import BenchContext
 from benchmarks.load import hey_available
-from benchmarks.processes import RunningServer
+from benchmarks.processes import RunningServer, cpu_seconds_of
 from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE
 from benchmarks.stats import median_of, ratio
 from benchmarks.targets import TARGET_CONCURRENCY
 
+IDLE_WINDOW_S = 0.2
+IDLE_CPU_SHARE = 0.05  # the /proc clock ticks every 10 ms: at most one tick in a window
+IDLE_TIMEOUT_S = 60.0
 # The other loads the targets name, each run by this service and the ceiling only: (workload, concurrency).
 MORE_LOADS = (("multipart", 1), ("raw", TARGET_CONCURRENCY))
 
@@ -55,7 +59,8 @@ def run(context: BenchContext) -> dict[str, Any]:
 def _round(
     context: BenchContext, servers: list[RunningServer], workload: str, concurrency: int, number: int
 ) -> dict[str, float]:
-    """One turn each, starting from a different server each round."""
+    """One turn each, starting from a different server each round; the next turn starts once the server whose
+    turn ended is idle (the TensorFlow-path service keeps working through its backlog for seconds)."""
     shift = number % len(servers)
     rates: dict[str, float] = {}
     for server in servers[shift:] + servers[:shift]:
@@ -63,7 +68,19 @@ def _round(
         if result.errors or result.non_2xx:
             raise RuntimeError(f"{server.spec.name}: {result.errors} errors, {result.non_2xx} non-2xx")
         rates[server.spec.name] = result.ok_per_s
+        wait_until_idle(server.pid)
     return rates
+
+
+def wait_until_idle(pid: int, *, timeout_s: float = IDLE_TIMEOUT_S) -> bool:
+    """Wait until the process uses under IDLE_CPU_SHARE of a core over IDLE_WINDOW_S; say whether it did."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        before = cpu_seconds_of(pid)
+        time.sleep(IDLE_WINDOW_S)
+        if cpu_seconds_of(pid) - before < IDLE_CPU_SHARE * IDLE_WINDOW_S:
+            return True
+    return False
 
 
 def summarise(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import pytest
 
-from benchmarks.headtohead import summarise
+from benchmarks.headtohead import summarise, wait_until_idle
 from benchmarks.report import render
 from benchmarks.targets import evaluate_targets
 from tests.benchmarks.test_targets import results_with
@@ -42,3 +46,17 @@ def test_targets_prefer_the_head_to_head_medians_over_single_runs() -> None:
     assert "## 2b. The HTTP targets, side by side" in text
     assert "| median | 3,000 | 20.00 | 10,000 |" in text
     assert "makes 110× the TF-path service; 30.0% of the ceiling." in text
+
+
+def test_the_next_turn_waits_until_the_last_server_is_idle() -> None:
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        assert wait_until_idle(idle.pid, timeout_s=5)
+        started = time.monotonic()
+        assert not wait_until_idle(busy.pid, timeout_s=0.6)  # still working: the turn would have waited
+        assert time.monotonic() - started >= 0.6
+    finally:
+        for process in (idle, busy):
+            process.kill()
+            process.wait()
