@@ -18,6 +18,7 @@ from tests.training.conftest import write_dataset  # noqa: E402
 from training.data import file_sha256  # noqa: E402
 
 
+@pytest.mark.slow  # two whole exports
 def test_export_command_writes_models_report_and_manifest(keras_file: Path, tmp_path: Path) -> None:
     data = write_dataset(tmp_path / "data", train_per_class=8, test_per_class=3)
     out = tmp_path / "models"

@@ -40,6 +40,7 @@ def read_test_jpegs(per_class: int) -> list[tuple[str, bytes]]:
     return images
 
 
+@pytest.mark.slow  # a thousand test images through the app
 def test_http_top1_equals_onnxruntime_on_the_decoded_pixels() -> None:
     if not ARCHIVE.exists():
         pytest.skip(f"CIFAR-10 archive not found at {ARCHIVE}")

@@ -84,6 +84,7 @@ def test_a_broken_small_jpeg_is_a_400() -> None:
 
 
 @pytest.mark.dataset
+@pytest.mark.slow  # all 10,000 test images, twice
 def test_every_cifar10_test_image_decodes_to_pillows_pixels() -> None:
     if not ARCHIVE.exists():
         pytest.skip(f"{ARCHIVE} is missing")
