@@ -13,7 +13,8 @@ from PIL import Image
 
 from training.labels import CLASS_FOLDERS
 
-DEFAULT_ARCHIVE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ARCHIVE = PROJECT_ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cifar10-serving"
 IMAGE_SHAPE = (32, 32, 3)
 KERAS_SOURCE = "keras"
@@ -182,7 +183,17 @@ def load_dataset(
     else:
         raise DatasetError(f"data source must be a folder or a .tar.gz archive, got {path}")
     fit, validation = carve_validation(train, validation_size, seed)
-    return Dataset(fit, validation, test, str(path) if path else KERAS_SOURCE)
+    return Dataset(fit, validation, test, portable_source(path) if path else KERAS_SOURCE)
+
+
+def portable_source(path: Path) -> str:
+    """``path`` as reports record it: relative to the project when it is in it or in the shared folder beside
+    it (a committed report names no folder of the machine that wrote it), else as given."""
+    resolved = path.resolve()
+    for base in (PROJECT_ROOT, PROJECT_ROOT.parent / "shared"):
+        if resolved.is_relative_to(base.resolve()):
+            return os.path.relpath(resolved, PROJECT_ROOT)
+    return str(path)
 
 
 def default_source() -> str:

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.data import DatasetError, Split, carve_validation, load_dataset, read_folder
+from training.data import (
+    DEFAULT_ARCHIVE,
+    PROJECT_ROOT,
+    DatasetError,
+    Split,
+    carve_validation,
+    load_dataset,
+    portable_source,
+    read_folder,
+)
 
 
 def test_folder_maps_class_names_to_cifar_indices(dataset_folder: Path) -> None:
@@ -68,3 +77,9 @@ def test_bad_sources_are_refused(tmp_path: Path) -> None:
         load_dataset(tmp_path / "missing.tar.gz")
     with pytest.raises(ValueError, match="validation size"):
         carve_validation(Split(np.zeros((4, 32, 32, 3), np.uint8), np.zeros(4, np.int64)), size=4, seed=0)
+
+
+def test_reports_name_the_shared_data_and_project_files_relative_to_the_project(tmp_path: Path) -> None:
+    assert portable_source(DEFAULT_ARCHIVE) == "../shared/data/cifar10-jpeg.tar.gz"
+    assert portable_source(PROJECT_ROOT / "models" / "x") == "models/x"
+    assert portable_source(tmp_path / "mine") == str(tmp_path / "mine")  # a user's own folder stays as given
