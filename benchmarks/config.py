@@ -70,8 +70,10 @@ def display_path(path: Path) -> str:
     """``path`` relative to the project root when it is inside it or in the shared folder beside it (results
     stay portable: no path of this machine in a committed file), else absolute."""
     resolved = path.resolve()
-    if resolved.is_relative_to(PROJECT_ROOT) or resolved.is_relative_to(SHARED_DIR.resolve()):
-        return os.path.relpath(resolved, PROJECT_ROOT)
+    # Each base resolved on its own: the shared folder may be a link to somewhere else entirely.
+    for base, shown in ((PROJECT_ROOT, Path()), (SHARED_DIR, Path("..", "shared"))):
+        if resolved.is_relative_to(base.resolve()):
+            return str(shown / resolved.relative_to(base.resolve()))
     return str(resolved)
 
 

@@ -186,13 +186,14 @@ def load_dataset(
     return Dataset(fit, validation, test, portable_source(path) if path else KERAS_SOURCE)
 
 
-def portable_source(path: Path) -> str:
+def portable_source(path: Path, project_root: Path = PROJECT_ROOT) -> str:
     """``path`` as reports record it: relative to the project when it is in it or in the shared folder beside
     it (a committed report names no folder of the machine that wrote it), else as given."""
     resolved = path.resolve()
-    for base in (PROJECT_ROOT, PROJECT_ROOT.parent / "shared"):
+    # Each base resolved on its own: the shared folder may be a link to somewhere else entirely.
+    for base, shown in ((project_root, Path()), (project_root.parent / "shared", Path("..", "shared"))):
         if resolved.is_relative_to(base.resolve()):
-            return os.path.relpath(resolved, PROJECT_ROOT)
+            return str(shown / resolved.relative_to(base.resolve()))
     return str(path)
 
 

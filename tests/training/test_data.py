@@ -83,3 +83,12 @@ def test_reports_name_the_shared_data_and_project_files_relative_to_the_project(
     assert portable_source(DEFAULT_ARCHIVE) == "../shared/data/cifar10-jpeg.tar.gz"
     assert portable_source(PROJECT_ROOT / "models" / "x") == "models/x"
     assert portable_source(tmp_path / "mine") == str(tmp_path / "mine")  # a user's own folder stays as given
+
+
+def test_a_linked_shared_folder_is_still_named_beside_the_project(tmp_path: Path) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "disk" / "shared-data"
+    project.mkdir()
+    (elsewhere / "data").mkdir(parents=True)
+    (tmp_path / "shared").symlink_to(elsewhere)
+    archive = tmp_path / "shared" / "data" / "cifar10-jpeg.tar.gz"
+    assert portable_source(archive, project) == "../shared/data/cifar10-jpeg.tar.gz"
