@@ -3,7 +3,7 @@ memory budget for all bodies (503 when it is spent), and pick image uploads out 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Final
@@ -73,13 +73,16 @@ class BodyLimit:
     setting: str
 
 
+def raw_header(request: Request, name: bytes) -> bytes | None:
+    """One request header's value as sent (the raw list: cheaper than building Headers for one lookup)."""
+    headers: list[tuple[bytes, bytes]] = request.scope["headers"]
+    return next((value for key, value in headers if key == name), None)
+
+
 def media_type(request: Request) -> str:
     """The request's content type without parameters, lower-cased ('' when absent)."""
-    for name, value in request.scope["headers"]:  # the raw list: cheaper than building Headers for one lookup
-        if name == b"content-type":
-            content_type: str = value.decode("latin-1").split(";", 1)[0].strip().lower()
-            return content_type
-    return ""
+    raw = raw_header(request, b"content-type")
+    return "" if raw is None else raw.decode("latin-1").split(";", 1)[0].strip().lower()
 
 
 def is_raw_image(content_type: str) -> bool:
@@ -122,8 +125,16 @@ async def read_images(request: Request, limit: BodyLimit, reservation: Reservati
 
 async def read_body(request: Request, limit: BodyLimit, reservation: Reservation) -> bytes:
     """Read the whole body, refusing with 413 as soon as it is known to exceed the limit."""
-    meter = _BodyMeter(request, limit, reservation)
     chunks: list[bytes] = []
+    await _receive(request, limit, reservation, chunks.append)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _receive(
+    request: Request, limit: BodyLimit, reservation: Reservation, consume: Callable[[bytes], object]
+) -> None:
+    """Hand each chunk of the body to ``consume`` as it arrives, under the byte limit and the memory budget."""
+    meter = _BodyMeter(request, limit, reservation)
     while True:  # the ASGI messages themselves: no generator layers on the hot path
         message = await request.receive()
         if message["type"] == "http.disconnect":
@@ -131,9 +142,9 @@ async def read_body(request: Request, limit: BodyLimit, reservation: Reservation
         chunk = message.get("body", b"")
         if chunk:
             meter.count(chunk)
-            chunks.append(chunk)
+            consume(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return
 
 
 class _BodyMeter:
@@ -148,11 +159,10 @@ class _BodyMeter:
         self.limit = limit
         self.reservation = reservation
         self.received = 0
-        declared = next(
-            (value.decode("latin-1") for name, value in request.scope["headers"] if name == b"content-length"), None
-        )
-        if declared is None:
+        raw = raw_header(request, b"content-length")
+        if raw is None:
             return
+        declared = raw.decode("latin-1")
         try:
             declared_bytes = int(declared)
         except ValueError:
@@ -181,17 +191,8 @@ async def _read_multipart(
     max_files: int,
     too_many: ServiceError,
 ) -> list[Upload]:
-    content_type = next((value for name, value in request.scope["headers"] if name == b"content-type"), b"")
-    form = FormReader(boundary_of(content_type), field_names, max_files=max_files, too_many=too_many)
-    meter = _BodyMeter(request, limit, reservation)
-    while True:  # the chunks go to the parser as they arrive: the whole body is never joined
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect
-        chunk = message.get("body", b"")
-        if chunk:
-            meter.count(chunk)
-            form.write(chunk)
-        if not message.get("more_body", False):
-            form.close()
-            return form.uploads
+    boundary = boundary_of(raw_header(request, b"content-type") or b"")
+    form = FormReader(boundary, field_names, max_files=max_files, too_many=too_many)
+    await _receive(request, limit, reservation, form.write)  # to the parser as they arrive: never joined
+    form.close()
+    return form.uploads
