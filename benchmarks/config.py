@@ -69,12 +69,9 @@ SECTIONS = {
 def display_path(path: Path) -> str:
     """``path`` relative to the project root when it is inside it or in the shared folder beside it (results
     stay portable: no path of this machine in a committed file), else absolute."""
-    resolved = path.resolve()
-    # Each base resolved on its own: the shared folder may be a link to somewhere else entirely.
-    for base, shown in ((PROJECT_ROOT, Path()), (SHARED_DIR, Path("..", "shared"))):
-        if resolved.is_relative_to(base.resolve()):
-            return str(shown / resolved.relative_to(base.resolve()))
-    return str(resolved)
+    from training.data import portable_source  # here: the TensorFlow-path image has this module, not that one
+
+    return portable_source(path.resolve())
 
 
 def run_folder(kind: str, mode: str, runs_dir: Path = RUNS_DIR) -> Path:
