@@ -123,9 +123,8 @@ def build_plan(
         raise ValueError(f"unknown benchmark section(s) {unknown}; choose from {list(SECTIONS)}")
     if publish and smoke:
         raise ValueError("a smoke run's figures mean nothing: it cannot be published")
-    if output_dir is None:
-        output_dir = RESULTS_DIR if publish else run_folder("benchmarks", "smoke" if smoke else "full", runs_dir)
-    output = output_dir
+    mode: Mode = "smoke" if smoke else "full"
+    output = output_dir or (RESULTS_DIR if publish else run_folder("benchmarks", mode, runs_dir))
     markdown = markdown_path or (RESULTS_MARKDOWN if publish else output / "RESULTS.md")
     if threads is None:
         from service.settings import Settings  # here, not at the top: the TensorFlow-path image has no service/

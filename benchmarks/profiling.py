@@ -122,17 +122,18 @@ def stage_seconds(port: int) -> dict[str, float]:
 def stage_costs(context: BenchContext, server: RunningServer) -> dict[str, Any]:
     """CPU µs per request of the whole server process and (for this service) of each stage of its request path,
     under `hey` at the target concurrency, per workload."""
+    timed = server.spec.name != CEILING  # the ceiling has no stage timers, only its process's CPU
     measured: dict[str, Any] = {}
     for name in STAGE_WORKLOADS:
         workload = context.workloads[name]
         context.hey(server, workload, TARGET_CONCURRENCY, context.plan.http_warmup_seconds)
-        is_service = server.spec.name != CEILING
         time.sleep(PUBLISH_WAIT_S)
-        before, cpu_before = stage_seconds(server.port) if is_service else {}, cpu_seconds_of(server.pid)
+        before = stage_seconds(server.port) if timed else {}
+        cpu_before = cpu_seconds_of(server.pid)
         load = context.hey(server, workload, TARGET_CONCURRENCY, context.plan.http_seconds)
         cpu_after = cpu_seconds_of(server.pid)
         time.sleep(PUBLISH_WAIT_S)
-        after = stage_seconds(server.port) if is_service else {}
+        after = stage_seconds(server.port) if timed else {}
         requests = max(load.ok, 1)
         measured[name] = {
             "requests": load.ok,

@@ -42,6 +42,7 @@ PNG_TEXT_TOTAL_BYTES: Final = 1024 * 1024
 # event loop), so an entry whose embedded PNG or bitmap claims more is refused from the directory first.
 ICO_MAX_SIDE: Final = 256
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+_ICO_SIGNATURE: Final = b"\x00\x00\x01\x00"  # reserved 0, type 1 (icon)
 
 # Bytes Pillow stores per pixel, by mode (multi-band 8-bit modes are stored as 4 bytes).
 _STORAGE_BYTES: Final[Mapping[str, int]] = {
@@ -194,7 +195,7 @@ def open_header(data: bytes, buffer: io.BytesIO | None = None) -> Image.Image:
     """``Image.open`` restricted to the accepted formats: the header is parsed, no pixel is decoded."""
     if not data:
         raise InvalidImageError("the upload is empty")
-    if data.startswith(b"\x00\x00\x01\x00"):
+    if data.startswith(_ICO_SIGNATURE):
         _check_icon_directory(data)
     # Pillow's documented knobs, read while a PNG header is parsed (setting them is idempotent and cheap).
     PngImagePlugin.MAX_TEXT_CHUNK = PNG_TEXT_CHUNK_BYTES

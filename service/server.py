@@ -70,7 +70,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refusal: tuple[int, str, str] | None = None
         self._timer: TimerHandle | None = None
         self._connections: ConnectionCount | None = self.app_state.get(CONNECTIONS_KEY)
-        self._requests_begun = 0
         self._last_request = False  # the server is shutting down: answer the request arriving, then close
 
     # --- connection ----------------------------------------------------------------------------------------
@@ -107,7 +106,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         """The next request on this connection begins: its head has the header timeout to arrive."""
         super().on_message_begin()
-        self._requests_begun += 1
         self._awaiting_head = True
         self._head_bytes = 0
         self._head_size = 0
@@ -162,16 +160,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def shutdown(self) -> None:
         """The server stops: a connection whose request is arriving (or that was just opened to send one) gets
         its answer first, then closes; uvicorn would close it at once, and the client would see its request
-        go unanswered. One that never sends a byte closes after a short grace."""
-        arriving = self._awaiting_head and (self._head_bytes > 0 or self._requests_begun == 0 or self._in_message())
-        if not arriving or self.transport.is_closing():
+        go unanswered. One that never sends a byte closes after a short grace. (A connection awaits a head only
+        when it is new or a head has begun: after an answer it waits for the next request's first byte.)"""
+        if not self._awaiting_head or self.transport.is_closing():
             super().shutdown()
             return
         self._last_request = True
         self._arm(SHUTDOWN_GRACE_S, self._close_if_silent)
-
-    def _in_message(self) -> bool:
-        return self.cycle is None or not self.cycle.response_complete
 
     def _close_if_silent(self) -> None:
         self._timer = None

@@ -86,7 +86,7 @@ class LameDuck:
         self._previous: SignalHandler = None
         self._installed = False
         self._draining = False
-        self._closing: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None  # held: the loop keeps only a weak reference to a task
 
     def install(self) -> bool:
         """Wrap the current SIGTERM handler (only from the main thread, with a drain window); say if it did."""
