@@ -40,16 +40,21 @@ def test_bad_port_flag_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "CIFAR10_PORT" in capsys.readouterr().err
 
 
-def test_missing_model_exits_non_zero_with_one_line_and_no_traceback(tmp_path: Path) -> None:
-    result = subprocess.run(
+def start_without_a_model(tmp_path: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    """``python -m service`` on a model file that does not exist, with only ``environ`` set."""
+    return subprocess.run(
         [sys.executable, "-m", "service", "--model", str(tmp_path / "absent.onnx"), "--port", "0"],
         cwd=PROJECT_ROOT,
         check=False,
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", **environ},
     )
+
+
+def test_missing_model_exits_non_zero_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    result = start_without_a_model(tmp_path)
     assert result.returncode == EXIT_MODEL_ERROR
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -58,15 +63,7 @@ def test_missing_model_exits_non_zero_with_one_line_and_no_traceback(tmp_path: P
 
 
 def test_a_misspelt_variable_is_one_json_warning_naming_the_real_one(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "service", "--model", str(tmp_path / "absent.onnx"), "--port", "0"],
-        cwd=PROJECT_ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "CIFAR10_MAX_BATCH_SZE": "8"},
-    )
+    result = start_without_a_model(tmp_path, CIFAR10_MAX_BATCH_SZE="8")
     assert result.returncode == EXIT_MODEL_ERROR
     warnings = [json.loads(line) for line in result.stderr.splitlines() if "CIFAR10_MAX_BATCH_SZE" in line]
     assert len(warnings) == 1 and warnings[0]["level"] == "warning"
