@@ -4,6 +4,8 @@ Two graph formats: QDQ (QuantizeLinear/DequantizeLinear pairs around float opera
 into integer kernels when it can) and QOperator (QLinearConv, QGemm and friends written into the graph).
 With uint8 activations and int8 weights (U8S8) the QOperator convolutions take onnxruntime's VNNI/AVX2 integer
 kernels; S8S8 QOperator convolutions have no fast kernel on x86 and are 7x slower than FP32 (measured).
+A third, Direct, writes the QOperator graph node by node (`export.int8_graph`) without the float detours
+the generic tool leaves in.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime import quantization as q
 
+from export.int8_graph import build_int8_graph
 from service import contract
 
 
@@ -34,7 +37,8 @@ class QuantRecipe:
     per_channel: bool = True
     percentile: float = 99.999
     fp32_output_layer: bool = False  # keep the final Dense (logits) and what follows in FP32
-    quant_format: str = "QDQ"  # QDQ | QOperator
+    quant_format: str = "QDQ"  # QDQ | QOperator (onnxruntime's quantize_static) | Direct (export.int8_graph)
+    fp32_stem: bool = False  # Direct only: the first convolution and its pool stay in float
 
 
 # Candidates tried by the export; the first is onnxruntime's default-like S8S8 per-channel recipe.
@@ -60,6 +64,16 @@ CANDIDATES: tuple[QuantRecipe, ...] = (
         method="Percentile",
         calibration_images=2048,
         fp32_output_layer=True,
+    ),
+    QuantRecipe(
+        "direct-u8s8-per-channel-2048", calibration_images=2048, activation_type="QUInt8", quant_format="Direct"
+    ),
+    QuantRecipe(
+        "direct-u8s8-per-channel-2048-fp32-stem",
+        calibration_images=2048,
+        activation_type="QUInt8",
+        quant_format="Direct",
+        fp32_stem=True,
     ),
 )
 
@@ -97,6 +111,12 @@ def quantize(fp32_path: Path, output: Path, calibration: np.ndarray, recipe: Qua
     """Write an INT8 copy of `fp32_path` to `output`, calibrated on `calibration` (uint8 images)."""
     if len(calibration) < recipe.calibration_images:
         raise ValueError(f"recipe {recipe.name} needs {recipe.calibration_images} images, got {len(calibration)}")
+    if recipe.quant_format == "Direct":
+        if (recipe.method, recipe.activation_type, recipe.weight_type, recipe.per_channel) != (
+            "MinMax", "QUInt8", "QInt8", True
+        ):  # fmt: skip
+            raise ValueError(f"recipe {recipe.name}: the Direct graph is min-max, u8 activations, s8 per-channel")
+        return build_int8_graph(fp32_path, output, calibration[: recipe.calibration_images], fp32_stem=recipe.fp32_stem)
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         q.quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
