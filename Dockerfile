@@ -113,8 +113,9 @@ RUN set -eux; \
 # The runtime image: one layer for the OS + python, one for the Python packages, one for the
 # service, one for the models, so a code or model change rebuilds and ships only its own layer.
 FROM scratch AS runtime
-# fp32 | int8: the model served by default; CIFAR10_MODEL overrides it at run time.
-ARG MODEL=fp32
+# int8 | fp32: the model served by default; CIFAR10_MODEL overrides it at run time. INT8 by default: 2.05x
+# FP32's images/s per core at batch 1 and 1.68x at batch 32, same test accuracy (models/export.json).
+ARG MODEL=int8
 ARG VERSION=1.0.0
 ARG IMAGE_NAME=cifar10-serving
 LABEL org.opencontainers.image.title="cifar10-serving" \
