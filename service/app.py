@@ -24,6 +24,7 @@ from starlette.routing import Route
 from service import assets, endpoints, v2_endpoints
 from service.batching import AdaptiveBatcher
 from service.decoding import DecodePool
+from service.direct_route import DirectRoute
 from service.errors import ServiceError
 from service.http_errors import handle_http_exception, handle_service_error
 from service.logs import configure_logging
@@ -51,6 +52,7 @@ FALLBACK_PAGE: Final = (
     b"see <a href=/openapi.json>/openapi.json</a>.</p></html>"
 )
 PACKAGE_NAME: Final = "cifar10-serving"
+PREDICT_PATH: Final = "/predict"
 
 
 def package_version() -> str:
@@ -80,8 +82,8 @@ def load_openapi(version: str, path: Path = OPENAPI_PATH) -> dict[str, Any]:
 def _routes() -> list[Route]:
     model_paths = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
     routes = [
-        # The hot route first: the router tries routes in order.
-        Route("/predict", endpoints.predict, methods=["POST"]),
+        # The hot route: DirectRoute answers its POSTs before the router (see service/direct_route.py).
+        Route(PREDICT_PATH, endpoints.predict, methods=["POST"]),
         Route("/predict/batch", endpoints.predict_batch, methods=["POST"]),
         Route("/", endpoints.index, methods=["GET"]),
         Route("/static/{name}", assets.page_file, methods=["GET"]),
@@ -137,6 +139,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model) -> St
             lag_probe.cancel()
             await _stop(state)
 
+    routes = _routes()
     middleware = [Middleware(RequestContextMiddleware, state=state)]
     if settings.cors_origins:
         middleware.append(
@@ -148,8 +151,10 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model) -> St
                 expose_headers=["X-Request-ID", "Inference-Header-Content-Length"],
             )
         )
+    # Innermost: CORS and the request context apply to the hot route as to every other.
+    middleware.append(Middleware(DirectRoute, route=next(r for r in routes if r.path == PREDICT_PATH)))
     app = Starlette(
-        routes=_routes(),
+        routes=routes,
         middleware=middleware,
         exception_handlers={ServiceError: handle_service_error, HTTPException: handle_http_exception},
         lifespan=lifespan,
