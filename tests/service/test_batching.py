@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from service.batching import AdaptiveBatcher
+from service.batching import AdaptiveBatcher, Deadlines
 from service.errors import InferenceFailedError, OverloadedError, ShuttingDownError
 
 
@@ -368,3 +368,68 @@ def test_a_slow_model_is_never_run_on_the_event_loop() -> None:
 
     run(scenario)
     assert threading.get_ident() not in threads
+
+
+# --- deadlines: one timer for every waiting call ---------------------------------------------------------------
+
+
+def test_deadlines_fail_what_is_late_in_order_and_leave_what_finished() -> None:
+    run(_deadlines_fail_what_is_late_in_order_and_leave_what_finished)
+
+
+async def _deadlines_fail_what_is_late_in_order_and_leave_what_finished() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines()
+    now = loop.time()
+    late, later, finished, on_time = (loop.create_future() for _ in range(4))
+    deadlines.watch(now + 0.10, later)
+    deadlines.watch(now + 0.05, late)  # earlier than the armed timer: the timer moves
+    deadlines.watch(now + 0.01, finished)
+    deadlines.watch(now + 60, on_time)
+    finished.set_result(rows(1))
+    await until(late.done)
+    assert isinstance(late.exception(), TimeoutError) and not later.done()
+    await until(later.done)
+    assert isinstance(later.exception(), TimeoutError)
+    assert loop.time() >= now + 0.10  # never before its deadline
+    assert finished.result().tolist() == [[1]] and not on_time.done()
+    assert len(deadlines) == 1  # only the call still waiting
+    on_time.cancel()
+
+
+def test_deadlines_hold_about_the_calls_still_waiting() -> None:
+    run(_deadlines_hold_about_the_calls_still_waiting)
+
+
+async def _deadlines_hold_about_the_calls_still_waiting() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines()
+    for _ in range(1000):
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        deadlines.watch(loop.time() + 60, future)
+        future.set_result(rows(1))  # answered long before its deadline
+    assert len(deadlines) == 1  # finished calls leave as new ones come, not at their deadline
+
+
+def test_a_queued_call_past_its_deadline_times_out_and_its_batch_skips_it() -> None:
+    run(_a_queued_call_past_its_deadline_times_out_and_its_batch_skips_it)
+
+
+async def _a_queued_call_past_its_deadline_times_out_and_its_batch_skips_it() -> None:
+    model = Recorder()
+    batcher = AdaptiveBatcher(model, max_batch_size=8)
+    await batcher.start()
+    try:
+        model.gate.clear()
+        first = asyncio.create_task(batcher.predict(rows(1)))
+        await until(model.started.is_set)  # the first batch holds the model
+        loop = asyncio.get_running_loop()
+        with pytest.raises(TimeoutError):
+            await batcher.predict(rows(2), deadline=loop.time() + 0.05)
+        model.gate.set()
+        assert (await first).tolist() == [[2.0]]
+        assert (await batcher.predict(rows(3))).tolist() == [[6.0]]
+        assert model.batches == [1, 1]  # the late call was never run
+    finally:
+        model.gate.set()
+        await batcher.stop()
