@@ -13,6 +13,7 @@ import json
 import math
 import socket
 from asyncio import TimerHandle
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -69,6 +70,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._refusal: tuple[int, str, str] | None = None
         self._timer: TimerHandle | None = None
+        self._timer_at = 0.0  # when the timer fires
+        self._deadline = 0.0  # when the armed callback is due: the timer may fire earlier, and then waits on
+        self._on_deadline: Callable[[], None] | None = None
         self._connections: ConnectionCount | None = self.app_state.get(CONNECTIONS_KEY)
         self._last_request = False  # the server is shutting down: answer the request arriving, then close
 
@@ -82,8 +86,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._arm(self.limits.header_timeout_s, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Stop the timers with the connection."""
+        """Stop the timer with the connection (a pending one would keep the closed connection alive)."""
         self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._connections is not None:
             self._connections.open -= 1
         super().connection_lost(exc)
@@ -169,23 +176,44 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._arm(SHUTDOWN_GRACE_S, self._close_if_silent)
 
     def _close_if_silent(self) -> None:
-        self._timer = None
         if self._awaiting_head and self._head_bytes == 0 and not self.transport.is_closing():
             self.transport.close()
 
     # --- timeouts and refusals -----------------------------------------------------------------------------
 
-    def _arm(self, seconds: float, callback: Any) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(seconds, callback)
+    def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
+        """Call ``callback`` in ``seconds``, unless re-armed or disarmed first.
+
+        Each request moves this deadline three times. Rather than cancel a timer and schedule another each time
+        (a few % of a small request's CPU), one timer stays; when it fires before the deadline of the moment it
+        schedules itself again for that deadline. Only an earlier deadline replaces it.
+        """
+        self._deadline = self.loop.time() + seconds
+        self._on_deadline = callback
+        if self._timer is None or self._timer_at > self._deadline:
+            self._schedule()
 
     def _disarm(self) -> None:
+        self._on_deadline = None  # the timer may still fire: it finds nothing to call
+
+    def _schedule(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
+        self._timer_at = self._deadline
+        self._timer = self.loop.call_at(self._deadline, self._deadline_reached)
+
+    def _deadline_reached(self) -> None:
+        self._timer = None
+        callback = self._on_deadline
+        if callback is None:
+            return
+        if self.loop.time() < self._deadline:  # moved later since this timer was set
+            self._schedule()
+            return
+        self._on_deadline = None
+        callback()
 
     def _head_timed_out(self) -> None:
-        self._timer = None
         if self.transport.is_closing() or not self._awaiting_head:
             return
         if self._head_bytes == 0:
@@ -200,7 +228,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._send_refusal()
 
     def _body_stalled(self) -> None:
-        self._timer = None
         if self.transport.is_closing():
             return
         if self.flow.read_paused:

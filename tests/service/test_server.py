@@ -364,3 +364,56 @@ def test_metrics_add_up_over_two_workers(tmp_path: Path) -> None:
             # Histograms add up too: every request's latency and image is counted once, over both workers.
             assert re.search(r'cifar10_http_request_duration_seconds_count\{[^}]*route="/predict"[^}]*\} 20\.0', text)
             assert re.search(r"cifar10_batch_size_images_sum 20\.0", text), "20 single-image requests, 20 images"
+
+
+def test_one_timer_serves_a_keep_alive_connection_and_still_fires_on_time() -> None:
+    """The head and body deadlines move three times a request; the protocol schedules a timer only when a
+    deadline comes earlier than the one set, and a deadline that moved still ends a stalled head on time."""
+    import asyncio
+
+    from uvicorn.server import ServerState
+
+    from service.server import GuardedHttpToolsProtocol, HttpLimits, ServiceConfig
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        assert callable(receive) and callable(send)
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def scenario() -> tuple[list[float], bytes, float]:
+        loop = asyncio.get_running_loop()
+        scheduled: list[float] = []
+        call_at = loop.call_at
+
+        def counting_call_at(when: float, *arguments: object, **options: object) -> asyncio.TimerHandle:
+            if getattr(arguments[0], "__name__", "") == "_deadline_reached":  # not uvicorn's keep-alive timer
+                scheduled.append(when)
+            return call_at(when, *arguments, **options)  # type: ignore[arg-type]
+
+        loop.call_at = counting_call_at  # type: ignore[method-assign]
+        limits = HttpLimits(header_timeout_s=1.5, body_timeout_s=1.5)
+        config = ServiceConfig(app, http_limits=limits, lifespan="off", log_level="warning")
+        state = ServerState()
+        server = await loop.create_server(lambda: GuardedHttpToolsProtocol(config, state, {}), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        request = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab"
+        answers = b""
+        for _ in range(5):
+            writer.write(request)
+            answers += await reader.readuntil(b"ok")
+        timers_for_five = list(scheduled)
+        started = loop.time()
+        writer.write(b"POST /x HTTP/1.1\r\nHo")  # a head that never ends
+        closed = await reader.read()
+        elapsed = loop.time() - started
+        writer.close()
+        server.close()
+        return timers_for_five, answers + closed, elapsed
+
+    timers, received, elapsed = asyncio.run(scenario())
+    assert received.count(b"HTTP/1.1 200 OK") == 5
+    assert len(timers) == 1  # five requests, fifteen deadline moves, one timer
+    assert b"408" in received.split(b"ok")[-1]
+    assert 1.4 <= elapsed < 4  # the head deadline (1.5 s) from when the stalled head began
