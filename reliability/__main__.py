@@ -21,15 +21,12 @@ from benchmarks.config import MODELS_DIR, PROJECT_ROOT, RESULTS_DIR, run_folder
 from benchmarks.inputs import V2_INFER_PATH, Workload
 from benchmarks.machine import describe_machine
 from benchmarks.processes import HOST, RunningServer, service_spec
-from reliability.catalogue import HostileCase, Limits, build_catalogue, jpeg_request, sample_jpeg
+from reliability.catalogue import HostileCase, Limits, build_catalogue, jpeg_request, sample_jpeg, send_catalogue
 from reliability.client import HttpAnswer, HttpRequest, send
 from reliability.cost import run_costs
 from reliability.faults import broken_models, start_with_models
-from reliability.hostile import send_catalogue
-from reliability.overload import flood
 from reliability.report import render
-from reliability.shutdown import sigterm_under_load
-from reliability.soak import run_soak
+from reliability.stress import flood, sigterm_under_load, soak
 from service.settings import Settings
 
 RESULTS_FILE = "reliability.json"
@@ -153,7 +150,7 @@ def run_soak_section(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     body.write_bytes(sample_jpeg(seed=1))
     workload = Workload("soak", "/predict", body, "image/jpeg", "POST /predict, raw 32x32 JPEG body")
     with serving("soak", model, work) as server:
-        return run_soak(server, workload, seconds=plan.soak_s, concurrency=plan.concurrency, warm_up_s=plan.warm_up_s)
+        return soak(server, workload, seconds=plan.soak_s, concurrency=plan.concurrency, warm_up_s=plan.warm_up_s)
 
 
 def run_overload(model: str, work: Path, plan: Plan) -> dict[str, Any]:
@@ -164,17 +161,15 @@ def run_overload(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     headers = {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))}
     big = HttpRequest("POST", V2_INFER_PATH, headers, header + images.tobytes())
     with serving("overload", model, work, {"CIFAR10_MAX_QUEUE": str(OVERLOAD_QUEUE)}) as server:
-        result = flood(server.port, big, jpeg_request(), clients=plan.overload_clients, seconds=plan.overload_s)
-    return result.as_dict()
+        return flood(server.port, big, jpeg_request(), clients=plan.overload_clients, seconds=plan.overload_s)
 
 
 def run_sigterm(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     """SIGTERM while clients keep sending."""
     with serving("sigterm", model, work) as server:
-        result = sigterm_under_load(
+        return sigterm_under_load(
             server.process, server.port, jpeg_request(), clients=plan.sigterm_clients, load_before_s=plan.sigterm_load_s
         )
-    return result.as_dict()
 
 
 def run_startup_faults(model: str, work: Path) -> list[dict[str, Any]]:

@@ -1,25 +1,30 @@
 """The hostile-input catalogue: every malformed, oversized or deceptive request the service must refuse cleanly.
 
 Each case names the status and error code the service documents for it. The same catalogue drives the
-reliability tests (in process and against a real server) and the reliability report.
+reliability tests (in process and against a real server) and the reliability report, which sends it one request
+at a time and measures how much the server's peak resident memory (VmHWM) grew meanwhile.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from PIL import Image
 
 from benchmarks.inputs import MULTIPART_BOUNDARY, V2_INFER_PATH, encode, multipart
-from reliability.client import HttpRequest
+from benchmarks.processes import HOST, status_kib
+from reliability.client import HttpAnswer, HttpRequest, send
 from service.settings import env_name
+
+WARM_UP_REQUESTS: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,3 +299,26 @@ def build_catalogue(limits: Limits) -> list[HostileCase]:
         HostileCase("unknown-path", HttpRequest("GET", "/../../etc/passwd"), 404, "not_found"),
         HostileCase("wrong-method", HttpRequest("DELETE", "/predict"), 405, "method_not_allowed"),
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueRun:
+    """The answers to the warm-up and to every case, and the server's peak-RSS growth during the cases."""
+
+    warm_up: list[HttpAnswer]
+    answers: list[tuple[HostileCase, HttpAnswer]]
+    peak_rss_growth_kib: int
+
+
+def with_request_id(request: HttpRequest, request_id: str) -> HttpRequest:
+    """``request`` with an ``X-Request-ID`` header (to find it in the server's access log)."""
+    return dataclasses.replace(request, headers={**request.headers, "X-Request-ID": request_id})
+
+
+def send_catalogue(port: int, pid: int, cases: Iterable[HostileCase], warm_up: HttpRequest) -> CatalogueRun:
+    """Send ``warm_up`` a few times to settle allocator arenas (request ids ``warm-<i>``), then every case
+    (``hostile-<name>``), reading VmHWM of process ``pid`` before and after the cases."""
+    warmed = [send(HOST, port, with_request_id(warm_up, f"warm-{index}")) for index in range(WARM_UP_REQUESTS)]
+    peak_before = status_kib(pid, "VmHWM")
+    answers = [(case, send(HOST, port, with_request_id(case.request, f"hostile-{case.name}"))) for case in cases]
+    return CatalogueRun(warmed, answers, status_kib(pid, "VmHWM") - peak_before)

@@ -20,7 +20,7 @@ from benchmarks.processes import HOST, RunningServer, service_spec, status_kib
 from reliability.attacks import Attack, build_attacks
 from reliability.catalogue import jpeg_request
 from reliability.client import HttpAnswer, HttpRequest, send
-from reliability.shutdown import sigterm_under_load
+from reliability.stress import sigterm_under_load
 from service.settings import Settings
 
 SERVER_CPUS: Final = (0,)
@@ -194,7 +194,7 @@ def run_costs(model: str, work: Path, *, quick: bool) -> dict[str, Any]:
         "cases": [case.as_dict() for case in cases],
         "idle_rss_start_mib": round(idle_start_mib, 1),
         "idle_rss_end_mib": round(idle_end_mib, 1),
-        "shutdown": {**shutdown.as_dict(), "clients": SHUTDOWN_CLIENTS, "drain_s": settings.drain_s},
+        "shutdown": {**shutdown, "clients": SHUTDOWN_CLIENTS, "drain_s": settings.drain_s},
     }
     return {**results, "targets": targets(results)}
 

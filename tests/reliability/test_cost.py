@@ -27,7 +27,7 @@ from reliability.cost import (
     measure,
     wait_until_idle,
 )
-from reliability.shutdown import sigterm_under_load
+from reliability.stress import sigterm_under_load
 from service.settings import Settings
 from tests.deploy.manifests import RESIDENT_AT_REST_MIB
 
@@ -71,4 +71,4 @@ def test_sigterm_under_keep_alive_load_leaves_nothing_unanswered(tiny_model_path
     environ = {"CIFAR10_DRAIN_S": str(Settings().drain_s)}
     with client_pinned(CLIENT_CPUS), RunningServer(service_spec(tiny_model_path, environ), tmp_path) as running:
         result = sigterm_under_load(running.process, running.port, jpeg_request(), clients=32, keep_alive=True)
-    assert result.clean and result.unanswered == 0, result
+    assert result["clean"] and result["unanswered"] == 0, result

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.processes import RunningServer, service_spec
-from reliability.catalogue import build_catalogue
+from reliability.catalogue import build_catalogue, send_catalogue, with_request_id
 from reliability.client import HttpAnswer, HttpRequest, send
-from reliability.hostile import send_catalogue, with_request_id
 from tests.reliability.conftest import LIMITS
 from tests.reliability.leaks import SECRET_MARKER, leaks_in, marked_png
 

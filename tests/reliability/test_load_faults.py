@@ -11,8 +11,7 @@ import pytest
 from benchmarks.processes import RunningServer, service_spec
 from reliability.catalogue import jpeg_request
 from reliability.client import HttpAnswer, HttpRequest, send
-from reliability.overload import flood
-from reliability.shutdown import sigterm_under_load
+from reliability.stress import flood, sigterm_under_load
 from tests.reliability.models import build_slow_model
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -36,16 +35,16 @@ def test_sigterm_during_load_completes_in_flight_requests_and_exits_0(slow_model
     with RunningServer(service_spec(slow_model, SLOW_SERVER_ENV), tmp_path) as server:
         result = sigterm_under_load(server.process, server.port, PREDICT, clients=24, load_before_s=1.0)
         log = server.log_text()
-    outcomes = result.outcomes
-    assert result.outcomes.get("partial", 0) == 0, result.examples  # nothing half-answered
-    assert result.malformed_answers == 0, result.examples
+    outcomes = result["outcomes"]
+    assert outcomes.get("partial", 0) == 0, result["examples"]  # nothing half-answered
+    assert result["malformed_answers"] == 0, result["examples"]
     assert set(outcomes) <= {"200", "503", "refused", "no_response"}, outcomes
     assert outcomes.get("200", 0) > 10
-    assert result.in_flight_at_signal > 0  # requests were really in flight, and they completed
-    assert result.exit_code == 0, log[-2000:]
-    assert result.exit_seconds is not None and result.exit_seconds < 20
+    assert result["in_flight_at_signal"] > 0  # requests were really in flight, and they completed
+    assert result["exit_code"] == 0, log[-2000:]
+    assert result["exit_seconds"] is not None and result["exit_seconds"] < 20
     assert "inference drained" in log
-    assert result.clean
+    assert result["clean"]
 
 
 def test_overload_sheds_with_json_503_and_recovers(slow_model: Path, tmp_path: Path) -> None:
@@ -55,12 +54,13 @@ def test_overload_sheds_with_json_503_and_recovers(slow_model: Path, tmp_path: P
         result = flood(port, PREDICT, PREDICT, clients=32, seconds=2.0, recovery_requests=10)
         ready = send("127.0.0.1", port, HttpRequest("GET", "/ready"))
         later = [send("127.0.0.1", port, PREDICT) for _ in range(5)]
-    assert set(result.outcomes) <= {"200", "503"}, result.outcomes
-    assert result.outcomes.get("503", 0) > 0, "a queue of 2 must shed a flood from 32 clients"
-    assert result.outcomes.get("200", 0) > 0, "the server keeps serving what fits"
-    assert result.shed_answers_well_formed
-    assert result.recovery_ok == result.recovery_requests
-    assert result.shed_and_recovered
+    outcomes = result["outcomes"]
+    assert set(outcomes) <= {"200", "503"}, outcomes
+    assert outcomes.get("503", 0) > 0, "a queue of 2 must shed a flood from 32 clients"
+    assert outcomes.get("200", 0) > 0, "the server keeps serving what fits"
+    assert result["shed_answers_well_formed"]
+    assert result["recovery_ok"] == result["recovery_requests"]
+    assert result["shed_and_recovered"]
     assert ready.status == 200  # readiness does not flap under overload
     assert all(answer.status == 200 and is_prediction(answer) for answer in later)
 
