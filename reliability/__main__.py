@@ -175,7 +175,7 @@ def run_sigterm(model: str, work: Path, plan: Plan) -> dict[str, Any]:
 def run_startup_faults(model: str, work: Path) -> list[dict[str, Any]]:
     """Start the service on each broken model file (made from the model under test)."""
     real = Settings(model=model, models_dir=MODELS_DIR).model_path
-    return [fault.as_dict() for fault in start_with_models(broken_models(work / "broken", real), work)]
+    return start_with_models(broken_models(work / "broken", real), work)
 
 
 def verdict(results: dict[str, Any]) -> bool:

@@ -218,11 +218,17 @@ def _read_answer(receive: Callable[[], bytes], protocol: h11.Connection, started
 
 @contextlib.contextmanager
 def crowd(
-    port: int, request: HttpRequest, clients: int, *, timeout: float = 30.0, keep_alive: bool = False
+    port: int,
+    request: HttpRequest,
+    clients: int,
+    *,
+    timeout: float = 30.0,
+    keep_alive: bool = False,
+    pause_s: float = 0.0,
 ) -> Iterator[list[SentRequest]]:
     """``clients`` threads send ``request`` to the loopback ``port`` (each on one keep-alive connection, or one
-    connection per request) until the block ends; the list yielded fills with every request sent, and is
-    complete once the block has exited."""
+    connection per request, ``pause_s`` apart) until the block ends; the list yielded fills with every request
+    sent, and is complete once the block has exited."""
     stop = threading.Event()
     sent: list[SentRequest] = []
     lock = threading.Lock()
@@ -235,7 +241,9 @@ def crowd(
                 with lock:
                     sent.append(SentRequest(started, time.monotonic(), answer))
                 if answer.outcome in ("refused", "no_response"):
-                    stop.wait(RETRY_CLOSED_PORT_S)  # the port is closing: do not spin on it
+                    stop.wait(max(pause_s, RETRY_CLOSED_PORT_S))  # the port is closing: do not spin on it
+                elif pause_s:
+                    stop.wait(pause_s)
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for thread in threads:

@@ -8,18 +8,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from benchmarks.processes import HOST, RunningServer, service_spec, status_kib
 from reliability.attacks import Attack, build_attacks
 from reliability.catalogue import jpeg_request
-from reliability.client import HttpAnswer, HttpRequest, send
+from reliability.client import HttpAnswer, HttpRequest, crowd, send
 from reliability.stress import sigterm_under_load
 from service.settings import Settings
 
@@ -40,33 +38,6 @@ MAX_SECONDS: Final = 2.0
 SHUTDOWN_CLIENTS: Final = 32
 
 
-@dataclass(frozen=True, slots=True)
-class CaseCost:
-    """What one attack cost the server, and what it did to the normal traffic meanwhile."""
-
-    name: str
-    cost_class: str
-    admitted: bool
-    client_paced: bool
-    expected: list[str]
-    answers: dict[str, int]  # answer kind -> count
-    seconds: float  # until the slowest answer
-    cpu_s: float  # server CPU, the probe's own share taken out
-    peak_rss_growth_mib: float
-    probes: int
-    probe_worst_ms: float
-    probe_failures: dict[str, int]  # probe answers other than 200
-
-    @property
-    def ok(self) -> bool:
-        """Every answer was one the service documents for this attack."""
-        return set(self.answers) <= set(self.expected)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready, with the verdict."""
-        return {**asdict(self), "ok": self.ok}
-
-
 def reset_peak_rss(pid: int | str = "self") -> bool:
     """Reset a process's VmHWM to its current RSS (Linux ``clear_refs`` 5); False where not allowed."""
     try:
@@ -74,26 +45,6 @@ def reset_peak_rss(pid: int | str = "self") -> bool:
     except OSError:
         return False
     return True
-
-
-@contextlib.contextmanager
-def probing(port: int, request: HttpRequest) -> Iterator[list[HttpAnswer]]:
-    """Send ``request`` from a thread of its own, one at a time, until the block ends; yields the answers."""
-    stop = threading.Event()
-    answers: list[HttpAnswer] = []
-
-    def probe() -> None:
-        while not stop.is_set():
-            answers.append(send(HOST, port, request))
-            stop.wait(PROBE_EVERY_S)
-
-    thread = threading.Thread(target=probe, name="probe", daemon=True)
-    thread.start()
-    try:
-        yield answers
-    finally:
-        stop.set()
-        thread.join()
 
 
 def wait_until_idle(port: int, timeout_s: float = 60.0) -> None:
@@ -109,32 +60,35 @@ def wait_until_idle(port: int, timeout_s: float = 60.0) -> None:
     raise TimeoutError(f"the server on port {port} is still busy after {timeout_s:g} s")
 
 
-def measure(server: RunningServer, attack: Attack, probe: HttpRequest, probe_cpu_s: float = 0.0) -> CaseCost:
-    """Send ``attack`` while ``probe`` runs; ``probe_cpu_s`` is what one probe costs the server on its own."""
+def measure(server: RunningServer, attack: Attack, probe: HttpRequest, probe_cpu_s: float = 0.0) -> dict[str, Any]:
+    """What ``attack`` cost the server, and what it did to ``probe`` sent meanwhile (``probe_cpu_s`` is what one
+    probe costs the server on its own); ``ok``: every answer was one the service documents for this attack."""
     sender = attack.build()
     wait_until_idle(server.port)
     reset_peak_rss(server.pid)
     rss_kib, cpu_s = status_kib(server.pid, "VmRSS"), server.cpu_seconds()
-    with probing(server.port, probe) as probes:
+    with crowd(server.port, probe, 1, pause_s=PROBE_EVERY_S) as probed:
         answers = sender(server.port)
         time.sleep(SETTLE_S)
+    probes = [each.answer for each in probed]
     growth_kib = status_kib(server.pid, "VmHWM") - rss_kib
     cpu_s = server.cpu_seconds() - cpu_s - len(probes) * probe_cpu_s
-    failures = Counter(answer.kind for answer in probes if answer.status != 200)
-    return CaseCost(
-        name=attack.name,
-        cost_class=attack.cost_class,
-        admitted=attack.admitted,
-        client_paced=attack.client_paced,
-        expected=sorted(attack.expected),
-        answers=dict(Counter(answer.kind for answer in answers)),
-        seconds=round(max((answer.seconds for answer in answers), default=0.0), 3),
-        cpu_s=round(max(cpu_s, 0.0), 3),
-        peak_rss_growth_mib=round(growth_kib / KIB_PER_MIB, 1),
-        probes=len(probes),
-        probe_worst_ms=round(max((answer.seconds for answer in probes), default=0.0) * 1000, 1),
-        probe_failures=dict(failures),
-    )
+    kinds = Counter(answer.kind for answer in answers)
+    return {
+        "name": attack.name,
+        "cost_class": attack.cost_class,
+        "admitted": attack.admitted,
+        "client_paced": attack.client_paced,
+        "expected": sorted(attack.expected),
+        "answers": dict(kinds),
+        "seconds": round(max((answer.seconds for answer in answers), default=0.0), 3),  # until the slowest answer
+        "cpu_s": round(max(cpu_s, 0.0), 3),  # the probe's own share taken out
+        "peak_rss_growth_mib": round(growth_kib / KIB_PER_MIB, 1),
+        "probes": len(probes),
+        "probe_worst_ms": round(max((answer.seconds for answer in probes), default=0.0) * 1000, 1),
+        "probe_failures": dict(Counter(answer.kind for answer in probes if answer.status != 200)),
+        "ok": set(kinds) <= attack.expected,
+    }
 
 
 @contextlib.contextmanager
@@ -172,7 +126,7 @@ def run_costs(model: str, work: Path, *, quick: bool) -> dict[str, Any]:
         for _ in range(20):  # warm the allocator's arenas and the model's first batch sizes
             send(HOST, server.port, probe)
         baseline = measure(server, idle(BASELINE_S), probe)
-        probe_cpu_s = baseline.cpu_s / max(1, baseline.probes)
+        probe_cpu_s = baseline["cpu_s"] / max(1, baseline["probes"])
         idle_start_mib = status_kib(server.pid, "VmRSS") / KIB_PER_MIB
         cases = [measure(server, attack, probe, probe_cpu_s) for attack in attacks]
         time.sleep(IDLE_S)
@@ -190,8 +144,8 @@ def run_costs(model: str, work: Path, *, quick: bool) -> dict[str, Any]:
             "VmHWM (reset before each attack) minus VmRSS before it; CPU seconds exclude the probe's own "
             f"(measured alone: {probe_cpu_s * 1000:.2f} ms per probe); the probe runs {SETTLE_S} s past each attack."
         ),
-        "baseline": baseline.as_dict(),
-        "cases": [case.as_dict() for case in cases],
+        "baseline": baseline,
+        "cases": cases,
         "idle_rss_start_mib": round(idle_start_mib, 1),
         "idle_rss_end_mib": round(idle_end_mib, 1),
         "shutdown": {**shutdown, "clients": SHUTDOWN_CLIENTS, "drain_s": settings.drain_s},

@@ -6,9 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,41 +18,21 @@ from reliability.client import HttpRequest, send
 FAULT_TIMEOUT_S: Final = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class StartupFault:
-    """How the service reacted to one broken model."""
-
-    name: str
-    exit_code: int | None
-    seconds: float
-    stderr_lines: tuple[str, ...]
-    ready_probes: int
-    ready_ever_200: bool
-
-    @property
-    def one_clear_line(self) -> bool:
-        """Exactly one stderr line: a JSON error record saying it cannot start, without a traceback."""
-        if len(self.stderr_lines) != 1:
-            return False
-        try:
-            record = json.loads(self.stderr_lines[0])
-        except json.JSONDecodeError:
-            return False
-        message = str(record.get("message", ""))
-        return record.get("level") == "error" and message.startswith("cannot start") and "traceback" not in record
-
-    @property
-    def survived(self) -> bool:
-        """Refused as documented: non-zero exit, one clear line, never ready."""
-        return self.exit_code not in (0, None) and self.one_clear_line and not self.ready_ever_200
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready, with the derived verdicts."""
-        return {**asdict(self), "one_clear_line": self.one_clear_line, "survived": self.survived}
+def one_clear_line(stderr_lines: Sequence[str]) -> bool:
+    """Exactly one stderr line: a JSON error record saying it cannot start, without a traceback."""
+    if len(stderr_lines) != 1:
+        return False
+    try:
+        record = json.loads(stderr_lines[0])
+    except json.JSONDecodeError:
+        return False
+    message = str(record.get("message", ""))
+    return record.get("level") == "error" and message.startswith("cannot start") and "traceback" not in record
 
 
-def start_with_model(name: str, model: Path, log_dir: Path) -> StartupFault:
-    """Start the service on ``model``, probe /ready until it exits, and describe what happened."""
+def start_with_model(name: str, model: Path, log_dir: Path) -> dict[str, Any]:
+    """Start the service on ``model``, probe /ready until it exits, and describe what happened; ``survived``:
+    refused as documented (non-zero exit, one clear line, never ready)."""
     # Not entered as a context manager, which would wait for a readiness that must never come.
     server = RunningServer(service_spec(model, name=name), log_dir)
     probes, ready = 0, False
@@ -67,12 +46,21 @@ def start_with_model(name: str, model: Path, log_dir: Path) -> StartupFault:
         server.stop()
     # The service logs to stderr only, so the log (stdout and stderr) holds exactly its stderr lines. Paths in
     # them are made relative to the project, so a committed report names no folder of this machine.
-    lines = tuple(line.replace(f"{PROJECT_ROOT}/", "") for line in server.log_text().splitlines() if line.strip())
-    seconds = round(time.monotonic() - server.started, 3)
-    return StartupFault(name, server.process.returncode, seconds, lines, probes, ready)
+    lines = [line.replace(f"{PROJECT_ROOT}/", "") for line in server.log_text().splitlines() if line.strip()]
+    exit_code = server.process.returncode
+    return {
+        "name": name,
+        "exit_code": exit_code,
+        "seconds": round(time.monotonic() - server.started, 3),
+        "stderr_lines": lines,
+        "ready_probes": probes,
+        "ready_ever_200": ready,
+        "one_clear_line": one_clear_line(lines),
+        "survived": exit_code not in (0, None) and one_clear_line(lines) and not ready,
+    }
 
 
-def start_with_models(models: Mapping[str, Path], log_dir: Path) -> list[StartupFault]:
+def start_with_models(models: Mapping[str, Path], log_dir: Path) -> list[dict[str, Any]]:
     """Run :func:`start_with_model` for every named model, in parallel."""
     with ThreadPoolExecutor(max_workers=max(1, len(models))) as pool:
         futures = [pool.submit(start_with_model, name, path, log_dir) for name, path in models.items()]

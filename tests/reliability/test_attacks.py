@@ -23,7 +23,7 @@ from reliability.attacks import (
     progressive_jpeg,
     raw_png,
 )
-from reliability.cost import CaseCost, targets
+from reliability.cost import targets
 from service.admission import JPEG_SCAN_MARKER, admit_image
 from service.errors import ImageTooLargeError
 from service.pipeline import decode_limits
@@ -98,8 +98,8 @@ def test_the_catalogue_covers_every_cost_class() -> None:
 
 
 def measured(name: str, **changes: Any) -> dict[str, Any]:
-    figures = CaseCost(name, "CPU", False, False, ["200"], {"200": 1}, 0.1, 0.1, 10.0, 10, 5.0, {}).as_dict()
-    return {**figures, **changes}
+    figures = {"seconds": 0.1, "cpu_s": 0.1, "peak_rss_growth_mib": 10.0, "probes": 10, "probe_worst_ms": 5.0}
+    return {"name": name, "client_paced": False, "answers": {"200": 1}, "probe_failures": {}, **figures, **changes}
 
 
 def test_targets_name_the_attacks_that_missed_them() -> None:

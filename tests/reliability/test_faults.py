@@ -55,15 +55,15 @@ def test_broken_models_stop_the_start_with_one_line_and_readiness_never_green(
     models["no-labels-metadata"] = build_model_without_labels(tmp_path / "nolabels.onnx")
     models["fails-at-run"] = build_model_failing_at_run(tmp_path / "fails.onnx")
     results = start_with_models(models, tmp_path / "logs")
-    assert [result.name for result in results] == list(models)
+    assert [result["name"] for result in results] == list(models)
     for result in results:
-        assert result.exit_code == EXIT_MODEL_ERROR, result
-        assert result.one_clear_line, result.stderr_lines
-        assert models[result.name].name in result.stderr_lines[0]
-        assert "Traceback" not in result.stderr_lines[0]
-        assert result.ready_probes >= 1 and not result.ready_ever_200
-        assert result.survived
-        assert result.seconds < 30
+        assert result["exit_code"] == EXIT_MODEL_ERROR, result
+        assert result["one_clear_line"], result["stderr_lines"]
+        assert models[result["name"]].name in result["stderr_lines"][0]
+        assert "Traceback" not in result["stderr_lines"][0]
+        assert result["ready_probes"] >= 1 and not result["ready_ever_200"]
+        assert result["survived"]
+        assert result["seconds"] < 30
 
 
 def test_a_failing_loader_stops_the_lifespan_and_readiness_stays_red(make_settings: SettingsFactory) -> None:
