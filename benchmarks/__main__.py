@@ -13,7 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.config import SECTIONS, BenchPlan, build_plan, display_path
+from benchmarks.config import (
+    RESULTS_MARKDOWN,
+    RUNS_DIR,
+    SECTIONS,
+    BenchPlan,
+    add_run_options,
+    build_plan,
+    display_path,
+    settle_destination,
+)
 from benchmarks.context import BenchContext
 from benchmarks.machine import describe_machine, describe_models, load_average
 from benchmarks.plots import HTTP_PLOT, INPROCESS_PLOT, plot_http, plot_inprocess
@@ -24,31 +33,20 @@ from benchmarks.targets import evaluate_targets
 RESULTS_FILE = "results.json"
 EXIT_OK = 0
 EXIT_SECTION_FAILED = 1
-EXIT_USAGE = 2
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """The command line."""
+def parse_args(argv: Sequence[str] | None, runs_dir: Path = RUNS_DIR) -> argparse.Namespace:
+    """The command line; ``output`` and ``markdown`` filled in (a new run folder unless published)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="tiny durations and few configurations (about a minute)")
-    parser.add_argument(
-        "--publish", action="store_true", help="write the committed benchmarks/results and RESULTS.md (full runs)"
-    )
-    parser.add_argument("--output", type=Path, default=None, help="directory for results.json and the plots")
-    parser.add_argument("--markdown", type=Path, default=None, help="where to write RESULTS.md")
+    add_run_options(parser, "smoke", "tiny durations and few configurations (about a minute)")
     parser.add_argument("--keras-model", type=Path, default=None, help="Keras checkpoint for the TensorFlow path")
     parser.add_argument("--threads", type=int, default=None, help="in-process threads (default: the service's)")
-    parser.add_argument(
-        "--sections",
-        default=",".join(SECTIONS),
-        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)",
-    )
-    parser.add_argument(
-        "--report-only",
-        action="store_true",
-        help="re-render RESULTS.md and plots from the JSON (the committed one with --publish, else --output's)",
-    )
-    return parser.parse_args(argv)
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="(default: all)")
+    arguments = parser.parse_args(argv)
+    if arguments.threads is not None and arguments.threads < 1:
+        parser.error(f"--threads must be at least 1, got {arguments.threads}")
+    mode = "smoke" if arguments.smoke else "full"
+    return settle_destination(parser, arguments, "benchmarks", mode, published=RESULTS_MARKDOWN, runs_dir=runs_dir)
 
 
 def plan_as_dict(plan: BenchPlan) -> dict[str, Any]:
@@ -93,28 +91,18 @@ def write_outputs(results: dict[str, Any], output_dir: Path, markdown_path: Path
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks (or only re-render the report) and return the exit code."""
     args = parse_args(argv)
-    sections = tuple(section.strip() for section in args.sections.split(",") if section.strip())
-    if args.report_only and args.output is None and not args.publish:
-        print("python -m benchmarks: --report-only needs --output RUN_FOLDER, or --publish", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        plan = build_plan(
-            smoke=args.smoke,
-            publish=args.publish,
-            output_dir=args.output,
-            markdown_path=args.markdown,
-            keras_model=args.keras_model,
-            threads=args.threads,
-            sections=sections,
-        )
-    except ValueError as error:
-        print(f"python -m benchmarks: {error}", file=sys.stderr)
-        return EXIT_USAGE
     if args.report_only:
-        stored = json.loads((plan.output_dir / RESULTS_FILE).read_text())
-        write_outputs(stored, plan.output_dir, plan.markdown_path)
-        print(f"wrote {plan.markdown_path}", file=sys.stderr)
+        write_outputs(json.loads((args.output / RESULTS_FILE).read_text()), args.output, args.markdown)
+        print(f"wrote {args.markdown}", file=sys.stderr)
         return EXIT_OK
+    plan = build_plan(
+        smoke=args.smoke,
+        output_dir=args.output,
+        markdown_path=args.markdown,
+        keras_model=args.keras_model,
+        threads=args.threads,
+        sections=tuple(args.sections),
+    )
     progress = Progress()
     progress("benchmarks", f"{plan.mode} run, sections {', '.join(plan.sections)}, output {plan.output_dir}")
     results: dict[str, Any] = {

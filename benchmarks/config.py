@@ -1,7 +1,9 @@
-"""The benchmark plan: one frozen dataclass per run mode (full or smoke), built in one function."""
+"""The benchmark plan: one frozen dataclass per run mode (full or smoke), built in one function; and where a
+benchmark or reliability run writes, from the options both commands share."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from dataclasses import dataclass, replace
@@ -86,6 +88,40 @@ def run_folder(kind: str, mode: str, runs_dir: Path = RUNS_DIR) -> Path:
     return folder
 
 
+def add_run_options(parser: argparse.ArgumentParser, trial: str, trial_help: str) -> None:
+    """The options of every harness run: its short trial mode (``--smoke``, ``--quick``), where it writes, and
+    re-rendering the report alone."""
+    parser.add_argument(f"--{trial}", action="store_true", help=trial_help)
+    parser.add_argument("--publish", action="store_true", help="write the committed results and report (full runs)")
+    parser.add_argument("--output", type=Path, default=None, help="folder for the JSON (default: a new run folder)")
+    parser.add_argument("--markdown", type=Path, default=None, help="the report (default: in the output folder)")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="re-render the report from the stored JSON (the committed one with --publish, else --output's)",
+    )
+
+
+def settle_destination(
+    parser: argparse.ArgumentParser,
+    arguments: argparse.Namespace,
+    kind: str,
+    mode: str,
+    *,
+    published: Path,
+    runs_dir: Path = RUNS_DIR,
+) -> argparse.Namespace:
+    """Fill in ``output`` and ``markdown``: a new run folder under ``runs_dir``, or with ``--publish`` (full runs
+    only) the committed results folder and the ``published`` report; a usage error for what cannot be done."""
+    if arguments.report_only and arguments.output is None and not arguments.publish:
+        parser.error("--report-only needs --output RUN_FOLDER, or --publish")
+    if arguments.publish and mode != "full":
+        parser.error(f"a {mode} run's figures mean nothing: it cannot be published")
+    arguments.output = arguments.output or (RESULTS_DIR if arguments.publish else run_folder(kind, mode, runs_dir))
+    arguments.markdown = arguments.markdown or (published if arguments.publish else arguments.output / published.name)
+    return arguments
+
+
 def available_cpus() -> tuple[int, ...]:
     """The CPUs this process may run on, in order."""
     return tuple(sorted(os.sched_getaffinity(0)))
@@ -108,33 +144,20 @@ def find_keras_model(explicit: Path | None) -> Path | None:
 def build_plan(
     *,
     smoke: bool,
-    publish: bool = False,
-    output_dir: Path | None = None,
-    markdown_path: Path | None = None,
+    output_dir: Path,
+    markdown_path: Path,
     keras_model: Path | None = None,
     threads: int | None = None,
     sections: tuple[str, ...] = tuple(SECTIONS),
-    runs_dir: Path = RUNS_DIR,
 ) -> BenchPlan:
-    """The plan for a full run (about 15 minutes) or a smoke run (about a minute). Its results go to a new run
-    folder, or with ``publish`` (full runs only) to the committed ``benchmarks/results`` and ``RESULTS.md``."""
-    unknown = sorted(set(sections) - set(SECTIONS))
-    if unknown:
-        raise ValueError(f"unknown benchmark section(s) {unknown}; choose from {list(SECTIONS)}")
-    if publish and smoke:
-        raise ValueError("a smoke run's figures mean nothing: it cannot be published")
-    mode: Mode = "smoke" if smoke else "full"
-    output = output_dir or (RESULTS_DIR if publish else run_folder("benchmarks", mode, runs_dir))
-    markdown = markdown_path or (RESULTS_MARKDOWN if publish else output / "RESULTS.md")
+    """The plan for a full run (about 15 minutes) or a smoke run (about a minute)."""
     if threads is None:
         from service.settings import Settings  # here, not at the top: the TensorFlow-path image has no service/
 
         threads = Settings().intra_op_threads
-    if threads < 1:
-        raise ValueError(f"threads must be at least 1, got {threads}")
     plan = BenchPlan(
-        output_dir=output,
-        markdown_path=markdown,
+        output_dir=output_dir,
+        markdown_path=markdown_path,
         keras_model=find_keras_model(keras_model),
         threads=threads,
         sections=tuple(section for section in SECTIONS if section in sections),

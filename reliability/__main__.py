@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.config import MODELS_DIR, PROJECT_ROOT, RESULTS_DIR, run_folder
+from benchmarks.config import MODELS_DIR, PROJECT_ROOT, add_run_options, settle_destination
 from benchmarks.inputs import V2_INFER_PATH, Workload
 from benchmarks.machine import describe_machine
 from benchmarks.processes import HOST, RunningServer, service_spec
@@ -75,34 +75,13 @@ class Plan:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """The command line."""
+    """The command line; ``output`` and ``markdown`` filled in (a new run folder unless published)."""
     parser = argparse.ArgumentParser(prog="python -m reliability", description=__doc__)
-    parser.add_argument(
-        "--quick", action="store_true", help="a 10 s soak, short floods, a few attacks (about a minute)"
-    )
-    parser.add_argument(
-        "--publish", action="store_true", help="write the committed reliability.json and RELIABILITY.md (full runs)"
-    )
-    parser.add_argument("--output", type=Path, default=None, help="folder for the JSON (default: a new run folder)")
-    parser.add_argument("--markdown", type=Path, default=None, help="the report (default: RELIABILITY.md in it)")
+    add_run_options(parser, "quick", "a 10 s soak, short floods, a few attacks (about a minute)")
     parser.add_argument("--model", default="fp32", help="fp32, int8 or a path (default fp32)")
-    parser.add_argument(
-        "--report-only",
-        action="store_true",
-        help="re-render the Markdown from the stored JSON (the committed one with --publish, else --output's)",
-    )
     arguments = parser.parse_args(argv)
-    if arguments.publish and arguments.quick:
-        parser.error("a quick run's figures are not the committed ones: --publish takes a full run")
-    if arguments.report_only and arguments.output is None and not arguments.publish:
-        parser.error("--report-only needs --output RUN_FOLDER, or --publish")
-    if arguments.publish:
-        arguments.output = arguments.output or RESULTS_DIR
-        arguments.markdown = arguments.markdown or PUBLISHED_MARKDOWN
-    elif arguments.output is None:
-        arguments.output = run_folder("reliability", "quick" if arguments.quick else "full")
-    arguments.markdown = arguments.markdown or arguments.output / PUBLISHED_MARKDOWN.name
-    return arguments
+    mode = "quick" if arguments.quick else "full"
+    return settle_destination(parser, arguments, "reliability", mode, published=PUBLISHED_MARKDOWN)
 
 
 def serving(name: str, model: str, work: Path, environ: Mapping[str, str] | None = None) -> RunningServer:
