@@ -23,10 +23,9 @@ from benchmarks.config import (
     display_path,
     settle_destination,
 )
-from benchmarks.context import BenchContext
+from benchmarks.context import BenchContext, Progress
 from benchmarks.machine import describe_machine, describe_models, load_average
 from benchmarks.plots import HTTP_PLOT, INPROCESS_PLOT, plot_http, plot_inprocess
-from benchmarks.progress import Progress
 from benchmarks.report import render
 from benchmarks.targets import evaluate_targets
 

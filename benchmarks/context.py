@@ -1,21 +1,45 @@
-"""What every benchmark section runs with: the plan, progress, the CPU split, the test inputs, started servers."""
+"""What every benchmark section runs with: the plan, progress lines, the CPU split, the test inputs, and the servers
+under test (this service FP32/INT8 with batching on or off, the TensorFlow-path service, the no-op ceiling)."""
 
 from __future__ import annotations
 
 import functools
+import sys
+import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 from benchmarks.config import BenchPlan, available_cpus, split_cpus
 from benchmarks.inputs import TestImage, Workload, read_test_images, write_workloads
 from benchmarks.load import LoadResult, run_hey
-from benchmarks.processes import RunningServer, ServerSpec
-from benchmarks.progress import Progress
-from benchmarks.servers import compared_specs
+from benchmarks.processes import RunningServer, ServerSpec, service_spec
 
 TEST_IMAGES = 16
+DEFAULT_SERVICE = "service_fp32_batching"  # this service as it ships: the one every target is measured on
+TF_SERVICE = "tf_service"
+CEILING = "ceiling"
+CEILING_SPEC = ServerSpec(
+    name=CEILING,
+    argv=(sys.executable, "-m", "benchmarks.ceiling", "--port", "{port}"),
+    description="ceiling: Starlette/uvicorn reading the upload, constant JSON answer",
+)
 Measured = TypeVar("Measured")
+
+
+class Progress:
+    """Prints `[  12.3s] section: message` lines on stderr so a long run shows where it is."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream if stream is not None else sys.stderr
+        self._started = time.monotonic()
+
+    def __call__(self, section: str, message: str) -> None:
+        print(f"[{self.elapsed_seconds:7.1f}s] {section}: {message}", file=self._stream, flush=True)
+
+    @property
+    def elapsed_seconds(self) -> float:
+        """Seconds since this progress reporter was created."""
+        return time.monotonic() - self._started
 
 
 class BenchContext:
@@ -28,11 +52,6 @@ class BenchContext:
         self.server_cpus, self.load_cpus = split_cpus(available_cpus())
         self.threads = len(self.server_cpus)  # one inference thread per server CPU
 
-    @property
-    def log_dir(self) -> Path:
-        """Where the servers' logs go."""
-        return self.work_dir / "logs"
-
     # Read on first use, inside the section that needs them: `--sections footprint` runs without the dataset.
     @functools.cached_property
     def images(self) -> list[TestImage]:
@@ -44,13 +63,46 @@ class BenchContext:
         """The request bodies for the first test image, written where `hey` can read them."""
         return write_workloads(self.images[0], self.work_dir / "bodies")
 
+    def service(self, model: str = "fp32", batching: bool = True) -> ServerSpec:
+        """This service with the given model and batching (by default as it ships), one worker, access log off."""
+        environment = {
+            "CIFAR10_BATCHING": "true" if batching else "false",
+            "CIFAR10_INTRA_OP_THREADS": str(self.threads),
+            "CIFAR10_WORKERS": "1",
+            "CIFAR10_ACCESS_LOG": "false",
+            "CIFAR10_LOG_LEVEL": "warning",
+        }
+        return service_spec(
+            model,
+            environment,
+            name=f"service_{model}_{'batching' if batching else 'no_batching'}",
+            description=f"this service, {model.upper()}, dynamic batching {'on' if batching else 'off'}",
+            models_dir=self.plan.models_dir,
+        )
+
+    def service_variants(self) -> list[ServerSpec]:
+        """Every service configuration to load-test (FP32/INT8 × batching on/off), or only the default one."""
+        if not self.plan.http_full_matrix:
+            return [self.service()]
+        return [self.service(model, batching) for model in ("fp32", "int8") for batching in (True, False)]
+
     def compared_specs(self) -> tuple[list[ServerSpec], dict[str, str]]:
-        """This service, the TensorFlow-path service and the ceiling, with a note for what was skipped."""
-        return compared_specs(self.plan, self.threads)
+        """This service, the TensorFlow-path service (FastAPI + UploadFile + Pillow + model.predict, when a Keras
+        checkpoint is found) and the ceiling, in that order, with a note for what was skipped."""
+        keras_model = self.plan.keras_model
+        if keras_model is None:
+            return [self.service(), CEILING_SPEC], {TF_SERVICE: "skipped: no Keras checkpoint found"}
+        command = (sys.executable, "-m", "benchmarks.tf_service", "--model", str(keras_model))
+        tf_service = ServerSpec(
+            name=TF_SERVICE,
+            argv=(*command, "--threads", str(self.threads), "--port", "{port}"),
+            description="TensorFlow path: FastAPI + UploadFile + Pillow + model.predict",
+        )
+        return [self.service(), tf_service, CEILING_SPEC], {}
 
     def start(self, spec: ServerSpec) -> RunningServer:
         """A server pinned to the server CPUs; enter it to wait until it is ready."""
-        return RunningServer(spec, self.log_dir, self.server_cpus)
+        return RunningServer(spec, self.work_dir / "logs", self.server_cpus)
 
     def hey(self, server: RunningServer, workload: Workload, concurrency: int, seconds: float) -> LoadResult:
         """`hey` against `server`, pinned to the load generator's CPU."""

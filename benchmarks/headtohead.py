@@ -14,10 +14,9 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
-from benchmarks.context import BenchContext
+from benchmarks.context import CEILING, DEFAULT_SERVICE, TF_SERVICE, BenchContext
 from benchmarks.load import hey_available
 from benchmarks.processes import RunningServer, cpu_seconds_of
-from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE
 from benchmarks.stats import median_of, ratio
 from benchmarks.targets import TARGET_CONCURRENCY
 

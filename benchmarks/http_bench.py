@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.context import BenchContext
+from benchmarks.context import CEILING, DEFAULT_SERVICE, BenchContext
 from benchmarks.inputs import Workload
 from benchmarks.load import hey_available
 from benchmarks.processes import RunningServer, ServerSpec, request
-from benchmarks.servers import CEILING, DEFAULT_SERVICE, service_variants
 
 SEQUENTIAL_PROBES = 5
 
@@ -43,7 +42,7 @@ def run(context: BenchContext) -> dict[str, Any]:
     """Load-test each server with each workload at each concurrency; servers and `hey` on separate CPUs."""
     plan, workloads = context.plan, context.workloads
     compared, notes = context.compared_specs()  # the default service first, then TF path and ceiling
-    specs = [*service_variants(plan.http_full_matrix, context.threads, plan.models_dir), *compared[1:]]
+    specs = [*context.service_variants(), *compared[1:]]
     have_hey = hey_available()
     if not have_hey:
         notes["load_generator"] = "skipped load runs: `hey` not installed (make system-deps); sequential probes only"

@@ -12,9 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks.config import BenchPlan, display_path
-from benchmarks.context import BenchContext
+from benchmarks.context import BenchContext, Progress
 from benchmarks.inputs import pixel_batch
-from benchmarks.progress import Progress
 from benchmarks.stats import median_of, ratio, summarize_latencies
 from service.pipeline import session_config
 from service.runtime import OnnxModel

@@ -12,10 +12,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.context import BenchContext
+from benchmarks.context import CEILING, CEILING_SPEC, BenchContext
 from benchmarks.load import hey_available
 from benchmarks.processes import RunningServer, cpu_seconds_of, pinned, request
-from benchmarks.servers import CEILING, ceiling_spec, default_service_spec
 from benchmarks.targets import TARGET_CONCURRENCY
 
 SAMPLE_RATE_HZ = 200
@@ -150,7 +149,7 @@ def run(context: BenchContext) -> dict[str, Any]:
     if not hey_available():
         return {"skipped": "hey not installed (make system-deps)"}
     notes: dict[str, str] = {}
-    specs = (default_service_spec(context.threads, context.plan.models_dir), ceiling_spec())
+    specs = (context.service(), CEILING_SPEC)
     stages = context.each_server(specs, lambda server: stage_costs(context, server), notes)
     executable = py_spy()
     if executable is None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.context import CEILING, DEFAULT_SERVICE, TF_SERVICE
 from benchmarks.markdown import cell, fixed, table
 from benchmarks.plots import HTTP_PLOT, INPROCESS_PLOT, RUNNER_LABELS
 from benchmarks.profiling import FRAMEWORK_BUCKETS
-from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE
 from benchmarks.stats import ratio
 from benchmarks.targets import (
     CEILING_SHARE,

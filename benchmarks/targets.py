@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from benchmarks.context import CEILING, DEFAULT_SERVICE, TF_SERVICE
 from benchmarks.markdown import fixed
-from benchmarks.servers import CEILING, DEFAULT_SERVICE, TF_SERVICE
 from benchmarks.stats import ratio
 
 TARGET_CONCURRENCY = 32

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.context import CEILING_SPEC
 from benchmarks.processes import (
     RunningServer,
     ServerSpec,
@@ -20,7 +21,6 @@ from benchmarks.processes import (
     request,
     service_spec,
 )
-from benchmarks.servers import ceiling_spec
 
 
 def test_memory_of_this_process_is_positive_and_peak_is_at_least_current() -> None:
@@ -54,7 +54,7 @@ def test_pinned_prefixes_taskset_only_when_cpus_are_given() -> None:
 
 @pytest.mark.server
 def test_ceiling_server_starts_answers_and_stops(tmp_path: Path) -> None:
-    with RunningServer(ceiling_spec(), tmp_path) as server:
+    with RunningServer(CEILING_SPEC, tmp_path) as server:
         assert server.ready_seconds is not None and 0 < server.ready_seconds < 60
         assert server.memory()["rss_mib"] > 10
         process = server.process
