@@ -81,7 +81,7 @@ def build_runners(plan: BenchPlan, progress: Progress) -> tuple[list[Runner], di
         notes["tensorflow"] = "skipped: no Keras checkpoint (models/best_model.keras) found"
         return runners, notes
     progress("inprocess", f"loading {plan.keras_model} with TensorFlow ({plan.threads} threads)")
-    from benchmarks.tensorflow_path import load_keras_model, tensorflow_runners
+    from benchmarks.tf_service import load_keras_model, tensorflow_runners
 
     model = load_keras_model(plan.keras_model, plan.threads)
     for name, (prepare, call) in tensorflow_runners(model).items():

@@ -21,7 +21,6 @@ DOCKERFILE = PROJECT_ROOT / "benchmarks" / "tf_path.Dockerfile"
 APP_FILES = (
     "benchmarks/__init__.py",
     "benchmarks/config.py",
-    "benchmarks/tensorflow_path.py",
     "benchmarks/tf_service.py",
     "training/__init__.py",
     "training/labels.py",
