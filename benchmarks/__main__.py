@@ -65,7 +65,8 @@ def run_sections(plan: BenchPlan, progress: Progress) -> tuple[dict[str, Any], d
         progress(section, "starting")
         try:
             # Imported only when it runs: `--sections footprint` needs neither TensorFlow nor onnxruntime.
-            results[section] = importlib.import_module(f"benchmarks.{SECTIONS[section]}").run(context)
+            module, function = SECTIONS[section].split(".")
+            results[section] = getattr(importlib.import_module(f"benchmarks.{module}"), function)(context)
         except Exception as error:  # one broken section must not lose the others' figures
             errors[section] = f"{type(error).__name__}: {error}"
             progress(section, f"FAILED: {errors[section]}")

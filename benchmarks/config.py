@@ -56,15 +56,15 @@ class BenchPlan:
     large_photo_requests: int = 15
 
 
-# Each section, in running order, and the module that measures it (`benchmarks.<module>.run(context)`).
+# Each section, in running order, and the function that measures it (`benchmarks.<module>.<function>(context)`).
 SECTIONS = {
-    "inprocess": "inprocess",
-    "http": "http_bench",
-    "headtohead": "headtohead",
-    "profile": "profiling",
-    "coldstart": "coldstart",
-    "largephoto": "largephoto",
-    "footprint": "footprint",
+    "inprocess": "inprocess.run",
+    "http": "http_bench.run_matrix",
+    "headtohead": "http_bench.run_head_to_head",
+    "profile": "profiling.run",
+    "coldstart": "coldstart.run",
+    "largephoto": "http_bench.run_large_photo",
+    "footprint": "footprint.run",
 }
 
 

@@ -1,33 +1,25 @@
-"""End-to-end HTTP load: every server variant and workload at each concurrency, with memory before and after."""
+"""End-to-end HTTP: every server variant and workload at each concurrency with memory before and after (the
+matrix), the targets' servers side by side in interleaved rounds, and a large photo one request at a time."""
 
 from __future__ import annotations
 
+import time
+from contextlib import ExitStack
 from typing import Any
 
-from benchmarks.context import CEILING, DEFAULT_SERVICE, BenchContext
-from benchmarks.inputs import Workload
+from benchmarks.context import CEILING, DEFAULT_SERVICE, TF_SERVICE, BenchContext
+from benchmarks.inputs import large_photo_jpeg, multipart_body, multipart_content_type
 from benchmarks.load import hey_available
-from benchmarks.processes import RunningServer, ServerSpec, request
+from benchmarks.processes import RunningServer, cpu_seconds_of, request
+from benchmarks.stats import median_of, ratio, summarize_latencies
+from benchmarks.targets import TARGET_CONCURRENCY
 
-SEQUENTIAL_PROBES = 5
-
-
-def workloads_for(spec: ServerSpec, workloads: dict[str, Workload]) -> list[Workload]:
-    """Multipart for every server; raw body and V2 infer only for the default service configuration."""
-    if spec.name == DEFAULT_SERVICE:
-        return [workloads["multipart"], workloads["raw"], workloads["v2"]]
-    if spec.name == CEILING:
-        return [workloads["multipart"], workloads["raw"]]
-    return [workloads["multipart"]]
-
-
-def probe(server: RunningServer, workload: Workload, count: int) -> dict[str, Any]:
-    """A few sequential requests (used when no load generator is installed): statuses only."""
-    statuses = [
-        request(server.port, "POST", workload.path, body=workload.body(), headers=workload.headers())[0]
-        for _ in range(count)
-    ]
-    return {"statuses": statuses}
+WORKLOADS = {DEFAULT_SERVICE: ("multipart", "raw", "v2"), CEILING: ("multipart", "raw")}
+IDLE_WINDOW_S = 0.2
+IDLE_CPU_SHARE = 0.05  # the /proc clock ticks every 10 ms: at most one tick in a window
+IDLE_TIMEOUT_S = 60.0
+# The other loads the targets name, each run by this service and the ceiling only: (workload, concurrency).
+MORE_LOADS = (("multipart", 1), ("raw", TARGET_CONCURRENCY))
 
 
 def service_defaults() -> dict[str, Any]:
@@ -38,7 +30,7 @@ def service_defaults() -> dict[str, Any]:
     return {"max_batch_size": defaults.max_batch_size, "max_batch_wait_ms": defaults.max_batch_wait_ms}
 
 
-def run(context: BenchContext) -> dict[str, Any]:
+def run_matrix(context: BenchContext) -> dict[str, Any]:
     """Load-test each server with each workload at each concurrency; servers and `hey` on separate CPUs."""
     plan, workloads = context.plan, context.workloads
     compared, notes = context.compared_specs()  # the default service first, then TF path and ceiling
@@ -53,12 +45,17 @@ def run(context: BenchContext) -> dict[str, Any]:
     def measure(server: RunningServer) -> None:
         name = server.spec.name
         context.progress("http", f"{name} ({server.spec.description}) ready")
+        multipart = workloads["multipart"]
         if have_hey:
-            context.hey(server, workloads["multipart"], max(plan.concurrencies), plan.http_warmup_seconds)
-        else:
-            probes[name] = probe(server, workloads["multipart"], SEQUENTIAL_PROBES)
+            context.hey(server, multipart, max(plan.concurrencies), plan.http_warmup_seconds)
+        else:  # a few sequential requests: statuses only
+            body, headers = multipart.body(), multipart.headers()
+            statuses = [request(server.port, "POST", multipart.path, body=body, headers=headers)[0] for _ in range(5)]
+            probes[name] = {"statuses": statuses}
         memory[name] = {"after_warmup": server.memory(), "ready_seconds": server.ready_seconds}
-        for workload in workloads_for(server.spec, workloads) if have_hey else []:
+        # Multipart for every server; raw bodies for this service and the ceiling, V2 for this service.
+        for workload_name in WORKLOADS.get(name, ("multipart",)) if have_hey else ():
+            workload = workloads[workload_name]
             for concurrency in plan.concurrencies:
                 cpu_before = server.cpu_seconds()
                 result = context.hey(server, workload, concurrency, plan.http_seconds)
@@ -95,5 +92,125 @@ def run(context: BenchContext) -> dict[str, Any]:
         "rows": rows,
         "memory": memory,
         "probes": probes,
+        "notes": notes,
+    }
+
+
+def run_head_to_head(context: BenchContext) -> dict[str, Any]:
+    """The HTTP targets, measured fairly on a noisy machine: the servers run side by side and take turns.
+
+    The matrix measures one server at a time, so a neighbour's burst on this shared machine can land on one
+    server's only run and move a ratio by 10-20 %. Here the three servers the targets compare are all started,
+    then loaded in interleaved rounds, in a rotating order: multipart at the target concurrency (all three),
+    then this service and the ceiling alone for the other targets' loads (multipart at c=1, raw bodies at
+    c=32). Each server's figure is the median of its rounds and each ratio the median of the per-round ratios;
+    the result is the target concurrency's summary, the other loads' under ``more``.
+    """
+    if not hey_available():
+        return {"note": "skipped: `hey` not installed (make system-deps)"}
+    plan = context.plan
+    specs, _ = context.compared_specs()
+    loads = [("multipart", TARGET_CONCURRENCY), *MORE_LOADS]
+    rounds: dict[tuple[str, int], list[dict[str, float]]] = {load: [] for load in loads}
+    with ExitStack() as stack:
+        servers = [stack.enter_context(context.start(spec)) for spec in specs]
+        pair = [server for server in servers if server.spec.name in (DEFAULT_SERVICE, CEILING)]
+        for server in servers:
+            context.hey(server, context.workloads["multipart"], TARGET_CONCURRENCY, plan.http_warmup_seconds)
+        for number in range(plan.headtohead_rounds):
+            for workload, concurrency in loads:
+                taking_turns = servers if (workload, concurrency) == loads[0] else pair
+                rates = _round(context, taking_turns, workload, concurrency, number)
+                rounds[(workload, concurrency)].append(rates)
+                context.progress(
+                    "headtohead",
+                    f"round {number + 1}/{plan.headtohead_rounds}, {workload} c={concurrency}: "
+                    + ", ".join(f"{name} {rate:,.0f} req/s" for name, rate in rates.items()),
+                )
+    summaries = [summarise(rounds[load], load[0], plan.headtohead_seconds, load[1]) for load in loads]
+    return {**summaries[0], "more": summaries[1:]}
+
+
+def _round(
+    context: BenchContext, servers: list[RunningServer], workload: str, concurrency: int, number: int
+) -> dict[str, float]:
+    """One turn each, starting from a different server each round; the next turn starts once the server whose
+    turn ended is idle (the TensorFlow-path service keeps working through its backlog for seconds)."""
+    shift = number % len(servers)
+    rates: dict[str, float] = {}
+    for server in servers[shift:] + servers[:shift]:
+        result = context.hey(server, context.workloads[workload], concurrency, context.plan.headtohead_seconds)
+        if result.errors or result.non_2xx:
+            raise RuntimeError(f"{server.spec.name}: {result.errors} errors, {result.non_2xx} non-2xx")
+        rates[server.spec.name] = result.ok_per_s
+        wait_until_idle(server.pid)
+    return rates
+
+
+def wait_until_idle(pid: int, *, timeout_s: float = IDLE_TIMEOUT_S) -> bool:
+    """Wait until the process uses under IDLE_CPU_SHARE of a core over IDLE_WINDOW_S; say whether it did."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        before = cpu_seconds_of(pid)
+        time.sleep(IDLE_WINDOW_S)
+        if cpu_seconds_of(pid) - before < IDLE_CPU_SHARE * IDLE_WINDOW_S:
+            return True
+    return False
+
+
+def summarise(
+    rounds: list[dict[str, float]], workload: str, seconds: float, concurrency: int = TARGET_CONCURRENCY
+) -> dict[str, Any]:
+    """Median requests/s per server and median per-round ratios of this service to the others."""
+    names = list(rounds[0]) if rounds else []
+    medians = {name: median_of([r[name] for r in rounds]) for name in names}
+    ratios: dict[str, float] = {}
+    for other, key in ((TF_SERVICE, "vs_tf_service"), (CEILING, "vs_ceiling")):
+        per_round = [ratio(r.get(DEFAULT_SERVICE), r.get(other)) for r in rounds]
+        if per_round and all(value is not None for value in per_round):
+            ratios[key] = median_of([value for value in per_round if value is not None])
+    return {
+        "concurrency": concurrency,
+        "workload": workload,
+        "seconds_per_round": seconds,
+        "rounds": rounds,
+        "median_ok_per_s": medians,
+        "median_ratios": ratios,
+    }
+
+
+def run_large_photo(context: BenchContext) -> dict[str, Any]:
+    """`/predict` latency for a multi-megapixel JPEG made at benchmark time (16 MP full, 12 MP smoke), posted one
+    at a time to this service, the TensorFlow-path service and the ceiling."""
+    requests = context.plan.large_photo_requests
+    photo, (width, height) = large_photo_jpeg(context.plan.large_photo_megapixels)
+    body = multipart_body(photo, filename="photo.jpg")
+    headers = {"Content-Type": multipart_content_type()}
+    context.progress("largephoto", f"{width}×{height} ({width * height / 1e6:.1f} MP, {len(photo) / 1e6:.1f} MB JPEG)")
+    specs, notes = context.compared_specs()
+
+    def measure(server: RunningServer) -> dict[str, Any]:
+        request(server.port, "POST", "/predict", body=body, headers=headers)  # warm-up
+        latencies: list[float] = []
+        statuses: list[int] = []
+        answer = b""
+        for _ in range(requests):
+            started = time.perf_counter()
+            status, answer = request(server.port, "POST", "/predict", body=body, headers=headers)
+            latencies.append(time.perf_counter() - started)
+            statuses.append(status)
+        summary = {**summarize_latencies(latencies), "statuses": sorted(set(statuses))}
+        context.progress(
+            "largephoto", f"{server.spec.name}: p50 {summary['p50_ms']:.1f} ms, statuses {summary['statuses']}"
+        )
+        return {**summary, "answer": answer[:300].decode(errors="replace")}
+
+    return {
+        "width": width,
+        "height": height,
+        "megapixels": width * height / 1e6,
+        "jpeg_bytes": len(photo),
+        "requests": requests,
+        "servers": context.each_server(specs, measure, notes),
         "notes": notes,
     }

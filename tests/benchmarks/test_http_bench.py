@@ -1,4 +1,5 @@
-"""Tests for benchmarks.headtohead: medians of interleaved rounds, and the targets and report that use them."""
+"""Tests for benchmarks.http_bench: medians of interleaved head-to-head rounds, and the targets and report
+that use them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from benchmarks.headtohead import summarise, wait_until_idle
+from benchmarks.http_bench import summarise, wait_until_idle
 from benchmarks.report import render
 from benchmarks.targets import evaluate_targets
 from tests.benchmarks.test_targets import results_with
