@@ -7,12 +7,12 @@ import os
 import subprocess
 import sys
 import time
+from statistics import median
 from typing import Any
 
 from benchmarks.config import PROJECT_ROOT
 from benchmarks.context import BenchContext
 from benchmarks.processes import RunningServer
-from benchmarks.stats import median_of
 
 SERVICE_IMPORTS = (
     "numpy",
@@ -83,9 +83,9 @@ def run(context: BenchContext) -> dict[str, Any]:
             )
     summary = {
         name: {
-            "ready_seconds_median": median_of([run["ready_seconds"] for run in runs]),
-            "first_prediction_seconds_median": median_of([run["first_prediction_seconds"] for run in runs]),
-            "rss_mib_after_first_prediction_median": median_of([run["memory"]["rss_mib"] for run in runs]),
+            "ready_seconds_median": median([run["ready_seconds"] for run in runs]),
+            "first_prediction_seconds_median": median([run["first_prediction_seconds"] for run in runs]),
+            "rss_mib_after_first_prediction_median": median([run["memory"]["rss_mib"] for run in runs]),
             "runs": runs,
         }
         for name, runs in samples.items()

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
+from statistics import median
 from typing import Any
 
 from benchmarks.context import CEILING, DEFAULT_SERVICE, TF_SERVICE, BenchContext
 from benchmarks.inputs import large_photo_jpeg, multipart_body, multipart_content_type
 from benchmarks.load import hey_available
 from benchmarks.processes import RunningServer, cpu_seconds_of, request
-from benchmarks.stats import median_of, ratio, summarize_latencies
+from benchmarks.stats import ratio, summarize_latencies
 from benchmarks.targets import TARGET_CONCURRENCY
 
 WORKLOADS = {DEFAULT_SERVICE: ("multipart", "raw", "v2"), CEILING: ("multipart", "raw")}
@@ -163,12 +164,12 @@ def summarise(
 ) -> dict[str, Any]:
     """Median requests/s per server and median per-round ratios of this service to the others."""
     names = list(rounds[0]) if rounds else []
-    medians = {name: median_of([r[name] for r in rounds]) for name in names}
+    medians = {name: median([r[name] for r in rounds]) for name in names}
     ratios: dict[str, float] = {}
     for other, key in ((TF_SERVICE, "vs_tf_service"), (CEILING, "vs_ceiling")):
         per_round = [ratio(r.get(DEFAULT_SERVICE), r.get(other)) for r in rounds]
         if per_round and all(value is not None for value in per_round):
-            ratios[key] = median_of([value for value in per_round if value is not None])
+            ratios[key] = median([value for value in per_round if value is not None])
     return {
         "concurrency": concurrency,
         "workload": workload,

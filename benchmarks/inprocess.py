@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from numpy.typing import NDArray
 from benchmarks.config import BenchPlan, display_path
 from benchmarks.context import BenchContext, Progress
 from benchmarks.inputs import pixel_batch
-from benchmarks.stats import median_of, ratio, summarize_latencies
+from benchmarks.stats import ratio, summarize_latencies
 from service.pipeline import session_config
 from service.runtime import OnnxModel
 from service.settings import MODEL_FILES, Settings
@@ -125,7 +126,7 @@ def run(context: BenchContext) -> dict[str, Any]:
                     plan.inprocess_min_calls,
                 )
                 samples[runner.name].extend(latencies)
-                round_p50[runner.name].append(median_of(latencies) * 1e3)
+                round_p50[runner.name].append(median(latencies) * 1e3)
             progress("inprocess", f"batch {batch_size}: round {round_index + 1}/{plan.inprocess_rounds} done")
         for runner in runners:
             summary = summarize_latencies(samples[runner.name], items_per_call=batch_size)

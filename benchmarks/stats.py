@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from statistics import median
 
 import numpy as np
 
@@ -26,13 +25,6 @@ def summarize_latencies(seconds: Sequence[float], items_per_call: int = 1) -> di
         "mean_ms": total / len(seconds) * 1e3,
         "items_per_s": items_per_call * len(seconds) / total if total > 0 else float("inf"),
     }
-
-
-def median_of(values: Sequence[float]) -> float:
-    """The median of a non-empty sample."""
-    if not values:
-        raise ValueError("median of an empty sample")
-    return float(median(values))
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
