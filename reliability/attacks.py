@@ -25,7 +25,7 @@ from PIL import Image
 
 from benchmarks.inputs import encode, multipart, multipart_content_type
 from benchmarks.processes import HOST
-from reliability.catalogue import form_post, json_post, png, png_chunk, post, sample_jpeg
+from reliability.catalogue import form_post, json_post, png_chunk, post, raw_png, sample_jpeg
 from reliability.client import HttpAnswer, HttpRequest, parse_answer, send_wire, serialise
 from service.admission import JPEG_SCAN_MARKER, DecodeLimits, estimate_cost, open_header
 from service.contract import INPUT_SHAPE
@@ -73,18 +73,6 @@ def bare_scan_jpeg(side: int, scans: int) -> bytes:
         segment for segment in segments[:5] if not segment.startswith(JPEG_SCAN_MARKER)
     )  # SOI..SOF2, first DHT
     return head + (segments[-3] + segments[-2]) * scans + segments[-1]
-
-
-def raw_png(width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0, row_filter: int = 0) -> bytes:
-    """A valid PNG of zero pixels, every row carrying ``row_filter`` (4, Paeth: the costliest to undo)."""
-    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour_type]
-    row = bytes([row_filter]) + b"\0" * math.ceil(width * channels * bit_depth / 8)
-    compressor = zlib.compressobj(9)
-    rows_per_chunk = max(1, (1 << 20) // len(row))
-    data = b"".join(
-        compressor.compress(row * min(rows_per_chunk, height - start)) for start in range(0, height, rows_per_chunk)
-    )
-    return png(width, height, bit_depth, colour_type, data + compressor.flush())
 
 
 def png_with_text(chunks: int, text_bytes: int = 1 << 20) -> bytes:
@@ -229,30 +217,18 @@ def head_only(path: str, content_length: int, content_type: str) -> bytes:
     return head.encode() + b"\r\n\r\n"
 
 
-def disconnect_mid_body(times: int) -> Sender:
-    """Clients that promise 1 MiB, send 64 KiB of it and hang up."""
+def hang_up(wire: bytes, times: int = 1) -> Sender:
+    """Clients that send ``wire`` (a whole request, or a head and part of its body) and hang up before the answer:
+    the work is for nobody."""
 
     def run(port: int) -> list[HttpAnswer]:
         answers = []
         for _ in range(times):
             started = time.perf_counter()
             with socket.create_connection((HOST, port)) as connection:
-                connection.sendall(head_only("/predict", 1 << 20, "image/jpeg") + b"\0" * 65536)
+                connection.sendall(wire)
             answers.append(HttpAnswer("no_response", time.perf_counter() - started))
         return answers
-
-    return run
-
-
-def disconnect_after_body(request: HttpRequest) -> Sender:
-    """A client that sends the whole of ``request`` and hangs up before the answer (the work is for nobody)."""
-    wire = serialise(request)
-
-    def run(port: int) -> list[HttpAnswer]:
-        started = time.perf_counter()
-        with socket.create_connection((HOST, port)) as connection:
-            connection.sendall(wire)
-        return [HttpAnswer("no_response", time.perf_counter() - started)]
 
     return run
 
@@ -366,6 +342,7 @@ def build_attacks(settings: Settings) -> list[Attack]:
     slow_header = b"X-Slow: " + b"a" * settings.max_header_bytes  # never ends: no line break
     slow_heads = partial(trickle, 200, b"GET /health HTTP/1.1\r\n", slow_header, 2 * settings.header_timeout_s)
     slow_body = head_only("/predict/batch", holding, multipart_content_type()) + part
+    promised_1_mib = head_only("/predict", 1 << 20, "image/jpeg")  # of which 64 KiB are sent
     requests: list[tuple[str, CostClass, frozenset[str], Callable[[], HttpRequest], bool, bool]] = [
         ("batch-of-8-jpeg-900-scans", "CPU", OK, lambda: batch([bare_scan_jpeg(6000, 900)] * 8), False, False),
         (f"batch-of-{images}-jpeg-at-budget", "CPU", OK, lambda: batch([worst_jpeg()] * images), True, False),
@@ -384,8 +361,8 @@ def build_attacks(settings: Settings) -> list[Attack]:
     ]
     paced: list[tuple[str, CostClass, frozenset[str], Callable[[], Sender], bool]] = [
         ("slow-headers-200-connections", "connections", frozenset({"408"}), slow_heads, False),
-        ("disconnect-mid-body-x20", "body", LEFT, lambda: disconnect_mid_body(20), True),
-        ("disconnect-after-body-at-budget", "body", LEFT, lambda: disconnect_after_body(upload(worst_jpeg)), False),
+        ("disconnect-mid-body-x20", "body", LEFT, lambda: hang_up(promised_1_mib + b"\0" * 65536, 20), True),
+        ("disconnect-after-body-at-budget", "body", LEFT, lambda: hang_up(serialise(upload(worst_jpeg))), False),
         ("slow-body-holding-memory-budget-3s", "body", LEFT, lambda: hold_budget(slow_body, 3.0), False),
     ]
     return attacks + [Attack(*attack[:4], client_paced=True, quick=attack[4]) for attack in paced]

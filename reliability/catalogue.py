@@ -91,12 +91,16 @@ def png_declaring(width: int, height: int) -> bytes:
     return png(width, height, 8, 2, zlib.compress(b"\0" * 64))
 
 
-def real_png_bomb(side: int = 20_000) -> bytes:
-    """A complete, valid 1-bit PNG of ``side`` x ``side`` pixels that compresses to tens of kB."""
-    row = b"\0" * (1 + math.ceil(side / 8))  # filter byte + packed bits
+def raw_png(width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0, row_filter: int = 0) -> bytes:
+    """A valid PNG of zero pixels, every row carrying ``row_filter`` (4, Paeth: the costliest to undo)."""
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour_type]
+    row = bytes([row_filter]) + b"\0" * math.ceil(width * channels * bit_depth / 8)
     compressor = zlib.compressobj(9)
-    data = b"".join(compressor.compress(row * 1000) for _ in range(side // 1000)) + compressor.flush()
-    return png(side, side, 1, 0, data)
+    rows_per_chunk = max(1, (1 << 20) // len(row))
+    data = b"".join(
+        compressor.compress(row * min(rows_per_chunk, height - start)) for start in range(0, height, rows_per_chunk)
+    )
+    return png(width, height, bit_depth, colour_type, data + compressor.flush())
 
 
 def jpeg_declaring(width: int, height: int) -> bytes:
@@ -180,7 +184,7 @@ def build_catalogue(limits: Limits) -> list[HostileCase]:
             "image_too_large",
             {
                 "png-bomb-header-100k": post("/predict", "image/png", png_declaring(100_000, 100_000)),
-                "png-bomb-1bit-20k": post("/predict", "image/png", real_png_bomb()),
+                "png-bomb-1bit-20k": post("/predict", "image/png", raw_png(20_000, 20_000, bit_depth=1)),
                 "jpeg-bomb-header-65k": post("/predict", "image/jpeg", jpeg_declaring(65_000, 65_000)),
                 "gif-bomb-screen-65k": post("/predict", "image/gif", gif_declaring(65_535, 65_535)),
             },
