@@ -152,14 +152,10 @@ def send_wire(host: str, port: int, wire: bytes, *, timeout: float = 30.0) -> Ht
         connection = socket.create_connection((host, port), timeout=timeout)
     except ConnectionRefusedError:
         return HttpAnswer("refused", time.perf_counter() - started)
-    received = bytearray()
     with connection:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             _send_until_answered(connection, wire)
-        while (data := _receive(connection)) and parse_answer(bytes(received + data), 0).outcome != "complete":
-            received += data
-        received += data
-    return parse_answer(bytes(received), time.perf_counter() - started)
+        return _read_answer(lambda: _receive(connection), _request_sent(), started)
 
 
 def _send_until_answered(connection: socket.socket, wire: bytes) -> None:
@@ -179,11 +175,16 @@ def _receive(connection: socket.socket) -> bytes:
 def parse_answer(data: bytes, seconds: float) -> HttpAnswer:
     """The answer in ``data``: what a raw socket received (until the server closed it) ``seconds`` after it
     sent a request of its own."""
+    chunks = iter((data, b""))
+    return dataclasses.replace(_read_answer(lambda: next(chunks, b""), _request_sent(), 0.0), seconds=seconds)
+
+
+def _request_sent() -> h11.Connection:
+    """A client connection that has sent a request, ready to read the answer to one sent as raw bytes."""
     protocol = h11.Connection(h11.CLIENT)
     protocol.send(h11.Request(method="GET", target="/", headers=[("Host", HOST)]))
     protocol.send(h11.EndOfMessage())
-    chunks = iter((data, b""))
-    return dataclasses.replace(_read_answer(lambda: next(chunks, b""), protocol, 0.0), seconds=seconds)
+    return protocol
 
 
 def _read_answer(receive: Callable[[], bytes], protocol: h11.Connection, started: float) -> HttpAnswer:
