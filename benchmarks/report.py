@@ -35,32 +35,29 @@ def _ms(value: float | None) -> str:
     return fixed(value, 3 if value is not None and value < 10 else 1)
 
 
+def _label(runner: str) -> str:
+    return RUNNER_LABELS.get(runner, runner)
+
+
 def _hey_ms(value: float | None) -> str:
     """hey prints latencies in seconds with four decimals: 0.1 ms resolution."""
     return fixed(value, 1)
 
 
 def render(results: dict[str, Any], plot_dir_link: str = "results") -> str:
-    """The whole RESULTS.md text."""
-    targets = evaluate_targets(results)
-    parts = [_header(results), _targets(targets), _setup(results)]
-    if "inprocess" in results:
-        parts.append(_inprocess(results, plot_dir_link))
-    if "http" in results:
-        parts.append(_http(results, plot_dir_link))
-    if "headtohead" in results:
-        parts.append(_headtohead(results["headtohead"]))
-    if "coldstart" in results:
-        parts.append(_coldstart(results["coldstart"]))
-    if "http" in results:
-        parts.append(_memory(results["http"]))
-    if "footprint" in results:
-        parts.append(_footprint(results["footprint"]))
-    if "largephoto" in results:
-        parts.append(_largephoto(results["largephoto"]))
-    if "profile" in results:
-        parts.append(_profile(results))
-    parts.append(_reproduce(results))
+    """The whole RESULTS.md text: a part for each section the run measured."""
+    sections = [
+        ("inprocess", lambda: _inprocess(results, plot_dir_link)),
+        ("http", lambda: _http(results, plot_dir_link)),
+        ("headtohead", lambda: _headtohead(results["headtohead"])),
+        ("coldstart", lambda: _coldstart(results["coldstart"])),
+        ("http", lambda: _memory(results["http"])),  # the servers' memory is measured by the HTTP section
+        ("footprint", lambda: _footprint(results["footprint"])),
+        ("largephoto", lambda: _largephoto(results["largephoto"])),
+        ("profile", lambda: _profile(results)),
+    ]
+    measured = [part() for section, part in sections if section in results]
+    parts = [_header(results), _targets(evaluate_targets(results)), _setup(results), *measured, _reproduce(results)]
     return "\n\n".join(parts).rstrip() + "\n"
 
 
@@ -133,7 +130,7 @@ def _inprocess(results: dict[str, Any], plots: str) -> str:
     inprocess = results["inprocess"]
     rows = [
         (
-            RUNNER_LABELS.get(row["runner"], row["runner"]),
+            _label(row["runner"]),
             row["batch_size"],
             _ms(row["p50_ms"]),
             _ms(row["p95_ms"]),
@@ -145,8 +142,8 @@ def _inprocess(results: dict[str, Any], plots: str) -> str:
     ]
     speedups = [
         (
-            RUNNER_LABELS.get(entry["onnx"], entry["onnx"]),
-            RUNNER_LABELS.get(entry["tensorflow"], entry["tensorflow"]),
+            _label(entry["onnx"]),
+            _label(entry["tensorflow"]),
             entry["batch_size"],
             entry["p50_speedup"],
             entry["throughput_ratio"],
@@ -186,7 +183,7 @@ def _call_costs(results: dict[str, Any]) -> list[tuple[object, ...]]:
         one, best = inprocess_row(results, runner), best_per_image(results["inprocess"], runner)
         if one is not None and best is not None:
             one_us = one["p50_ms"] * 1e3
-            rows.append((RUNNER_LABELS.get(runner, runner), one_us, best[0], best[1], max(one_us - best[0], 0.0)))
+            rows.append((_label(runner), one_us, best[0], best[1], max(one_us - best[0], 0.0)))
     return rows
 
 
