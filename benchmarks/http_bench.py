@@ -9,7 +9,7 @@ from statistics import median
 from typing import Any
 
 from benchmarks.context import CEILING, DEFAULT_SERVICE, TF_SERVICE, BenchContext
-from benchmarks.inputs import large_photo_jpeg, multipart_body, multipart_content_type
+from benchmarks.inputs import MULTIPART_CONTENT_TYPE, large_photo_jpeg, multipart_body
 from benchmarks.load import hey_available
 from benchmarks.processes import RunningServer, cpu_seconds_of, request
 from benchmarks.stats import ratio, summarize_latencies
@@ -186,7 +186,7 @@ def run_large_photo(context: BenchContext) -> dict[str, Any]:
     requests = context.plan.large_photo_requests
     photo, (width, height) = large_photo_jpeg(context.plan.large_photo_megapixels)
     body = multipart_body(photo, filename="photo.jpg")
-    headers = {"Content-Type": multipart_content_type()}
+    headers = {"Content-Type": MULTIPART_CONTENT_TYPE}
     context.progress("largephoto", f"{width}×{height} ({width * height / 1e6:.1f} MP, {len(photo) / 1e6:.1f} MB JPEG)")
     specs, notes = context.compared_specs()
 

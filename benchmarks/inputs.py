@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 MULTIPART_BOUNDARY = "cifar10-bench-boundary-7d1f3a"
+MULTIPART_CONTENT_TYPE = f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"  # what multipart() writes
 SAMPLE_MEMBER = "test/cat/0000.jpg"
 V2_INFER_PATH = "/v2/models/cifar10-cnn/infer"
 
@@ -50,29 +51,21 @@ def read_test_images(archive: Path, count: int, first: str = SAMPLE_MEMBER) -> l
     """Read `count` test-split JPEGs from the archive, starting with `first` (a real cat photo)."""
     if not archive.is_file():
         raise FileNotFoundError(f"CIFAR-10 archive not found at {archive}")
-    leading: TestImage | None = None
+    leading: list[TestImage] = []
     others: list[TestImage] = []
     with tarfile.open(archive, "r:gz") as tar:
         for member in tar:
-            if not (member.isfile() and member.name.startswith("test/") and member.name.endswith(".jpg")):
-                continue
-            is_first = member.name == first
-            if not is_first and len(others) >= count:
-                if leading is not None:
-                    break
-                continue
-            handle = tar.extractfile(member)
-            if handle is None:
-                continue
-            image = TestImage(name=member.name, jpeg=handle.read())
-            if is_first:
-                leading = image
-            else:
-                others.append(image)
-    images = ([leading] if leading is not None else []) + others
+            if leading and len(others) >= count:
+                break
+            test_jpeg = member.isfile() and member.name.startswith("test/") and member.name.endswith(".jpg")
+            wanted = test_jpeg and (member.name == first or len(others) < count)
+            handle = tar.extractfile(member) if wanted else None
+            if handle is not None:
+                (leading if member.name == first else others).append(TestImage(member.name, handle.read()))
+    images = (leading + others)[:count]
     if not images:
         raise ValueError(f"no test JPEGs in {archive}")
-    return images[:count]
+    return images
 
 
 def encode(image: Image.Image, image_format: str, **options: object) -> bytes:
@@ -128,11 +121,6 @@ def multipart_body(jpeg: bytes, field: str = "file", filename: str = "image.jpg"
     return multipart([(field, filename, jpeg)], file_type="image/jpeg")
 
 
-def multipart_content_type() -> str:
-    """The Content-Type header matching `multipart_body`."""
-    return f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"
-
-
 def v2_infer_body(pixels: NDArray[np.uint8], input_name: str = "image") -> bytes:
     """A KServe V2 JSON inference request for one image (uint8 NHWC, row-major flat data)."""
     tensor = {"name": input_name, "shape": [1, *pixels.shape], "datatype": "UINT8", "data": pixels.reshape(-1).tolist()}
@@ -143,7 +131,7 @@ def write_workloads(image: TestImage, directory: Path) -> dict[str, Workload]:
     """The three ways to ask for one prediction: multipart upload, raw JPEG body, KServe V2 JSON tensor."""
     directory.mkdir(parents=True, exist_ok=True)
     bodies = {
-        "multipart": (multipart_body(image.jpeg), multipart_content_type(), "/predict", "POST /predict, multipart"),
+        "multipart": (multipart_body(image.jpeg), MULTIPART_CONTENT_TYPE, "/predict", "POST /predict, multipart"),
         "raw": (image.jpeg, "image/jpeg", "/predict", "POST /predict, raw JPEG body"),
         "v2": (
             v2_infer_body(decode_pixels(image.jpeg)),

@@ -23,7 +23,7 @@ from typing import Final, Literal
 import numpy as np
 from PIL import Image
 
-from benchmarks.inputs import encode, multipart, multipart_content_type
+from benchmarks.inputs import MULTIPART_CONTENT_TYPE, encode, multipart
 from benchmarks.processes import HOST
 from reliability.catalogue import form_post, json_post, png_chunk, post, raw_png, sample_jpeg
 from reliability.client import HttpAnswer, HttpRequest, parse_answer, send_wire, serialise
@@ -341,7 +341,7 @@ def build_attacks(settings: Settings) -> list[Attack]:
     listed = b",".join([b"[255]"] * values)  # the most lists the bracket count admits: one per value
     slow_header = b"X-Slow: " + b"a" * settings.max_header_bytes  # never ends: no line break
     slow_heads = partial(trickle, 200, b"GET /health HTTP/1.1\r\n", slow_header, 2 * settings.header_timeout_s)
-    slow_body = head_only("/predict/batch", holding, multipart_content_type()) + part
+    slow_body = head_only("/predict/batch", holding, MULTIPART_CONTENT_TYPE) + part
     promised_1_mib = head_only("/predict", 1 << 20, "image/jpeg")  # of which 64 KiB are sent
     requests: list[tuple[str, CostClass, frozenset[str], Callable[[], HttpRequest], bool, bool]] = [
         ("batch-of-8-jpeg-900-scans", "CPU", OK, lambda: batch([bare_scan_jpeg(6000, 900)] * 8), False, False),

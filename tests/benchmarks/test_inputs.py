@@ -17,9 +17,9 @@ from starlette.testclient import TestClient
 
 from benchmarks.config import DATASET_ARCHIVE
 from benchmarks.inputs import (
+    MULTIPART_CONTENT_TYPE,
     large_photo_jpeg,
     multipart_body,
-    multipart_content_type,
     pixel_batch,
     read_test_images,
     v2_infer_body,
@@ -38,7 +38,7 @@ def test_multipart_body_parses_as_one_file_field() -> None:
     app = Starlette(routes=[Route("/", echo_upload, methods=["POST"])])
     with TestClient(app) as client:
         response = client.post(
-            "/", content=multipart_body(payload, filename="a.jpg"), headers={"Content-Type": multipart_content_type()}
+            "/", content=multipart_body(payload, filename="a.jpg"), headers={"Content-Type": MULTIPART_CONTENT_TYPE}
         )
     assert response.json() == {"filename": "a.jpg", "size": len(payload)}
 
