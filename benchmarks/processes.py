@@ -192,8 +192,8 @@ class RunningServer:
         return process_tree_memory(self.pid)
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by the server and all its descendants."""
-        return process_tree_cpu_seconds(self.pid)
+        """CPU time (user + system) used so far by the server and all its live descendants."""
+        return sum(cpu_seconds_of(each) for each in (self.pid, *descendants(self.pid)))
 
     def stop(self) -> None:
         """SIGTERM (the service drains in-flight requests), then SIGKILL to its process group if it lingers."""
@@ -260,8 +260,3 @@ def cpu_seconds_of(pid: int) -> float:
     # Fields after the parenthesised command name: state is field 3, utime 14 and stime 15 (1-based).
     fields = text.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def process_tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds used by `pid` and its live descendants."""
-    return sum(cpu_seconds_of(each) for each in (pid, *descendants(pid)))
