@@ -91,7 +91,7 @@ class Session:
         if self._connection is None:
             try:
                 self._connection = socket.create_connection((self.host, self.port), timeout=self.timeout)
-            except ConnectionRefusedError:
+            except (ConnectionRefusedError, ConnectionResetError):  # the port is closed, or closing under SIGTERM
                 return HttpAnswer("refused", time.perf_counter() - started)
             self._protocol = h11.Connection(h11.CLIENT)
         # The server may answer (413, 431) and close before the whole request went out: then read what it sent.
@@ -150,7 +150,7 @@ def send_wire(host: str, port: int, wire: bytes, *, timeout: float = 30.0) -> Ht
     started = time.perf_counter()
     try:
         connection = socket.create_connection((host, port), timeout=timeout)
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         return HttpAnswer("refused", time.perf_counter() - started)
     with connection:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
