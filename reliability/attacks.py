@@ -26,7 +26,7 @@ from PIL import Image
 from benchmarks.inputs import MULTIPART_CONTENT_TYPE, encode, multipart
 from benchmarks.processes import HOST
 from reliability.catalogue import form_post, json_post, png_chunk, post, raw_png, sample_jpeg
-from reliability.client import HttpAnswer, HttpRequest, parse_answer, send_wire, serialise
+from reliability.client import HttpAnswer, HttpRequest, parse_answer, send, serialise
 from service.admission import JPEG_SCAN_MARKER, DecodeLimits, estimate_cost, open_header
 from service.contract import INPUT_SHAPE
 from service.pipeline import decode_limits
@@ -181,7 +181,7 @@ def one(request: Callable[[], HttpRequest]) -> Callable[[], Sender]:
 
     def build() -> Sender:
         wire = serialise(request())
-        return lambda port: [send_wire(HOST, port, wire)]
+        return lambda port: [send(HOST, port, wire)]
 
     return build
 

@@ -25,8 +25,7 @@ from benchmarks.processes import HOST
 
 Outcome = Literal["complete", "partial", "no_response", "refused"]
 
-STREAM_CHUNK_BYTES: Final = 64 * 1024
-RECEIVE_BYTES: Final = 64 * 1024
+CHUNK_BYTES: Final = 64 * 1024  # sent, streamed and received at a time
 RETRY_CLOSED_PORT_S: Final = 0.005
 
 
@@ -70,7 +69,7 @@ class SentRequest:
     answer: HttpAnswer
 
 
-def send(host: str, port: int, request: HttpRequest, *, timeout: float = 30.0) -> HttpAnswer:
+def send(host: str, port: int, request: HttpRequest | bytes, *, timeout: float = 30.0) -> HttpAnswer:
     """Send ``request`` on a new connection and read the answer to its end (or to where the server cut it)."""
     with Session(host, port, timeout=timeout, keep_alive=False) as session:
         return session.send(request)
@@ -85,8 +84,10 @@ class Session:
         self._connection: socket.socket | None = None
         self._protocol = h11.Connection(h11.CLIENT)
 
-    def send(self, request: HttpRequest) -> HttpAnswer:
-        """Send ``request`` (on a new connection unless one is open) and read its answer."""
+    def send(self, request: HttpRequest | bytes) -> HttpAnswer:
+        """Send ``request`` (on a new connection unless one is open) and read its answer. A request already
+        serialised (with ``Connection: close``) keeps the client's own work, framing a 64 MiB head, out of the
+        measured time."""
         started = time.perf_counter()
         if self._connection is None:
             try:
@@ -94,10 +95,18 @@ class Session:
             except (ConnectionRefusedError, ConnectionResetError):  # the port is closed, or closing under SIGTERM
                 return HttpAnswer("refused", time.perf_counter() - started)
             self._protocol = h11.Connection(h11.CLIENT)
+        if isinstance(request, bytes):
+            wire, self._protocol = request, _request_sent()
+        else:
+            wire = serialise(request, self.host, keep_alive=self.keep_alive, protocol=self._protocol)
+        connection = self._connection
         # The server may answer (413, 431) and close before the whole request went out: then read what it sent.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self._write(request)
-        answer = _read_answer(self._receive, self._protocol, started)
+            for start in range(0, len(wire), CHUNK_BYTES):
+                if start and select.select([connection], [], [], 0)[0]:
+                    break  # it answered early: stop sending so its answer is not lost to a reset
+                connection.sendall(wire[start : start + CHUNK_BYTES])
+        answer = _read_answer(lambda: _receive(connection), self._protocol, started)
         if self.keep_alive and self._protocol.states == {h11.CLIENT: h11.DONE, h11.SERVER: h11.DONE}:
             self._protocol.start_next_cycle()
         else:
@@ -116,17 +125,6 @@ class Session:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _receive(self) -> bytes:
-        assert self._connection is not None
-        return _receive(self._connection)
-
-    def _write(self, request: HttpRequest) -> None:
-        assert self._connection is not None
-        host = f"{self.host}:{self.port}"
-        _send_until_answered(
-            self._connection, serialise(request, host, keep_alive=self.keep_alive, protocol=self._protocol)
-        )
-
 
 def serialise(
     request: HttpRequest, host: str = HOST, *, keep_alive: bool = False, protocol: h11.Connection | None = None
@@ -135,7 +133,7 @@ def serialise(
     protocol = protocol or h11.Connection(h11.CLIENT)
     headers = [("Host", host), *([] if keep_alive else [("Connection", "close")]), *request.headers.items()]
     headers.append(("Transfer-Encoding", "chunked") if request.streamed else ("Content-Length", str(len(request.body))))
-    size = STREAM_CHUNK_BYTES if request.streamed else max(len(request.body), 1)
+    size = CHUNK_BYTES if request.streamed else max(len(request.body), 1)
     events = [
         h11.Request(method=request.method, target=request.path, headers=headers),
         *(h11.Data(data=request.body[start : start + size]) for start in range(0, len(request.body), size)),
@@ -144,30 +142,9 @@ def serialise(
     return b"".join(protocol.send(event) or b"" for event in events)
 
 
-def send_wire(host: str, port: int, wire: bytes, *, timeout: float = 30.0) -> HttpAnswer:
-    """Send a request already serialised (with ``Connection: close``) and read its answer: a client whose own
-    work (framing a 64 MiB head) stays out of the measured time."""
-    started = time.perf_counter()
-    try:
-        connection = socket.create_connection((host, port), timeout=timeout)
-    except (ConnectionRefusedError, ConnectionResetError):
-        return HttpAnswer("refused", time.perf_counter() - started)
-    with connection:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            _send_until_answered(connection, wire)
-        return _read_answer(lambda: _receive(connection), _request_sent(), started)
-
-
-def _send_until_answered(connection: socket.socket, wire: bytes) -> None:
-    for start in range(0, len(wire), STREAM_CHUNK_BYTES):
-        if start and select.select([connection], [], [], 0)[0]:
-            return  # the server answered early (413, 431): stop sending so its answer is not lost to a reset
-        connection.sendall(wire[start : start + STREAM_CHUNK_BYTES])
-
-
 def _receive(connection: socket.socket) -> bytes:
     try:
-        return connection.recv(RECEIVE_BYTES)
+        return connection.recv(CHUNK_BYTES)
     except (ConnectionResetError, TimeoutError):
         return b""
 

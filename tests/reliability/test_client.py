@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 
 from benchmarks.processes import HOST, free_port
-from reliability.client import HttpRequest, Session, crowd, parse_answer, send, send_wire, serialise
+from reliability.client import HttpRequest, Session, crowd, parse_answer, send, serialise
 
 GET = HttpRequest("GET", "/ready")
 
@@ -118,6 +118,6 @@ def test_raw_bytes_parse_as_the_answer_they_hold() -> None:
 def test_a_request_is_sent_once_framed() -> None:
     wire = serialise(HttpRequest("POST", "/predict", {"Content-Type": "image/jpeg"}, b"abc"))
     with canned_server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") as port:
-        assert send_wire(HOST, port, wire).status == 200
+        assert send(HOST, port, wire).status == 200
     assert wire.startswith(b"POST /predict HTTP/1.1\r\n") and b"connection: close" in wire.lower()
     assert wire.endswith(b"\r\n\r\nabc")
