@@ -25,7 +25,7 @@ from PIL import Image
 
 from benchmarks.inputs import MULTIPART_CONTENT_TYPE, encode, multipart
 from benchmarks.processes import HOST
-from reliability.catalogue import form_post, json_post, png_chunk, post, raw_png, sample_jpeg
+from reliability.catalogue import form, json_post, png_chunk, post, raw_png, sample_jpeg
 from reliability.client import HttpAnswer, HttpRequest, parse_answer, send, serialise
 from service.admission import JPEG_SCAN_MARKER, DecodeLimits, estimate_cost, open_header
 from service.contract import INPUT_SHAPE
@@ -193,7 +193,7 @@ def upload(make: Callable[[], bytes]) -> HttpRequest:
 
 def batch(files: Sequence[bytes]) -> HttpRequest:
     """``POST /predict/batch`` with ``files`` as repeated ``files`` fields."""
-    return form_post("/predict/batch", multipart([("files", f"{index}.img", data) for index, data in enumerate(files)]))
+    return form("/predict/batch", [("files", f"{index}.img", data) for index, data in enumerate(files)])
 
 
 def v2_json(data: bytes, images: int) -> HttpRequest:

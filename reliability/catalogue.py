@@ -12,14 +12,14 @@ import json
 import math
 import struct
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 import numpy as np
 from PIL import Image
 
-from benchmarks.inputs import MULTIPART_BOUNDARY, V2_INFER_PATH, encode, multipart
+from benchmarks.inputs import MULTIPART_BOUNDARY, MULTIPART_CONTENT_TYPE, V2_INFER_PATH, encode, multipart
 from benchmarks.processes import HOST, status_kib
 from reliability.client import HttpAnswer, HttpRequest, send
 from service.settings import env_name
@@ -48,8 +48,16 @@ class HostileCase:
     request: HttpRequest
     status: int
     code: str
-    bomb: bool = False  # a decompression bomb: must be refused from the header, before any pixel is decoded
-    per_file: bool = False  # a batch answered 200, the error being the entry of its one file
+
+    @property
+    def bomb(self) -> bool:
+        """A decompression bomb, so named: it must be refused from the header, before any pixel is decoded."""
+        return "bomb" in self.name
+
+    @property
+    def per_file(self) -> bool:
+        """A batch answered 200, the error being the entry of its one file."""
+        return self.status == 200
 
     def error_entry(self, document: Any) -> Any:
         """The error object in the answer's JSON ``document``: the document itself, or the batch's one entry."""
@@ -118,31 +126,28 @@ def gif_declaring(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-def _v2(tensor: Mapping[str, object], path: str = V2_INFER_PATH) -> HttpRequest:
-    """A V2 infer request (JSON) with one input tensor."""
-    return json_post(json.dumps({"inputs": [dict(tensor)]}).encode(), path)
-
-
 def post(path: str, content_type: str | None, body: bytes, *, streamed: bool = False) -> HttpRequest:
     """``POST path`` with ``body`` as it is, and the content type unless it is ``None``."""
     headers = {"Content-Type": content_type} if content_type is not None else {}
     return HttpRequest("POST", path, headers, body, streamed)
 
 
-def form_post(path: str, body: bytes, boundary: str | None = MULTIPART_BOUNDARY) -> HttpRequest:
-    """``POST path`` with a multipart ``body`` (its content type names ``boundary``, unless it is ``None``)."""
-    content_type = "multipart/form-data" + (f"; boundary={boundary}" if boundary is not None else "")
-    return HttpRequest("POST", path, {"Content-Type": content_type}, body)
+def form(
+    path: str, parts: Sequence[tuple[str, str | None, bytes]], boundary: str | None = MULTIPART_BOUNDARY
+) -> HttpRequest:
+    """``POST path`` with a multipart body of (field, file name, content) parts; its content type names
+    ``boundary`` (the one the body uses) unless it is ``None``."""
+    return post(path, "multipart/form-data" + (f"; boundary={boundary}" if boundary else ""), multipart(parts))
 
 
 def json_post(body: bytes, path: str = V2_INFER_PATH) -> HttpRequest:
     """``POST path`` (the V2 infer route unless given) with a JSON ``body``."""
-    return HttpRequest("POST", path, {"Content-Type": "application/json"}, body)
+    return post(path, "application/json", body)
 
 
-def _answered(status: int, code: str, requests: Mapping[str, HttpRequest], **flags: bool) -> list[HostileCase]:
-    """One case per named request, each documented to be answered with ``status`` and error ``code``."""
-    return [HostileCase(name, request, status, code, **flags) for name, request in requests.items()]
+def v2(tensor: Mapping[str, object], path: str = V2_INFER_PATH) -> HttpRequest:
+    """A V2 infer request (JSON) with one input tensor."""
+    return json_post(json.dumps({"inputs": [dict(tensor)]}).encode(), path)
 
 
 def build_catalogue(limits: Limits) -> list[HostileCase]:
@@ -162,146 +167,79 @@ def build_catalogue(limits: Limits) -> list[HostileCase]:
     nan_data = b'{"inputs":[{"name":"image","datatype":"UINT8","shape":[1,32,32,3],"data":[NaN' + b",0" * 3071 + b"]}]}"
     too_many = limits.max_batch_images + 1
     bad_top_k = {"zero": "0", "eleven": "11", "text": "abc", "negative": "-1", "fraction": "1.5", "empty": ""}
-    return [
-        *_answered(
-            400,
-            "invalid_image",
-            {
-                "empty-body": post("/predict", "image/png", b""),
-                "truncated-jpeg": post("/predict", "image/jpeg", sample_jpeg((64, 64))[:300]),
-                "truncated-png": post("/predict", "image/png", truncated_png[:80]),
-                "random-bytes": post("/predict", "application/octet-stream", random_bytes),
-                "text-as-png": post("/predict", "image/png", b"hello, I am not a picture"),
-                "html-as-png": post("/predict", "image/png", html),
-                "svg": post("/predict", "image/svg+xml", svg),
-                "svg-multipart": form_post("/predict", multipart([("file", "x.svg", svg)])),
-                "eps": post("/predict", "image/eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 32 32\n"),
-            },
-        ),
-        # Decompression bombs: refused from the header, before any pixel is decoded.
-        *_answered(
-            413,
-            "image_too_large",
-            {
-                "png-bomb-header-100k": post("/predict", "image/png", png_declaring(100_000, 100_000)),
-                "png-bomb-1bit-20k": post("/predict", "image/png", raw_png(20_000, 20_000, bit_depth=1)),
-                "jpeg-bomb-header-65k": post("/predict", "image/jpeg", jpeg_declaring(65_000, 65_000)),
-                "gif-bomb-screen-65k": post("/predict", "image/gif", gif_declaring(65_535, 65_535)),
-            },
-            bomb=True,
-        ),
-        *_answered(
-            200,
-            "image_too_large",
-            {
-                "bomb-in-batch": form_post(
-                    "/predict/batch", multipart([("files", "b.png", png_declaring(60_000, 60_000))])
-                )
-            },
-            bomb=True,
-            per_file=True,
-        ),
-        HostileCase("over-pixel-limit", post("/predict", "image/png", big_png), 413, "image_too_large"),
-        *_answered(
-            413,
-            "payload_too_large",
-            {
-                "over-byte-limit": post("/predict", "image/jpeg", over_limit),
-                "over-byte-limit-streamed": post("/predict", "image/jpeg", over_limit, streamed=True),
-                "over-byte-limit-multipart": form_post("/predict", multipart([("file", "big.jpg", over_limit)])),
-                "over-byte-limit-v2": json_post(b'{"inputs":[' + b" " * limits.max_upload_bytes + b"]}"),
-            },
-        ),
-        *_answered(
-            400,
-            "invalid_request",
-            {
-                "multipart-wrong-field": form_post("/predict", multipart([("image", "a.jpg", good)])),
-                "multipart-no-file": form_post("/predict", multipart([("file", None, b"just text")])),
-                "multipart-empty": form_post("/predict", multipart([])),
-                "multipart-no-boundary": form_post("/predict", multipart([("file", "a.jpg", good)]), None),
-                "multipart-garbage": form_post("/predict", random_bytes),
-            },
-        ),
-        *_answered(
-            415,
-            "unsupported_media_type",
-            {
-                "content-type-text": post("/predict", "text/plain", good),
-                "content-type-json": post("/predict", "application/json", b"{}"),
-                "content-type-missing": post("/predict", None, good),
-            },
-        ),
-        # Batches.
-        HostileCase(
-            "batch-over-limit",
-            form_post("/predict/batch", multipart([("files", f"{i}.jpg", good) for i in range(too_many)])),
-            413,
-            "payload_too_large",
-        ),
-        HostileCase(
-            "batch-wrong-field",
-            form_post("/predict/batch", multipart([("images", "a.jpg", good)])),
-            400,
-            "invalid_request",
-        ),
-        HostileCase("batch-not-multipart", post("/predict/batch", "image/jpeg", good), 415, "unsupported_media_type"),
-        # Malformed V2.
-        *_answered(
-            400,
-            "invalid_request",
-            {
-                "v2-not-json": json_post(b"{inputs: nope"),
-                "v2-not-an-object": json_post(b"[1, 2, 3]"),
-                "v2-deeply-nested": json_post(b"[" * 50_000 + b"]" * 50_000),
-            },
-        ),
-        *_answered(
-            400,
-            "invalid_tensor",
-            {
-                "v2-wrong-shape": _v2({**tensor, "shape": [1, 32, 32, 1], "data": [0] * 1024}),
-                "v2-wrong-datatype": _v2({**tensor, "datatype": "FP32"}),
-                "v2-wrong-input-name": _v2({**tensor, "name": "input_1"}),
-                "v2-nan": json_post(nan_data),
-                "v2-out-of-range": _v2({**tensor, "data": [256] * 3072}),
-                "v2-ragged": _v2({**tensor, "data": [[1, 2], [3]]}),
-                "v2-huge-shape": _v2({**tensor, "shape": [10**12, 32, 32, 3]}),
-                "v2-huge-binary-size": _v2(
-                    {**image, "shape": [10**9, 32, 32, 3], "parameters": {"binary_data_size": 3072 * 10**9}}
-                ),
-                "v2-negative-shape": _v2({**tensor, "shape": [-1, 32, 32, 3]}),
-            },
-        ),
-        HostileCase(
-            "v2-too-many-images",
-            _v2({**tensor, "shape": [too_many, 32, 32, 3], "data": [0] * 3072 * too_many}),
-            413,
-            "payload_too_large",
-        ),
-        HostileCase(
-            "v2-header-length-past-body",
-            HttpRequest(
-                "POST",
-                V2_INFER_PATH,
-                {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": "999999"},
-                b"{}",
+    binary_v2 = {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": "999999"}
+    documented: dict[tuple[int, str], dict[str, HttpRequest]] = {
+        (400, "invalid_image"): {
+            "empty-body": post("/predict", "image/png", b""),
+            "truncated-jpeg": post("/predict", "image/jpeg", sample_jpeg((64, 64))[:300]),
+            "truncated-png": post("/predict", "image/png", truncated_png[:80]),
+            "random-bytes": post("/predict", "application/octet-stream", random_bytes),
+            "text-as-png": post("/predict", "image/png", b"hello, I am not a picture"),
+            "html-as-png": post("/predict", "image/png", html),
+            "svg": post("/predict", "image/svg+xml", svg),
+            "svg-multipart": form("/predict", [("file", "x.svg", svg)]),
+            "eps": post("/predict", "image/eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 32 32\n"),
+        },
+        (413, "image_too_large"): {
+            "png-bomb-header-100k": post("/predict", "image/png", png_declaring(100_000, 100_000)),
+            "png-bomb-1bit-20k": post("/predict", "image/png", raw_png(20_000, 20_000, bit_depth=1)),
+            "jpeg-bomb-header-65k": post("/predict", "image/jpeg", jpeg_declaring(65_000, 65_000)),
+            "gif-bomb-screen-65k": post("/predict", "image/gif", gif_declaring(65_535, 65_535)),
+            "over-pixel-limit": post("/predict", "image/png", big_png),
+        },
+        (200, "image_too_large"): {
+            "bomb-in-batch": form("/predict/batch", [("files", "b.png", png_declaring(60_000, 60_000))]),
+        },
+        (413, "payload_too_large"): {
+            "over-byte-limit": post("/predict", "image/jpeg", over_limit),
+            "over-byte-limit-streamed": post("/predict", "image/jpeg", over_limit, streamed=True),
+            "over-byte-limit-multipart": form("/predict", [("file", "big.jpg", over_limit)]),
+            "over-byte-limit-v2": json_post(b'{"inputs":[' + b" " * limits.max_upload_bytes + b"]}"),
+            "batch-over-limit": form("/predict/batch", [("files", f"{i}.jpg", good) for i in range(too_many)]),
+            "v2-too-many-images": v2({**tensor, "shape": [too_many, 32, 32, 3], "data": [0] * 3072 * too_many}),
+        },
+        (400, "invalid_request"): {
+            "multipart-wrong-field": form("/predict", [("image", "a.jpg", good)]),
+            "multipart-no-file": form("/predict", [("file", None, b"just text")]),
+            "multipart-empty": form("/predict", []),
+            "multipart-no-boundary": form("/predict", [("file", "a.jpg", good)], boundary=None),
+            "multipart-garbage": post("/predict", MULTIPART_CONTENT_TYPE, random_bytes),
+            "batch-wrong-field": form("/predict/batch", [("images", "a.jpg", good)]),
+            "v2-not-json": json_post(b"{inputs: nope"),
+            "v2-not-an-object": json_post(b"[1, 2, 3]"),
+            "v2-deeply-nested": json_post(b"[" * 50_000 + b"]" * 50_000),
+            "v2-header-length-past-body": HttpRequest("POST", V2_INFER_PATH, binary_v2, b"{}"),
+        },
+        (415, "unsupported_media_type"): {
+            "content-type-text": post("/predict", "text/plain", good),
+            "content-type-json": post("/predict", "application/json", b"{}"),
+            "content-type-missing": post("/predict", None, good),
+            "batch-not-multipart": post("/predict/batch", "image/jpeg", good),
+        },
+        (400, "invalid_tensor"): {
+            "v2-wrong-shape": v2({**tensor, "shape": [1, 32, 32, 1], "data": [0] * 1024}),
+            "v2-wrong-datatype": v2({**tensor, "datatype": "FP32"}),
+            "v2-wrong-input-name": v2({**tensor, "name": "input_1"}),
+            "v2-nan": json_post(nan_data),
+            "v2-out-of-range": v2({**tensor, "data": [256] * 3072}),
+            "v2-ragged": v2({**tensor, "data": [[1, 2], [3]]}),
+            "v2-huge-shape": v2({**tensor, "shape": [10**12, 32, 32, 3]}),
+            "v2-huge-binary-size": v2(
+                {**image, "shape": [10**9, 32, 32, 3], "parameters": {"binary_data_size": 3072 * 10**9}}
             ),
-            400,
-            "invalid_request",
-        ),
-        HostileCase("v2-unknown-model", _v2(tensor, "/v2/models/resnet50/infer"), 404, "model_not_found"),
-        # Parameters, paths, methods.
-        *_answered(
-            422,
-            "invalid_parameter",
-            {
-                f"top-k-{label}": post(f"/predict?top_k={value}", "image/jpeg", good)
-                for label, value in bad_top_k.items()
-            },
-        ),
-        HostileCase("unknown-path", HttpRequest("GET", "/../../etc/passwd"), 404, "not_found"),
-        HostileCase("wrong-method", HttpRequest("DELETE", "/predict"), 405, "method_not_allowed"),
+            "v2-negative-shape": v2({**tensor, "shape": [-1, 32, 32, 3]}),
+        },
+        (404, "model_not_found"): {"v2-unknown-model": v2(tensor, "/v2/models/resnet50/infer")},
+        (422, "invalid_parameter"): {
+            f"top-k-{label}": post(f"/predict?top_k={value}", "image/jpeg", good) for label, value in bad_top_k.items()
+        },
+        (404, "not_found"): {"unknown-path": HttpRequest("GET", "/../../etc/passwd")},
+        (405, "method_not_allowed"): {"wrong-method": HttpRequest("DELETE", "/predict")},
+    }
+    return [
+        HostileCase(name, request, status, code)
+        for (status, code), requests in documented.items()
+        for name, request in requests.items()
     ]
 
 
