@@ -64,6 +64,7 @@ SECTIONS = {
     "profile": "profiling.run",
     "coldstart": "coldstart.run",
     "largephoto": "http_bench.run_large_photo",
+    "workers": "http_bench.run_workers",
     "footprint": "footprint.run",
 }
 

@@ -15,7 +15,8 @@ from benchmarks.load import LoadResult, run_hey
 from benchmarks.processes import RunningServer, ServerSpec, service_spec
 
 TEST_IMAGES = 16
-DEFAULT_SERVICE = "service_fp32_batching"  # this service as it ships: the one every target is measured on
+DEFAULT_SERVICE = "service_fp32_batching"  # this service as `make serve` runs it: every target is measured on it
+IMAGE_SERVICE = "service_int8_batching"  # as the container image runs it: the ceiling shares are measured on it too
 TF_SERVICE = "tf_service"
 CEILING = "ceiling"
 CEILING_SPEC = ServerSpec(

@@ -3,14 +3,16 @@ matrix), the targets' servers side by side in interleaved rounds, and a large ph
 
 from __future__ import annotations
 
+import resource
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from statistics import median
 from typing import Any
 
-from benchmarks.context import CEILING, DEFAULT_SERVICE, TF_SERVICE, BenchContext
-from benchmarks.inputs import MULTIPART_CONTENT_TYPE, large_photo_jpeg, multipart_body
-from benchmarks.load import hey_available
+from benchmarks.context import CEILING, DEFAULT_SERVICE, IMAGE_SERVICE, TF_SERVICE, BenchContext
+from benchmarks.inputs import MULTIPART_CONTENT_TYPE, Workload, large_photo_jpeg, multipart_body
+from benchmarks.load import hey_available, run_hey
 from benchmarks.processes import RunningServer, cpu_seconds_of, request
 from benchmarks.stats import ratio, summarize_latencies
 from benchmarks.targets import TARGET_CONCURRENCY
@@ -19,7 +21,7 @@ WORKLOADS = {DEFAULT_SERVICE: ("multipart", "raw", "v2"), CEILING: ("multipart",
 IDLE_WINDOW_S = 0.2
 IDLE_CPU_SHARE = 0.05  # the /proc clock ticks every 10 ms: at most one tick in a window
 IDLE_TIMEOUT_S = 60.0
-# The other loads the targets name, each run by this service and the ceiling only: (workload, concurrency).
+# The other loads the targets name, each run by this service (FP32 and INT8) and the ceiling: (workload, concurrency).
 MORE_LOADS = (("multipart", 1), ("raw", TARGET_CONCURRENCY))
 
 
@@ -104,18 +106,20 @@ def run_head_to_head(context: BenchContext) -> dict[str, Any]:
     server's only run and move a ratio by 10-20 %. Here the three servers the targets compare are all started,
     then loaded in interleaved rounds, in a rotating order: multipart at the target concurrency (all three),
     then this service and the ceiling alone for the other targets' loads (multipart at c=1, raw bodies at
-    c=32). Each server's figure is the median of its rounds and each ratio the median of the per-round ratios;
-    the result is the target concurrency's summary, the other loads' under ``more``.
+    c=32). This service runs twice: FP32 as `make serve` runs it and INT8 as the container image does. Each
+    server's figure is the median of its rounds and each ratio the median of the per-round ratios; the result
+    is the target concurrency's summary, the other loads' under ``more``.
     """
     if not hey_available():
         return {"note": "skipped: `hey` not installed (make system-deps)"}
     plan = context.plan
     specs, _ = context.compared_specs()
+    specs.insert(1, context.service("int8"))
     loads = [("multipart", TARGET_CONCURRENCY), *MORE_LOADS]
     rounds: dict[tuple[str, int], list[dict[str, float]]] = {load: [] for load in loads}
     with ExitStack() as stack:
         servers = [stack.enter_context(context.start(spec)) for spec in specs]
-        pair = [server for server in servers if server.spec.name in (DEFAULT_SERVICE, CEILING)]
+        pair = [server for server in servers if server.spec.name in (DEFAULT_SERVICE, IMAGE_SERVICE, CEILING)]
         for server in servers:
             context.hey(server, context.workloads["multipart"], TARGET_CONCURRENCY, plan.http_warmup_seconds)
         for number in range(plan.headtohead_rounds):
@@ -166,8 +170,13 @@ def summarise(
     names = list(rounds[0]) if rounds else []
     medians = {name: median([r[name] for r in rounds]) for name in names}
     ratios: dict[str, float] = {}
-    for other, key in ((TF_SERVICE, "vs_tf_service"), (CEILING, "vs_ceiling")):
-        per_round = [ratio(r.get(DEFAULT_SERVICE), r.get(other)) for r in rounds]
+    comparisons = (
+        (DEFAULT_SERVICE, TF_SERVICE, "vs_tf_service"),
+        (DEFAULT_SERVICE, CEILING, "vs_ceiling"),
+        (IMAGE_SERVICE, CEILING, "int8_vs_ceiling"),
+    )
+    for service, other, key in comparisons:
+        per_round = [ratio(r.get(service), r.get(other)) for r in rounds]
         if per_round and all(value is not None for value in per_round):
             ratios[key] = median([value for value in per_round if value is not None])
     return {
@@ -214,4 +223,81 @@ def run_large_photo(context: BenchContext) -> dict[str, Any]:
         "requests": requests,
         "servers": context.each_server(specs, measure, notes),
         "notes": notes,
+    }
+
+
+WORKER_COUNTS = (1, 2)
+
+
+def run_workers(context: BenchContext) -> dict[str, Any]:
+    """Does a second worker process double the throughput? This service (FP32, one inference thread per worker)
+    with one and with two workers, on every CPU, in interleaved rounds of multipart at the target concurrency.
+
+    `hey` has to run on the same CPUs, so the requests/s ratio undercounts what two free cores would give. The
+    server's CPU time per request is measured too: with two workers on two cores of their own, the ratio is
+    2 × (one worker's CPU per request) / (two workers' CPU per request), as long as one worker keeps one core
+    busy; both figures are reported, with the load generator's own CPU per request.
+    """
+    if not hey_available():
+        return {"note": "skipped: `hey` not installed (make system-deps)"}
+    plan = context.plan
+    cpus = (*context.server_cpus, *context.load_cpus)
+    workload = context.workloads["multipart"]
+    rounds: list[dict[str, dict[str, float]]] = []
+    with ExitStack() as stack:
+        servers = []
+        for workers in WORKER_COUNTS:
+            spec = context.service()
+            variant = replace(
+                spec,
+                name=f"workers_{workers}",
+                env={**spec.env, "CIFAR10_WORKERS": str(workers), "CIFAR10_INTRA_OP_THREADS": "1"},
+                description=f"this service, FP32, {workers} worker(s), one inference thread each",
+            )
+            servers.append(stack.enter_context(RunningServer(variant, context.work_dir / "logs", cpus)))
+        for server in servers:
+            run_hey(server.port, workload, concurrency=TARGET_CONCURRENCY, seconds=plan.http_warmup_seconds, cpus=cpus)
+        for number in range(plan.headtohead_rounds):
+            shift = number % len(servers)
+            measured: dict[str, dict[str, float]] = {}
+            for server in servers[shift:] + servers[:shift]:
+                measured[server.spec.name] = _loaded_turn(server, workload, plan.headtohead_seconds, cpus)
+                wait_until_idle(server.pid)
+            rounds.append(measured)
+            context.progress(
+                "workers",
+                f"round {number + 1}/{plan.headtohead_rounds}: "
+                + ", ".join(f"{name} {turn['ok_per_s']:,.0f} req/s" for name, turn in measured.items()),
+            )
+    one, two = (f"workers_{count}" for count in WORKER_COUNTS)
+    medians = {name: {key: median([r[name][key] for r in rounds]) for key in rounds[0][name]} for name in (one, two)}
+    return {
+        "cpus": list(cpus),
+        "concurrency": TARGET_CONCURRENCY,
+        "workload": workload.name,
+        "seconds_per_round": plan.headtohead_seconds,
+        "rounds": rounds,
+        "medians": medians,
+        "median_speedup": median([r[two]["ok_per_s"] / r[one]["ok_per_s"] for r in rounds]),
+        "median_speedup_on_free_cores": median(
+            [2 * r[one]["server_cpu_us_per_ok"] / r[two]["server_cpu_us_per_ok"] for r in rounds]
+        ),
+    }
+
+
+def _loaded_turn(server: RunningServer, workload: Workload, seconds: float, cpus: tuple[int, ...]) -> dict[str, float]:
+    """One `hey` turn: requests/s, and the CPU the server and the load generator spent per request."""
+    server_before = server.cpu_seconds()
+    client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = run_hey(server.port, workload, concurrency=TARGET_CONCURRENCY, seconds=seconds, cpus=cpus)
+    client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_used = server.cpu_seconds() - server_before
+    if result.errors or result.non_2xx or not result.ok:
+        raise RuntimeError(f"{server.spec.name}: {result.errors} errors, {result.non_2xx} non-2xx")
+    client_used = sum(getattr(client_after, f) - getattr(client_before, f) for f in ("ru_utime", "ru_stime"))
+    return {
+        "ok_per_s": result.ok_per_s,
+        "server_cpu_cores": server_used / result.seconds,
+        "server_cpu_us_per_ok": server_used / result.ok * 1e6,
+        "load_generator_cpu_us_per_ok": client_used / result.ok * 1e6,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.context import CEILING, DEFAULT_SERVICE, TF_SERVICE
+from benchmarks.context import CEILING, DEFAULT_SERVICE, IMAGE_SERVICE, TF_SERVICE
 from benchmarks.markdown import cell, fixed, table
 from benchmarks.plots import HTTP_PLOT, INPROCESS_PLOT, RUNNER_LABELS
 from benchmarks.profiling import FRAMEWORK_BUCKETS
@@ -50,6 +50,7 @@ def render(results: dict[str, Any], plot_dir_link: str = "results") -> str:
         ("inprocess", lambda: _inprocess(results, plot_dir_link)),
         ("http", lambda: _http(results, plot_dir_link)),
         ("headtohead", lambda: _headtohead(results["headtohead"])),
+        ("workers", lambda: _workers(results["workers"])),
         ("coldstart", lambda: _coldstart(results["coldstart"])),
         ("http", lambda: _memory(results["http"])),  # the servers' memory is measured by the HTTP section
         ("footprint", lambda: _footprint(results["footprint"])),
@@ -306,10 +307,37 @@ def _headtohead_load(summary: dict[str, Any]) -> str:
     if "vs_ceiling" in ratios:
         parts.append(f"{ratios['vs_ceiling']:.1%} of the ceiling")
     summary_line = "; ".join(parts)
+    int8_line = (
+        f"; `{IMAGE_SERVICE}` {ratios['int8_vs_ceiling']:.1%} of the ceiling" if "int8_vs_ceiling" in ratios else ""
+    )
     return (
         f"**{summary['workload']}, c={summary['concurrency']}**\n\n"
         + table(["Round", *(f"{name} req/s" for name in names)], rows)
-        + (f"\n\nMedians of the per-round ratios: `{DEFAULT_SERVICE}` makes {summary_line}." if summary_line else "")
+        + (
+            f"\n\nMedians of the per-round ratios: `{DEFAULT_SERVICE}` makes {summary_line}{int8_line}."
+            if summary_line
+            else ""
+        )
+    )
+
+
+def _workers(workers: dict[str, Any]) -> str:
+    title = "## 2c. One worker process or two\n\n"
+    if "rounds" not in workers:
+        return title + workers.get("note", "Not measured.")
+    columns = ("ok_per_s", "server_cpu_us_per_ok", "server_cpu_cores", "load_generator_cpu_us_per_ok")
+    headers = ["Round", "workers", "req/s", "server CPU µs/request", "server cores busy", "`hey` CPU µs/request"]
+    rows = []
+    for number, measured in [*enumerate(workers["rounds"], 1), ("median", workers["medians"])]:
+        rows += [(number, name.split("_")[1], *(turn[key] for key in columns)) for name, turn in measured.items()]
+    return (
+        title + f"This service (FP32, one inference thread per worker) with one and two workers on CPUs "
+        f"{workers['cpus']}, multipart at c={workers['concurrency']}, in interleaved rounds of "
+        f"{workers['seconds_per_round']:g} s. `hey` shares those CPUs.\n\n"
+        + table(headers, rows)
+        + f"\n\nMedian of the per-round ratios: two workers serve {workers['median_speedup']:.2f}× one worker's "
+        f"requests/s here; from the server CPU per request, {workers['median_speedup_on_free_cores']:.2f}× on two "
+        "cores free of the load generator."
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from benchmarks.context import CEILING, DEFAULT_SERVICE, TF_SERVICE
+from benchmarks.context import CEILING, DEFAULT_SERVICE, IMAGE_SERVICE, TF_SERVICE
 from benchmarks.markdown import fixed
 from benchmarks.stats import ratio
 
@@ -18,6 +18,7 @@ TF_SERVICE_SPEEDUP = 100.0
 CEILING_SHARES = {("multipart", TARGET_CONCURRENCY): 0.50, ("multipart", 1): 0.45, ("raw", TARGET_CONCURRENCY): 0.35}
 CEILING_SHARE = CEILING_SHARES[("multipart", TARGET_CONCURRENCY)]
 INT8_SPEEDUP = 1.5  # INT8 images/s over FP32's, one thread, at batch 1 and at batch 32
+WORKERS_SPEEDUP = 1.8  # two workers on two cores over one worker
 INT8_BATCHES = (1, 32)
 
 
@@ -96,6 +97,8 @@ def _http_target(
     ratio_key: str,
     workload: str = "multipart",
     concurrency: int = TARGET_CONCURRENCY,
+    *,
+    service_name: str = DEFAULT_SERVICE,
 ) -> tuple[float | None, float | None, float | None, str]:
     """(this service's req/s, the other server's req/s, their ratio, where the figures come from).
 
@@ -104,27 +107,34 @@ def _http_target(
     summary = headtohead_summary(results, workload, concurrency)
     measured = figure(summary, "median_ratios", ratio_key)
     if summary is not None and measured is not None:
-        service, rate = (figure(summary, "median_ok_per_s", name) for name in (DEFAULT_SERVICE, other))
+        service, rate = (figure(summary, "median_ok_per_s", name) for name in (service_name, other))
         return service, rate, measured, f"; medians of {len(summary['rounds'])} interleaved rounds"
-    service, rate = (http_rate(results, name, concurrency, workload) for name in (DEFAULT_SERVICE, other))
+    service, rate = (http_rate(results, name, concurrency, workload) for name in (service_name, other))
     return service, rate, ratio(service, rate), ""
+
+
+# This service as `make serve` runs it (FP32) and as the container image does (INT8): (server, ratio key, suffix).
+CEILING_SERVICES = ((DEFAULT_SERVICE, "vs_ceiling", "", "FP32"), (IMAGE_SERVICE, "int8_vs_ceiling", "_int8", "INT8"))
 
 
 def _ceiling_targets(results: dict[str, Any]) -> list[Target]:
     targets = []
-    for (workload, concurrency), share in CEILING_SHARES.items():
-        service, ceiling, measured, source = _http_target(results, CEILING, "vs_ceiling", workload, concurrency)
-        primary = (workload, concurrency) == ("multipart", TARGET_CONCURRENCY)
-        targets.append(
-            Target(
-                "http_vs_ceiling" if primary else f"http_vs_ceiling_{workload}_c{concurrency}",
-                f"HTTP c={concurrency}, {workload}: this service ≥ {share:.0%} of the no-op ceiling",
-                measured,
-                share,
-                True,
-                f"{fixed(service, 0, ' req/s')} vs ceiling {fixed(ceiling, 0, ' req/s')}{source}",
+    for server, ratio_key, suffix, precision in CEILING_SERVICES:
+        for (workload, concurrency), share in CEILING_SHARES.items():
+            service, ceiling, measured, source = _http_target(
+                results, CEILING, ratio_key, workload, concurrency, service_name=server
             )
-        )
+            primary = (workload, concurrency) == ("multipart", TARGET_CONCURRENCY)
+            targets.append(
+                Target(
+                    ("http_vs_ceiling" if primary else f"http_vs_ceiling_{workload}_c{concurrency}") + suffix,
+                    f"HTTP c={concurrency}, {workload}: this service ({precision}) ≥ {share:.0%} of the no-op ceiling",
+                    measured,
+                    share,
+                    True,
+                    f"{fixed(service, 0, ' req/s')} vs ceiling {fixed(ceiling, 0, ' req/s')}{source}",
+                )
+            )
     return targets
 
 
@@ -145,6 +155,35 @@ def _int8_targets(results: dict[str, Any]) -> list[Target]:
             )
         )
     return targets
+
+
+def _workers_targets(results: dict[str, Any]) -> list[Target]:
+    workers = results.get("workers", {})
+    one, two = (figure(workers, "medians", f"workers_{count}", "ok_per_s") for count in (1, 2))
+    client = figure(workers, "medians", "workers_2", "load_generator_cpu_us_per_ok")
+    cpu_one, cpu_two = (figure(workers, "medians", f"workers_{count}", "server_cpu_us_per_ok") for count in (1, 2))
+    return [
+        Target(
+            "workers",
+            f"HTTP c={TARGET_CONCURRENCY}, multipart: 2 workers ≥ {WORKERS_SPEEDUP:g}× the requests/s of 1 worker "
+            "(the load generator on the same cores)",
+            figure(workers, "median_speedup"),
+            WORKERS_SPEEDUP,
+            True,
+            f"{fixed(two, 0, ' req/s')} vs {fixed(one, 0, ' req/s')}; `hey` itself spends "
+            f"{fixed(client, 0, ' µs')} of CPU per request",
+        ),
+        Target(
+            "workers_on_free_cores",
+            f"2 workers on 2 cores of their own ≥ {WORKERS_SPEEDUP:g}× 1 worker: 2 × the server CPU per request "
+            "of 1 worker over that of 2",
+            figure(workers, "median_speedup_on_free_cores"),
+            WORKERS_SPEEDUP,
+            True,
+            f"{fixed(cpu_one, 0, ' µs')} vs {fixed(cpu_two, 0, ' µs')} of server CPU per request; 1 worker kept "
+            f"{fixed(figure(workers, 'medians', 'workers_1', 'server_cpu_cores'), 2, ' cores')} busy",
+        ),
+    ]
 
 
 def _rss_after_load(results: dict[str, Any], server: str) -> float | None:
@@ -192,6 +231,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
         ),
         *_ceiling_targets(results),
         *_int8_targets(results),
+        *_workers_targets(results),
         Target(
             "cold_start",
             "cold start (process start → /ready 200) ≤ 1/5 of the TensorFlow-path service",

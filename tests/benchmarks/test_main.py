@@ -86,15 +86,30 @@ def test_head_to_head_rounds_compare_the_targets_servers(smoke_run: SmokeRun) ->
         pytest.skip("hey is not installed (make system-deps)")
     headtohead = results["headtohead"]
     assert len(headtohead["rounds"]) == results["plan"]["headtohead_rounds"] == 1
-    expected = {"service_fp32_batching", "ceiling"} | ({"tf_service"} if find_keras_model(None) else set())
+    services = {"service_fp32_batching", "service_int8_batching", "ceiling"}
+    expected = services | ({"tf_service"} if find_keras_model(None) else set())
     assert set(headtohead["median_ok_per_s"]) == expected
     assert all(rate > 0 for rate in headtohead["median_ok_per_s"].values())
-    assert "vs_ceiling" in headtohead["median_ratios"]
-    # The other loads the targets name: this service and the ceiling alone.
+    assert {"vs_ceiling", "int8_vs_ceiling"} <= set(headtohead["median_ratios"])
+    # The other loads the targets name: this service (FP32 and INT8) and the ceiling alone.
     assert {(more["workload"], more["concurrency"]) for more in headtohead["more"]} == {("multipart", 1), ("raw", 32)}
     for more in headtohead["more"]:
-        assert set(more["median_ok_per_s"]) == {"service_fp32_batching", "ceiling"}
-        assert more["median_ratios"]["vs_ceiling"] > 0
+        assert set(more["median_ok_per_s"]) == services
+        assert more["median_ratios"]["vs_ceiling"] > 0 and more["median_ratios"]["int8_vs_ceiling"] > 0
+
+
+def test_one_and_two_workers_take_turns_under_the_same_load(smoke_run: SmokeRun) -> None:
+    results, _, _ = smoke_run
+    if not hey_available():
+        pytest.skip("hey is not installed (make system-deps)")
+    workers = results["workers"]
+    assert len(workers["rounds"]) == results["plan"]["headtohead_rounds"]
+    for measured in workers["rounds"]:
+        assert set(measured) == {"workers_1", "workers_2"}
+        for turn in measured.values():
+            assert turn["ok_per_s"] > 0 and turn["server_cpu_us_per_ok"] > 0
+            assert turn["load_generator_cpu_us_per_ok"] > 0  # hey's own CPU, from the children's rusage
+    assert workers["median_speedup"] > 0 and workers["median_speedup_on_free_cores"] > 0
 
 
 def test_the_stage_table_adds_up_to_at_most_the_whole_request(smoke_run: SmokeRun) -> None:

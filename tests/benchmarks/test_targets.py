@@ -25,9 +25,10 @@ def results_with(
     image_mb: float | None,
     *,
     int8_speedup: float = 2.0,
+    second_worker_cpu_us: float = 500.0,
 ) -> dict[str, Any]:
     """Results whose figures meet every target when ``service_rps`` ≥ 1000 (half the ceiling's 2000 req/s,
-    at every load) and the speed-ups are large enough."""
+    at every load, for FP32 and for INT8) and the speed-ups are large enough."""
     inprocess_rows = [
         {
             "runner": name,
@@ -61,8 +62,20 @@ def results_with(
             "errors": 0,
         }
         for workload, concurrency in (("multipart", 32), ("multipart", 1), ("raw", 32))
-        for server, rate in (("service_fp32_batching", service_rps), ("tf_service", 10.0), ("ceiling", 2000.0))
+        for server, rate in (
+            ("service_fp32_batching", service_rps),
+            ("service_int8_batching", service_rps * 1.1),
+            ("tf_service", 10.0),
+            ("ceiling", 2000.0),
+        )
     ]
+    one_worker = {"ok_per_s": 1000.0, "server_cpu_us_per_ok": 500.0, "server_cpu_cores": 0.5}
+    two_workers = {"ok_per_s": 1000.0 * 1000.0 / second_worker_cpu_us, "server_cpu_us_per_ok": second_worker_cpu_us}
+    workers = {
+        "medians": {"workers_1": one_worker, "workers_2": {**two_workers, "load_generator_cpu_us_per_ok": 40.0}},
+        "median_speedup": 1.9 * 500.0 / second_worker_cpu_us,  # the rounds: below the free-core figure
+        "median_speedup_on_free_cores": 2 * 500.0 / second_worker_cpu_us,
+    }
     memory = {
         "service_fp32_batching": {"after_load": {"rss_mib": 90.0}},
         "tf_service": {"after_load": {"rss_mib": 600.0}},
@@ -73,6 +86,7 @@ def results_with(
         "machine": {"date": "today", "cpu_model": "cpu", "logical_cores": 2, "python": "3.11", "versions": {}},
         "inprocess": {"runners": ["onnx_fp32", "tf_predict", "tf_function"], "rows": inprocess_rows, "notes": {}},
         "http": {"rows": http_rows, "memory": memory, "concurrencies": [32], "servers": {}, "workloads": {}},
+        "workers": workers,
         "coldstart": {
             "servers": {
                 name: cold_start(seconds) for name, seconds in (("service_fp32_batching", 0.5), ("tf_service", 5.0))
@@ -118,6 +132,13 @@ def test_targets_miss_when_the_figures_fall_short() -> None:
 def test_int8_must_be_one_and_a_half_times_fp32_at_both_batch_sizes() -> None:
     outcome = verdicts(results_with(0.05, 50.0, 1.0, 1900.0, 150, int8_speedup=1.4))
     assert outcome["int8_vs_fp32_batch1"] == outcome["int8_vs_fp32_batch32"] == "MISS"
+
+
+def test_a_second_worker_must_nearly_halve_the_cpu_each_request_costs() -> None:
+    outcome = verdicts(results_with(0.05, 50.0, 1.0, 1900.0, 150, second_worker_cpu_us=600.0))
+    assert outcome["workers_on_free_cores"] == "MISS"  # 2 × 500 / 600 = 1.67×
+    assert outcome["workers"] == "MISS"  # 1.58× in the rounds
+    assert outcome["http_vs_ceiling_int8"] == "PASS"
 
 
 def test_missing_figures_are_not_measured() -> None:
