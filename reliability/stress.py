@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, Final
 
 from benchmarks.config import available_cpus
@@ -145,22 +145,14 @@ def soak(
     cpus = available_cpus()  # hey on every CPU, as many OS threads as there are
     run_hey(server.port, workload, concurrency=concurrency, seconds=warm_up_s, cpus=cpus)
     counted_before = server_side_statuses(server.port)
-    samples: list[tuple[float, int]] = []
-    stop = threading.Event()
+    samples: list[tuple[float, int]] = []  # (seconds since the start, VmRSS in kB): every second, and at the end
     started = time.monotonic()
-
-    def sample() -> None:
-        while not stop.is_set():
+    with ThreadPoolExecutor(1) as pool:
+        loading = pool.submit(run_hey, server.port, workload, concurrency=concurrency, seconds=seconds, cpus=cpus)
+        while not loading.done():
             samples.append((round(time.monotonic() - started, 2), status_kib(server.pid, "VmRSS")))
-            stop.wait(SAMPLE_EVERY_S)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        load = run_hey(server.port, workload, concurrency=concurrency, seconds=seconds, cpus=cpus)
-    finally:
-        stop.set()
-        sampler.join()
+            wait([loading], timeout=SAMPLE_EVERY_S)
+    load = loading.result()
     samples.append((round(time.monotonic() - started, 2), status_kib(server.pid, "VmRSS")))
     counted_after = server_side_statuses(server.port)
     # hey keeps per-request statuses for its first million answers only: the server's own counters cover them all.
