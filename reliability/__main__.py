@@ -5,7 +5,6 @@ overload, SIGTERM under load and start-up faults against real servers; writes
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import subprocess
 import sys
@@ -21,8 +20,8 @@ from benchmarks.config import MODELS_DIR, PROJECT_ROOT, add_run_options, settle_
 from benchmarks.inputs import V2_INFER_PATH, Workload
 from benchmarks.machine import describe_machine
 from benchmarks.processes import HOST, RunningServer, service_spec
-from reliability.catalogue import HostileCase, Limits, build_catalogue, jpeg_request, sample_jpeg, send_catalogue
-from reliability.client import HttpAnswer, HttpRequest, send
+from reliability.catalogue import Limits, build_catalogue, jpeg_request, sample_jpeg, send_catalogue
+from reliability.client import HttpRequest, send
 from reliability.cost import run_costs
 from reliability.faults import broken_models, start_with_models
 from reliability.report import render
@@ -90,37 +89,13 @@ def serving(name: str, model: str, work: Path, environ: Mapping[str, str] | None
 
 
 def run_hostile(model: str, work: Path) -> dict[str, Any]:
-    """Send the whole catalogue to a server with the catalogue's limits; record status, code and latency per case."""
+    """The whole catalogue to a server with the catalogue's limits, then one ordinary request."""
     limits = Limits()
     single = jpeg_request()
     with serving("hostile", model, work, limits.environ()) as server:
         run = send_catalogue(server.port, server.pid, build_catalogue(limits), single)
-        still_serving = send(HOST, server.port, single).status
-    results = [hostile_result(case, answer) for case, answer in run.answers]
-    return {
-        "cases": len(results),
-        "passed": sum(case["ok"] for case in results),
-        "slowest_ms": max(case["ms"] for case in results),
-        "peak_rss_growth_mib": round(run.peak_rss_growth_kib / 1024, 1),
-        "still_serving_after": still_serving == 200,
-        "results": results,
-    }
-
-
-def hostile_result(case: HostileCase, answer: HttpAnswer) -> dict[str, Any]:
-    """One row of the hostile-input table: what was expected, what came back, and whether they match."""
-    code = None
-    with contextlib.suppress(ValueError, KeyError, IndexError, TypeError, AttributeError):
-        code = case.error_entry(answer.json()).get("code")
-    return {
-        "name": case.name,
-        "expected_status": case.status,
-        "expected_code": case.code,
-        "status": answer.status,
-        "code": code,
-        "ms": round(answer.seconds * 1000, 2),
-        "ok": answer.outcome == "complete" and answer.status == case.status and code == case.code,
-    }
+        still_serving = send(HOST, server.port, single).status == 200
+    return {**run.summary(), "still_serving_after": still_serving}
 
 
 def run_soak_section(model: str, work: Path, plan: Plan) -> dict[str, Any]:

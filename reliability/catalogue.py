@@ -7,6 +7,7 @@ at a time and measures how much the server's peak resident memory (VmHWM) grew m
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -65,6 +66,21 @@ class HostileCase:
             return document
         (entry,) = document["results"]
         return entry
+
+    def judge(self, answer: HttpAnswer) -> dict[str, Any]:
+        """What was expected, what came back (status, error code, milliseconds), and whether they match."""
+        code = None
+        with contextlib.suppress(ValueError, KeyError, IndexError, TypeError, AttributeError):
+            code = self.error_entry(answer.json()).get("code")
+        return {
+            "name": self.name,
+            "expected_status": self.status,
+            "expected_code": self.code,
+            "status": answer.status,
+            "code": code,
+            "ms": round(answer.seconds * 1000, 2),
+            "ok": answer.outcome == "complete" and answer.status == self.status and code == self.code,
+        }
 
 
 def sample_jpeg(size: tuple[int, int] = (32, 32), seed: int = 0) -> bytes:
@@ -250,6 +266,17 @@ class CatalogueRun:
     warm_up: list[HttpAnswer]
     answers: list[tuple[HostileCase, HttpAnswer]]
     peak_rss_growth_kib: int
+
+    def summary(self) -> dict[str, Any]:
+        """Every case judged, how many passed, the slowest answer and the peak-RSS growth, JSON-ready."""
+        results = [case.judge(answer) for case, answer in self.answers]
+        return {
+            "cases": len(results),
+            "passed": sum(result["ok"] for result in results),
+            "slowest_ms": max(result["ms"] for result in results),
+            "peak_rss_growth_mib": round(self.peak_rss_growth_kib / 1024, 1),
+            "results": results,
+        }
 
 
 def with_request_id(request: HttpRequest, request_id: str) -> HttpRequest:
