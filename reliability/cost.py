@@ -138,12 +138,11 @@ def run_costs(model: str, work: Path, *, quick: bool) -> dict[str, Any]:
     ):
         shutdown = sigterm_under_load(server.process, server.port, probe, clients=SHUTDOWN_CLIENTS, keep_alive=True)
     results = {
-        "description": (
-            f"One server with the default settings on CPU {SERVER_CPUS[0]}; attacks and the probe (`POST /predict`, "
-            f"32x32 JPEG, one every {PROBE_EVERY_S * 1000:.0f} ms) from CPU {CLIENT_CPUS[0]}. Peak RSS growth is "
-            "VmHWM (reset before each attack) minus VmRSS before it; CPU seconds exclude the probe's own "
-            f"(measured alone: {probe_cpu_s * 1000:.2f} ms per probe); the probe runs {SETTLE_S} s past each attack."
-        ),
+        "server_cpus": list(SERVER_CPUS),
+        "client_cpus": list(CLIENT_CPUS),
+        "probe_every_ms": PROBE_EVERY_S * 1000,
+        "settle_s": SETTLE_S,
+        "probe_cpu_ms": round(probe_cpu_s * 1000, 2),
         "baseline": baseline,
         "cases": cases,
         "idle_rss_start_mib": round(idle_start_mib, 1),

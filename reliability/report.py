@@ -1,227 +1,160 @@
-"""Render ``RELIABILITY.md`` from the reliability results JSON."""
+"""Render ``RELIABILITY.md`` from the reliability results JSON: every check's verdict, then each section's figures
+in tables whose rows and columns are its JSON keys, under a paragraph saying what they measure."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from benchmarks.markdown import fixed, table
+from benchmarks.inputs import V2_INFER_PATH
+from benchmarks.markdown import table
+
+SHARED_MACHINE = (
+    "The machine is shared with other work, so latency figures (and the latency targets' verdicts) are indicative; "
+    "the other verdicts are not."
+)
+COST = (
+    "Every attack of `reliability.attacks` (with `--quick`, its quick subset), one at a time, against one server "
+    "with the default settings pinned to `server_cpus`, while a probe (`POST /predict` with a 32x32 JPEG, every "
+    "`probe_every_ms`) runs from `client_cpus` and goes on `settle_s` past each attack. Per attack: `seconds` until "
+    "its slowest answer; `cpu_s`, the server's CPU time less the probe's own (`probe_cpu_ms` per probe, from the "
+    "baseline: the probe alone); `peak_rss_growth_mib`, VmHWM (reset before the attack) minus VmRSS before it; and "
+    "what the probe saw meanwhile. `admitted`: inside every limit, so it must be served within the targets; "
+    "`client_paced`: it lasts as long as its client makes it (trickles, disconnects), so the time target does not "
+    "apply. The idle resident memory is read after the warm-up and a few seconds after the last attack."
+)
+KEEP_ALIVE = (
+    "SIGTERM under keep-alive load: `clients` clients on keep-alive connections (opened again after each "
+    "`Connection: close`) send `POST /predict` until the server has exited, with the default drain window "
+    "(`drain_s`); `unanswered` counts requests sent that were reset or closed without an answer."
+)
+HOSTILE = (
+    "The catalogue of `reliability.catalogue`, one request at a time, to a server with the small `limits` it is "
+    "built for, after a few ordinary requests to settle the allocator. Each case expects the status and error code "
+    "the service documents for it (a batch holding a bomb is answered 200, with that image's own error entry). "
+    "`peak_rss_growth_mib`: how much the server's peak resident memory (VmHWM) grew over the whole catalogue; "
+    "`still_serving_after`: an ordinary request succeeded after it."
+)
+SOAK = (
+    "`POST /predict` with a 32x32 JPEG from hey, `concurrency` connections for `seconds` on loopback after a warm-up "
+    "(the plan's `warm_up_s`), default settings (dynamic batching on), access log off. The figures are hey's (its "
+    "`status_codes` tally keeps at most a million answers; `errors` are transport failures), the server's own "
+    "counters for the soak (`server_side_statuses`) and its resident memory, sampled every second (`rss_mib`; the "
+    "drift is the end minus the start)."
+)
+OVERLOAD = (
+    f"The plan's `overload_clients` flood `POST {V2_INFER_PATH}` with binary tensors of "
+    "`overload_images` images each for `overload_s`, against a server with `CIFAR10_MAX_QUEUE` = `overload_queue`; "
+    "then `recovery_requests` single-image requests are sent one at a time. A 503 is well formed when it is the JSON "
+    "error `overloaded` with a Retry-After header; 503s are answered at once, so the latency percentiles cover every "
+    "answer."
+)
+SIGTERM = (
+    "The plan's `sigterm_clients` send `POST /predict`, one connection per request, for `sigterm_load_s`; then the "
+    "server gets SIGTERM while they keep sending until it has exited. Outcomes are statuses, or `refused` (the port "
+    "was already closed), `no_response` (the connection closed before a byte was sent) and `partial` (a half answer, "
+    "which must not happen). `in_flight_at_signal`: requests sent before the signal and answered 200 after it."
+)
+FAULTS = (
+    "The service started on each broken model file must exit non-zero with one clear line on stderr (a JSON error "
+    "record without a traceback) and never answer `/ready` with 200."
+)
+LABELS = (
+    "name",
+    "cost_class",
+    "admitted",
+    "client_paced",
+    "expected",
+    "answers",
+    "ok",
+)  # what an attack is, not what it cost
 
 
-def _yes(value: object) -> str:
-    return "yes" if value else "**NO**"
+def checks(results: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """Every check of a run, and whether it passed."""
+    hostile, cost, soak = results["hostile_inputs"], results["cost"], results["soak"]
+    return [
+        (
+            "Every hostile input answered as documented, the server still serving after them",
+            hostile["passed"] == hostile["cases"] and hostile["still_serving_after"],
+        ),
+        ("Every attack answered as documented", all(case["ok"] for case in cost["cases"])),
+        ("Every cost target met", all(target["met"] for target in cost["targets"])),
+        ("Soak without an error (skipped without hey)", "skipped" in soak or soak["zero_errors"]),
+        ("Overload shed with well-formed 503s, then every request served", results["overload"]["shed_and_recovered"]),
+        ("SIGTERM under load: nothing half-answered or malformed, exit 0", results["sigterm"]["clean"]),
+        (
+            "Every broken model at start-up: one clear line, non-zero exit, never ready",
+            all(fault["survived"] for fault in results["startup_faults"]),
+        ),
+    ]
 
 
-def render(results: dict[str, Any]) -> str:
+def render(results: Mapping[str, Any]) -> str:
     """The Markdown report."""
-    machine, plan = results["machine"], results["plan"]
-    hostile, soak, overload, cost = results["hostile_inputs"], results["soak"], results["overload"], results["cost"]
-    shutdown, faults = results["sigterm"], results["startup_faults"]
-    versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
-    lines = [
+    cost, hostile, faults = results["cost"], results["hostile_inputs"], results["startup_faults"]
+    plan, seconds = results["plan"], results["seconds"]
+    example = next((fault["stderr_lines"][0] for fault in faults if fault["stderr_lines"]), "")
+    blocks = [
         "# Reliability and security figures",
-        "",
-        f"Produced by `python -m reliability{' --quick' if results['quick'] else ''}` on "
-        f"{machine['date']} (git {machine.get('git_revision') or 'n/a'}); do not edit by hand, re-run the command.",
-        "",
-        f"Machine: {machine['cpu_model']}, {machine['logical_cores']} logical cores "
-        f"({len(machine['usable_cpus'])} usable), {machine['memory_total_mib']:.0f} MiB RAM, Linux "
-        f"{machine['kernel']}, Python {machine['python']}. Load before the run: `{results['uptime']}`. "
-        "The machine is shared with other work, so latency figures (and the latency targets' verdicts) are "
-        "indicative; the other verdicts are not.",
-        "",
-        f"Versions: {versions}.",
-        "",
+        f"Produced by `python -m reliability{' --quick' if results['quick'] else ''}`; do not edit by hand, re-run "
+        f"the command. {SHARED_MACHINE}",
         "## Summary",
-        "",
-        table(["Check", "Result"], _summary(results)),
-        "",
+        table(["Check", "Passed"], [(check, "yes" if passed else "**NO**") for check, passed in checks(results)]),
+        "## Machine and plan",
+        figures(
+            {**results["machine"], "uptime": results["uptime"], "model": results["model"], **plan, "seconds": seconds}
+        ),
         "## Cost per request",
-        "",
-        *_cost(cost),
-        "",
+        COST,
+        figures(
+            {**cost, **{f"baseline_{key}": value for key, value in cost["baseline"].items() if key not in LABELS}},
+            leave_out=("baseline", "cases", "targets", "shutdown"),
+        ),
+        records(cost["targets"]),
+        records(cost["cases"]),
+        KEEP_ALIVE,
+        figures(cost["shutdown"]),
         "## Hostile inputs",
-        "",
-        table(
-            ["Case", "Expected", "Got", "Latency (ms)", "OK"],
-            [
-                (
-                    case["name"],
-                    f"{case['expected_status']} {case['expected_code']}",
-                    f"{case['status']} {case['code']}",
-                    f"{case['ms']:.1f}",
-                    _yes(case["ok"]),
-                )
-                for case in hostile["results"]
-            ],
-        ),
-        "",
+        HOSTILE,
+        figures(hostile, leave_out=("results",)),
+        records(hostile["results"]),
         "## Soak",
-        "",
-        *_soak(soak, plan),
-        "",
+        SOAK,
+        figures(results["soak"], leave_out=("rss_samples",)),
         "## Overload",
-        "",
-        plan["overload_description"],
-        "",
-        f"- Requests: {overload['requests']}; outcomes {overload['outcomes']}; shed share "
-        f"{overload['shed_share'] * 100:.1f} %; every 503 was JSON `overloaded` with Retry-After: "
-        f"{_yes(overload['shed_answers_well_formed'])}.",
-        f"- Latency under the flood: p50 {overload['p50_ms']} ms, p99 {overload['p99_ms']} ms "
-        "(503s are answered at once).",
-        f"- Recovery: {overload['recovery_ok']}/{overload['recovery_requests']} sequential requests succeeded right "
-        f"after the flood; the first in {overload['recovery_first_ok_ms']} ms.",
-        "",
+        OVERLOAD,
+        figures(results["overload"]),
         "## SIGTERM under load",
-        "",
-        plan["sigterm_description"],
-        "",
-        f"- Requests: {shutdown['requests']}; outcomes {shutdown['outcomes']} (`refused`: the port was already "
-        "closed; `no_response`: the connection closed before a byte was sent; `partial` would be a half answer).",
-        f"- In flight at the signal and completed with 200: {shutdown['in_flight_at_signal']}; malformed answers: "
-        f"{shutdown['malformed_answers']}; exit status {shutdown['exit_code']} after {shutdown['exit_seconds']} s.",
-        "",
+        SIGTERM,
+        figures(results["sigterm"]),
         "## Start-up faults",
-        "",
-        table(
-            ["Broken model", "Exit", "Seconds", "One clear line", "Ever ready", "Survived"],
-            [
-                (
-                    fault["name"],
-                    fault["exit_code"],
-                    str(fault["seconds"]),
-                    _yes(fault["one_clear_line"]),
-                    "**yes**" if fault["ready_ever_200"] else "no",
-                    _yes(fault["survived"]),
-                )
-                for fault in faults
-            ],
-        ),
-        "",
-        "Example of the one line:",
-        "",
-        "```",
-        next((fault["stderr_lines"][0] for fault in faults if fault["stderr_lines"]), ""),
-        "```",
-        "",
+        FAULTS,
+        records(faults, leave_out=("stderr_lines",)),
+        f"Example of the one line:\n\n```\n{example}\n```",
     ]
-    return "\n".join(lines)
+    return "\n\n".join(blocks) + "\n"
 
 
-def _summary(results: dict[str, Any]) -> list[tuple[str, str]]:
-    """One row per check: what it checks, and the verdict with the figures behind it."""
-    hostile, soak, overload, cost = results["hostile_inputs"], results["soak"], results["overload"], results["cost"]
-    shutdown, faults = results["sigterm"], results["startup_faults"]
-    if "skipped" in soak:
-        soak_row = ("Soak", f"skipped: {soak['skipped']}")
-    else:
-        soak_row = (
-            f"Soak: {soak['seconds']:.0f} s at concurrency {soak['concurrency']} (hey)",
-            f"{sum(soak['server_side_statuses'].values())} requests served, {soak['requests_per_s']:.0f} req/s, "
-            f"errors {soak['errors']}, non-2xx {soak['non_2xx']}; RSS drift {soak['rss_drift_mib']:+.1f} MiB "
-            f"({soak['rss_drift_percent']:+.1f} %)",
-        )
-    return [
-        (
-            "Hostile inputs refused as documented",
-            f"{hostile['passed']}/{hostile['cases']} (slowest {hostile['slowest_ms']:.1f} ms; "
-            f"server peak RSS +{hostile['peak_rss_growth_mib']:.1f} MiB)",
-        ),
-        (
-            "Cost per request: attacks answered as expected; targets met",
-            f"{sum(case['ok'] for case in cost['cases'])}/{len(cost['cases'])}; "
-            f"{sum(target['met'] for target in cost['targets'])}/{len(cost['targets'])}",
-        ),
-        soak_row,
-        (
-            "Overload sheds with 503 and recovers",
-            f"{_yes(overload['shed_and_recovered'])}: {overload['shed_share'] * 100:.1f} % shed, "
-            f"recovery {overload['recovery_ok']}/{overload['recovery_requests']}",
-        ),
-        (
-            "SIGTERM under load: nothing half-answered, exit 0",
-            f"{_yes(shutdown['clean'])}: {shutdown['in_flight_at_signal']} in-flight completed, "
-            f"exit {shutdown['exit_code']} in {shutdown['exit_seconds']} s",
-        ),
-        (
-            "Broken model at start-up: one line, non-zero exit, never ready",
-            f"{sum(fault['survived'] for fault in faults)}/{len(faults)}",
-        ),
-    ]
+def figures(section: Mapping[str, Any], leave_out: Collection[str] = ()) -> str:
+    """A section's figures, one row per JSON key."""
+    return table(["Figure", "Value"], [(key, shown(value)) for key, value in section.items() if key not in leave_out])
 
 
-def _soak(soak: dict[str, Any], plan: dict[str, Any]) -> list[str]:
-    """The soak's paragraph and figures."""
-    if "skipped" in soak:
-        return [f"Skipped: {soak['skipped']}."]
-    latency = ", ".join(
-        f"{key[:-3]} {soak[key]:.1f} ms" for key in ("p50_ms", "p95_ms", "p99_ms") if soak[key] is not None
-    )
-    rss = soak["rss_mib"]
-    return [
-        f"`POST /predict` with a 32x32 JPEG, {soak['concurrency']} concurrent connections for {soak['seconds']:.0f} s "
-        f"on loopback after a {plan['warm_up_s']:.0f} s warm-up, FP32 model, dynamic batching on, access log off.",
-        "",
-        f"- Requests: {soak['requests']} ({soak['requests_per_s']:.0f}/s); hey's status tally (it keeps "
-        f"at most a million) {soak['status_codes']}; transport errors {soak['errors']}; the server's own counters "
-        f"for the soak: {soak['server_side_statuses']}; zero errors: {_yes(soak['zero_errors'])}.",
-        f"- Latency: {latency}.",
-        f"- Resident memory (MiB): start {rss['start']}, middle {rss['middle']}, end {rss['end']}, max {rss['max']}; "
-        f"drift {soak['rss_drift_mib']:+.1f} MiB ({soak['rss_drift_percent']:+.1f} %).",
-    ]
+def records(rows: Sequence[Mapping[str, Any]], leave_out: Collection[str] = ()) -> str:
+    """One row per record, one column per JSON key."""
+    columns = [key for key in rows[0] if key not in leave_out]
+    return table(columns, [[shown(row[key]) for key in columns] for row in rows])
 
 
-def _answers(answers: dict[str, int]) -> str:
-    return ", ".join(kind if count == 1 else f"{kind} ×{count}" for kind, count in answers.items()) or "none"
-
-
-def _cost(cost: dict[str, Any]) -> list[str]:
-    """The cost section: how it was measured, the targets, one row per attack, the keep-alive shutdown."""
-    shutdown, baseline = cost["shutdown"], cost["baseline"]
-    rows = [
-        (
-            case["name"],
-            case["cost_class"] + (", admitted" if case["admitted"] else ""),
-            _answers(dict.fromkeys(case["expected"], 1)),
-            _answers(case["answers"]) + ("" if case["ok"] else " **(unexpected)**"),
-            fixed(case["seconds"], 3),
-            fixed(case["cpu_s"], 3),
-            fixed(case["peak_rss_growth_mib"], 1),
-            fixed(case["probe_worst_ms"], 1),
-            _answers(case["probe_failures"]) if case["probe_failures"] else "",
-        )
-        for case in cost["cases"]
-    ]
-    return [
-        cost["description"],
-        "",
-        f"Baseline (the probe alone, {baseline['probes']} probes): worst {baseline['probe_worst_ms']} ms.",
-        "",
-        table(
-            ["Target", "Met", "Missed by"],
-            [(target["target"], _yes(target["met"]), "; ".join(target["misses"])) for target in cost["targets"]],
-        ),
-        "",
-        table(
-            [
-                "Attack",
-                "Class",
-                "Expected",
-                "Got",
-                "Seconds",
-                "CPU s",
-                "Peak RSS +MiB",
-                "Worst /predict ms",
-                "Probe refused",
-            ],
-            rows,
-        ),
-        "",
-        f"Idle resident memory: {cost['idle_rss_start_mib']} MiB after the warm-up, {cost['idle_rss_end_mib']} MiB "
-        "a few seconds after the last attack.",
-        "",
-        f"SIGTERM under keep-alive load: {shutdown['clients']} clients on keep-alive connections (opened again "
-        f"after each `Connection: close`) send `POST /predict` until the server has exited, with the default "
-        f"{shutdown['drain_s']:g} s drain window. Requests {shutdown['requests']}; outcomes {shutdown['outcomes']}; "
-        f"sent but unanswered (reset or closed): {shutdown['unanswered']}; exit status {shutdown['exit_code']} "
-        f"after {shutdown['exit_seconds']} s.",
-    ]
+def shown(value: object) -> str:
+    """A JSON value in a table cell: yes or no, numbers to at most 3 decimals, lists and objects on one line."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return f"{round(value, 3):,}"
+    if isinstance(value, list):
+        return ", ".join(shown(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {shown(item)}" for key, item in value.items())
+    return "n/a" if value is None else str(value)

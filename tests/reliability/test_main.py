@@ -68,4 +68,4 @@ def test_quick_run_writes_the_report(tmp_path: Path) -> None:
         assert "skipped" in results["soak"]
         pytest.skip("soak not measured: hey is not installed (apt-get install hey)")
     assert results["soak"]["zero_errors"] and results["soak"]["requests"] > 0
-    assert "RSS drift" in report
+    assert "| rss_drift_mib |" in report
