@@ -1,11 +1,9 @@
-"""Server processes for the benchmarks, the reliability run and the tests: the one way to start a server.
-
-A server starts on a free loopback port with its output in a log file, is handed out once it answers its
-readiness route, and is stopped with SIGTERM (SIGKILL if it lingers). Memory and CPU come from /proc.
-"""
+"""Server processes for the benchmarks, the reliability run and the tests: the one way to start a server on a free
+loopback port, hand it out once `/ready` answers 200, and stop it; its memory and CPU time from /proc."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import shutil
@@ -34,12 +32,11 @@ class ServerStartError(RuntimeError):
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """How to start one server: its command (with `{port}` placeholders), environment and readiness route."""
+    """How to start one server: its command (with `{port}` placeholders) and environment."""
 
     name: str
     argv: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
-    ready_path: str = "/ready"
     description: str = ""
 
 
@@ -87,21 +84,15 @@ def request(
     timeout: float = 30.0,
 ) -> tuple[int, bytes]:
     """One HTTP request to the loopback server; returns (status, body)."""
-    connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
+    with contextlib.closing(http.client.HTTPConnection(HOST, port, timeout=timeout)) as connection:
         connection.request(method, path, body=body, headers=dict(headers or {}))
         response = connection.getresponse()
         return response.status, response.read()
-    finally:
-        connection.close()
 
 
 class RunningServer:
-    """A server process started from `spec`, its stdout and stderr in `log_dir/<name>-<port>.log`.
-
-    Used as a context manager it is handed out ready (ServerStartError if it exits or times out first) and is
-    always stopped afterwards. Outside one (a server expected never to be ready) the caller calls `stop()`.
-    """
+    """A server process started from `spec`, its output in `log_dir/<name>-<port>.log`; as a context manager, handed
+    out ready (else ServerStartError) and always stopped after. Outside one, the caller calls `stop()`."""
 
     def __init__(self, spec: ServerSpec, log_dir: Path, cpus: Sequence[int] = ()) -> None:
         self.spec = spec
@@ -125,7 +116,7 @@ class RunningServer:
 
     def __enter__(self) -> RunningServer:
         try:
-            self.ready_seconds = self.wait_for_200("GET", self.spec.ready_path)
+            self.ready_seconds = self.wait_for_200("GET", "/ready")
         except BaseException:
             self.stop()
             raise
@@ -153,10 +144,7 @@ class RunningServer:
 
     def log_text(self) -> str:
         """Everything the server wrote so far."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        return read_or_empty(self.log_path)
 
     def wait_for_200(
         self,
@@ -171,9 +159,7 @@ class RunningServer:
         """Seconds from process start until `method path` first answers 200; ServerStartError (with the end of
         the log) if the process exits first or the time runs out."""
         deadline = self.started + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ServerStartError(f"{self.spec.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 status, _ = request(self.port, method, path, body=body, headers=headers, timeout=request_timeout)
             except OSError:
@@ -181,11 +167,10 @@ class RunningServer:
             if status == 200:
                 return time.monotonic() - self.started
             time.sleep(POLL_INTERVAL_SECONDS)
-        raise ServerStartError(f"{self.spec.name}: {method} {path} no 200 after {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 20) -> str:
-        """The last lines of the server's log."""
-        return "\n".join(self.log_text().splitlines()[-lines:])
+        code = self.process.poll()
+        failure = f"exited with {code}" if code is not None else f"{method} {path} no 200 after {timeout:.0f} s"
+        tail = "\n".join(self.log_text().splitlines()[-20:])
+        raise ServerStartError(f"{self.spec.name} {failure}:\n{tail}")
 
     def memory(self) -> dict[str, float]:
         """Resident memory of the server and all its descendants (MiB), and the summed peaks."""
@@ -207,32 +192,28 @@ class RunningServer:
             self.process.wait()
 
 
+def read_or_empty(path: Path) -> str:
+    """The text of a file, or nothing if it cannot be read (a /proc file of a process that is gone)."""
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def descendants(pid: int) -> list[int]:
     """Process ids of every child, grandchild, … of `pid` (from /proc/<pid>/task/*/children)."""
-    found: list[int] = []
-    pending = [pid]
-    while pending:
-        parent = pending.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for child in children:
-                found.append(int(child))
-                pending.append(int(child))
-    return found
+    tasks = Path(f"/proc/{pid}/task").glob("*/children")
+    children = [int(child) for task in tasks for child in read_or_empty(task).split()]
+    return [*children, *(grandchild for child in children for grandchild in descendants(child))]
 
 
 def proc_value(path: str, key: str) -> str | None:
     """The value after `key:` in a /proc text file (status, meminfo, cpuinfo), or None if it is not there."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return None
-    return next(
-        (value.strip() for name, _, value in (line.partition(":") for line in lines) if name.strip() == key), None
-    )
+    for line in read_or_empty(Path(path)).splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == key:
+            return value.strip()
+    return None
 
 
 def status_kib(pid: int, key: str) -> int:
@@ -242,8 +223,7 @@ def status_kib(pid: int, key: str) -> int:
 
 def process_tree_memory(pid: int) -> dict[str, float]:
     """VmRSS and VmHWM summed over `pid` and its descendants, in MiB, with the process count."""
-    pids = [pid, *descendants(pid)]
-    # `taskset` execs the command, so the pid is the server itself, not a wrapper.
+    pids = [pid, *descendants(pid)]  # `taskset` execs the command, so the pid is the server itself, not a wrapper
     return {
         "rss_mib": sum(status_kib(each, "VmRSS") for each in pids) / 1024,
         "peak_rss_mib": sum(status_kib(each, "VmHWM") for each in pids) / 1024,
@@ -253,10 +233,6 @@ def process_tree_memory(pid: int) -> dict[str, float]:
 
 def cpu_seconds_of(pid: int) -> float:
     """utime + stime of one process from /proc/<pid>/stat, in seconds (0 if it is gone)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
     # Fields after the parenthesised command name: state is field 3, utime 14 and stime 15 (1-based).
-    fields = text.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    fields = read_or_empty(Path(f"/proc/{pid}/stat")).rsplit(")", 1)[-1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if len(fields) > 12 else 0.0
