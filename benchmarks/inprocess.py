@@ -5,20 +5,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from statistics import median
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from benchmarks.config import BenchPlan, display_path
+from benchmarks.config import BenchPlan
 from benchmarks.context import BenchContext, Progress
 from benchmarks.inputs import pixel_batch
 from benchmarks.stats import ratio, summarize_latencies
 from service.pipeline import session_config
 from service.runtime import OnnxModel
 from service.settings import MODEL_FILES, Settings
+from training.data import portable_source
 
 MAX_CALLS_PER_MEASUREMENT = 20_000
 WARMUP_CALLS = 3
@@ -34,7 +34,7 @@ class Runner:
     name: str
     runtime: str  # "tensorflow" or "onnxruntime"
     prepare: Callable[[NDArray[np.uint8]], Any]
-    call: Callable[[Any], NDArray[np.float32]]
+    call: Callable[[Any], np.ndarray]
 
 
 def time_calls(call: Callable[[Any], object], inputs: Any, seconds: float, min_calls: int) -> list[float]:
@@ -51,33 +51,20 @@ def time_calls(call: Callable[[Any], object], inputs: Any, seconds: float, min_c
     return latencies
 
 
-def as_is(batch: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """onnxruntime takes the raw uint8 batch: nothing to prepare."""
-    return batch
-
-
-def onnx_call(model_path: Path, threads: int) -> Callable[[NDArray[np.uint8]], NDArray[np.float32]]:
-    """The ONNX model on a uint8 NHWC batch, loaded by the service's own loader with its default settings (only
-    the intra-op thread count set to `threads`), so the benchmark measures what the service runs."""
-    model = OnnxModel.load(model_path, session_config(Settings().with_overrides(intra_op_threads=threads)))
-
-    def run(batch: NDArray[np.uint8]) -> NDArray[np.float32]:
-        return np.asarray(model.predict(batch), dtype=np.float32)
-
-    return run
-
-
 def build_runners(plan: BenchPlan, progress: Progress) -> tuple[list[Runner], dict[str, str]]:
     """The runners this machine can run, and notes on what was skipped or how sessions were configured."""
     runners: list[Runner] = []
     notes: dict[str, str] = {}
+    # The service's own loader with its default settings (only the thread count set): this measures what it runs.
+    config = session_config(Settings().with_overrides(intra_op_threads=plan.threads))
     for name, filename in ONNX_MODELS.items():
         path = plan.models_dir / filename
         if not path.is_file():
             notes[name] = f"skipped: {path} not found"
             continue
         notes["onnx_session_options"] = SERVICE_SESSION_SOURCE
-        runners.append(Runner(name=name, runtime="onnxruntime", prepare=as_is, call=onnx_call(path, plan.threads)))
+        # onnxruntime takes the raw uint8 batch: nothing to prepare.
+        runners.append(Runner(name, "onnxruntime", np.asarray, OnnxModel.load(path, config).predict))
     if plan.keras_model is None:
         notes["tensorflow"] = "skipped: no Keras checkpoint (models/best_model.keras) found"
         return runners, notes
@@ -85,21 +72,17 @@ def build_runners(plan: BenchPlan, progress: Progress) -> tuple[list[Runner], di
     from benchmarks.tf_service import load_keras_model, tensorflow_runners
 
     model = load_keras_model(plan.keras_model, plan.threads)
-    for name, (prepare, call) in tensorflow_runners(model).items():
-        runners.append(Runner(name=name, runtime="tensorflow", prepare=prepare, call=call))
+    runners += [Runner(name, "tensorflow", *calls) for name, calls in tensorflow_runners(model).items()]
     return runners, notes
 
 
 def agreement(runners: list[Runner], batch: NDArray[np.uint8]) -> dict[str, float]:
     """Top-1 agreement and largest probability difference of every runner against the first one."""
-    if not runners:
-        return {}
-    reference = runners[0].call(runners[0].prepare(batch))
+    outputs = [runner.call(runner.prepare(batch)) for runner in runners]
     result: dict[str, float] = {}
-    for runner in runners[1:]:
-        output = runner.call(runner.prepare(batch))
-        result[f"{runner.name}_top1_agreement"] = float(np.mean(output.argmax(1) == reference.argmax(1)))
-        result[f"{runner.name}_max_abs_diff"] = float(np.max(np.abs(output - reference)))
+    for runner, output in zip(runners[1:], outputs[1:], strict=True):
+        result[f"{runner.name}_top1_agreement"] = float(np.mean(output.argmax(1) == outputs[0].argmax(1)))
+        result[f"{runner.name}_max_abs_diff"] = float(np.max(np.abs(output - outputs[0])))
     return result
 
 
@@ -119,26 +102,21 @@ def run(context: BenchContext) -> dict[str, Any]:
         for round_index in range(plan.inprocess_rounds):
             shift = round_index % max(len(runners), 1)
             for runner in runners[shift:] + runners[:shift]:
-                latencies = time_calls(
-                    runner.call,
-                    prepared[runner.name],
-                    plan.inprocess_seconds_per_measurement,
-                    plan.inprocess_min_calls,
-                )
+                seconds, min_calls = plan.inprocess_seconds_per_measurement, plan.inprocess_min_calls
+                latencies = time_calls(runner.call, prepared[runner.name], seconds, min_calls)
                 samples[runner.name].extend(latencies)
                 round_p50[runner.name].append(median(latencies) * 1e3)
             progress("inprocess", f"batch {batch_size}: round {round_index + 1}/{plan.inprocess_rounds} done")
-        for runner in runners:
-            summary = summarize_latencies(samples[runner.name], items_per_call=batch_size)
-            rows.append(
-                {
-                    "runner": runner.name,
-                    "runtime": runner.runtime,
-                    "batch_size": batch_size,
-                    **summary,
-                    "round_p50_ms": round_p50[runner.name],
-                }
-            )
+        rows += [
+            {
+                "runner": runner.name,
+                "runtime": runner.runtime,
+                "batch_size": batch_size,
+                **summarize_latencies(samples[runner.name], items_per_call=batch_size),
+                "round_p50_ms": round_p50[runner.name],
+            }
+            for runner in runners
+        ]
         line = ", ".join(f"{row['runner']} {row['p50_ms']:.3f} ms" for row in rows if row["batch_size"] == batch_size)
         progress("inprocess", f"batch {batch_size} p50: {line}")
     return {
@@ -147,7 +125,7 @@ def run(context: BenchContext) -> dict[str, Any]:
             f"{plan.threads} intra-op thread(s) for both runtimes; TensorFlow inter-op pool {plan.threads}; "
             "onnxruntime sequential executor (inter-op 1)"
         ),
-        "keras_model": display_path(plan.keras_model) if plan.keras_model else None,
+        "keras_model": portable_source(plan.keras_model.resolve()) if plan.keras_model else None,
         "runners": [runner.name for runner in runners],
         "notes": notes,
         "agreement_vs_first_runner": agreement(runners, pixel_batch(images, max(len(images), 8))),
@@ -159,21 +137,16 @@ def run(context: BenchContext) -> dict[str, Any]:
 def speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """For each batch size, how many times faster (p50) each onnxruntime runner is than each TensorFlow runner."""
     by_key = {(row["runner"], row["batch_size"]): row for row in rows}
-    result: list[dict[str, Any]] = []
-    for (name, batch_size), row in by_key.items():
-        if not name.startswith("onnx_"):
-            continue
-        for baseline in TENSORFLOW_RUNNERS:
-            other = by_key.get((baseline, batch_size))
-            if other is None:
-                continue
-            result.append(
-                {
-                    "onnx": name,
-                    "tensorflow": baseline,
-                    "batch_size": batch_size,
-                    "p50_speedup": ratio(other["p50_ms"], row["p50_ms"]),
-                    "throughput_ratio": ratio(row["items_per_s"], other["items_per_s"]),
-                }
-            )
-    return result
+    return [
+        {
+            "onnx": name,
+            "tensorflow": baseline,
+            "batch_size": batch_size,
+            "p50_speedup": ratio(other["p50_ms"], row["p50_ms"]),
+            "throughput_ratio": ratio(row["items_per_s"], other["items_per_s"]),
+        }
+        for (name, batch_size), row in by_key.items()
+        if name.startswith("onnx_")
+        for baseline in TENSORFLOW_RUNNERS
+        if (other := by_key.get((baseline, batch_size))) is not None
+    ]
