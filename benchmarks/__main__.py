@@ -20,7 +20,6 @@ from benchmarks.config import (
     BenchPlan,
     add_run_options,
     build_plan,
-    display_path,
     settle_destination,
 )
 from benchmarks.context import BenchContext, Progress
@@ -28,6 +27,7 @@ from benchmarks.machine import describe_machine, describe_models, load_average
 from benchmarks.plots import HTTP_PLOT, INPROCESS_PLOT, plot_http, plot_inprocess
 from benchmarks.report import render
 from benchmarks.targets import evaluate_targets
+from training.data import portable_source
 
 RESULTS_FILE = "results.json"
 EXIT_OK = 0
@@ -46,14 +46,6 @@ def parse_args(argv: Sequence[str] | None, runs_dir: Path = RUNS_DIR) -> argpars
         parser.error(f"--threads must be at least 1, got {arguments.threads}")
     mode = "smoke" if arguments.smoke else "full"
     return settle_destination(parser, arguments, "benchmarks", mode, published=RESULTS_MARKDOWN, runs_dir=runs_dir)
-
-
-def plan_as_dict(plan: BenchPlan) -> dict[str, Any]:
-    """The plan, JSON-ready."""
-    return {
-        key: display_path(value) if isinstance(value, Path) else value
-        for key, value in dataclasses.asdict(plan).items()
-    }
 
 
 def run_sections(plan: BenchPlan, progress: Progress) -> tuple[dict[str, Any], dict[str, str]]:
@@ -107,7 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress("benchmarks", f"{plan.mode} run, sections {', '.join(plan.sections)}, output {plan.output_dir}")
     results: dict[str, Any] = {
         "mode": plan.mode,
-        "plan": plan_as_dict(plan),
+        "plan": {  # JSON-ready, with no path of this machine where the project or the data set is
+            key: portable_source(value.resolve()) if isinstance(value, Path) else value
+            for key, value in dataclasses.asdict(plan).items()
+        },
         "machine": describe_machine(),
         "models": describe_models(plan.models_dir, plan.keras_model),
     }

@@ -14,48 +14,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 RESULTS_MARKDOWN = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
 RUNS_DIR = PROJECT_ROOT / "runs"  # one folder per run (git ignores it); committed figures change only on --publish
-SHARED_DIR = PROJECT_ROOT.parent / "shared"
 # training.data.DEFAULT_ARCHIVE, spelled again: this module is copied into the TensorFlow-path image without
 # training/data.py (see tf_image.APP_FILES); tests/benchmarks/test_main.py checks that the two agree.
-DATASET_ARCHIVE = SHARED_DIR / "data" / "cifar10-jpeg.tar.gz"
+DATASET_ARCHIVE = PROJECT_ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 MODELS_DIR = PROJECT_ROOT / "models"
 KERAS_MODEL = MODELS_DIR / "best_model.keras"
-
-
-Mode = Literal["full", "smoke"]
-
-
-@dataclass(frozen=True)
-class BenchPlan:
-    """What one run measures and for how long; the defaults are the full run's (committed figures)."""
-
-    output_dir: Path
-    markdown_path: Path
-    keras_model: Path | None
-    threads: int
-    sections: tuple[str, ...]  # which sections run
-    mode: Mode = "full"
-    models_dir: Path = MODELS_DIR
-    dataset_archive: Path = DATASET_ARCHIVE
-    # in-process
-    batch_sizes: tuple[int, ...] = (1, 8, 32, 128, 256)
-    inprocess_rounds: int = 5
-    inprocess_seconds_per_measurement: float = 0.5
-    inprocess_min_calls: int = 5
-    # HTTP
-    concurrencies: tuple[int, ...] = (1, 8, 32, 64)
-    http_seconds: float = 8.0
-    http_warmup_seconds: float = 2.0
-    http_full_matrix: bool = True  # every service variant, or only the default one
-    # the targets' servers side by side, in interleaved rounds
-    headtohead_rounds: int = 5
-    headtohead_seconds: float = 5.0
-    # cold start, large photos
-    cold_start_repeats: int = 3
-    large_photo_megapixels: float = 16.0
-    large_photo_requests: int = 15
-
-
 # Each section, in running order, and the function that measures it (`benchmarks.<module>.<function>(context)`).
 SECTIONS = {
     "inprocess": "inprocess.run",
@@ -69,12 +32,35 @@ SECTIONS = {
 }
 
 
-def display_path(path: Path) -> str:
-    """``path`` relative to the project root when it is inside it or in the shared folder beside it (results
-    stay portable: no path of this machine in a committed file), else absolute."""
-    from training.data import portable_source  # here: the TensorFlow-path image has this module, not that one
+@dataclass(frozen=True)
+class BenchPlan:
+    """What one run measures and for how long; the defaults are the full run's (committed figures)."""
 
-    return portable_source(path.resolve())
+    output_dir: Path
+    markdown_path: Path
+    keras_model: Path | None
+    threads: int
+    sections: tuple[str, ...]  # which sections run
+    mode: Literal["full", "smoke"] = "full"
+    models_dir: Path = MODELS_DIR
+    dataset_archive: Path = DATASET_ARCHIVE
+    # in-process
+    batch_sizes: tuple[int, ...] = (1, 8, 32, 128, 256)
+    inprocess_rounds: int = 5
+    inprocess_seconds_per_measurement: float = 0.5
+    inprocess_min_calls: int = 5
+    # HTTP
+    concurrencies: tuple[int, ...] = (1, 8, 32, 64)
+    http_seconds: float = 8.0
+    http_warmup_seconds: float = 2.0
+    http_full_matrix: bool = True  # every service variant, or only the default one
+    # the targets' servers side by side, and one worker against two, in interleaved rounds
+    headtohead_rounds: int = 5
+    headtohead_seconds: float = 5.0
+    # cold start, large photos
+    cold_start_repeats: int = 3
+    large_photo_megapixels: float = 16.0
+    large_photo_requests: int = 15
 
 
 def run_folder(kind: str, mode: str, runs_dir: Path = RUNS_DIR) -> Path:
@@ -126,13 +112,6 @@ def settle_destination(
 def available_cpus() -> tuple[int, ...]:
     """The CPUs this process may run on, in order."""
     return tuple(sorted(os.sched_getaffinity(0)))
-
-
-def split_cpus(cpus: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(server CPUs, load-generator CPUs): the last CPU drives the load, the rest serve; one CPU is shared."""
-    if len(cpus) < 2:
-        return cpus, cpus
-    return cpus[:-1], cpus[-1:]
 
 
 def find_keras_model(explicit: Path | None) -> Path | None:
