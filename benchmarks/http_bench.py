@@ -1,10 +1,10 @@
 """End-to-end HTTP: every server variant and workload at each concurrency with memory before and after (the
-matrix), the targets' servers side by side in interleaved rounds, and a large photo one request at a time."""
+matrix), the targets' servers side by side in interleaved rounds, one worker against two, and a large photo."""
 
 from __future__ import annotations
 
-import resource
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import replace
 from statistics import median
@@ -12,25 +12,20 @@ from typing import Any
 
 from benchmarks.context import CEILING, DEFAULT_SERVICE, IMAGE_SERVICE, TF_SERVICE, BenchContext
 from benchmarks.inputs import MULTIPART_CONTENT_TYPE, Workload, large_photo_jpeg, multipart_body
-from benchmarks.load import hey_available, run_hey
+from benchmarks.load import LoadResult, hey_available, run_hey
 from benchmarks.processes import RunningServer, cpu_seconds_of, request
 from benchmarks.stats import ratio, summarize_latencies
 from benchmarks.targets import TARGET_CONCURRENCY
+from service.settings import Settings
 
 WORKLOADS = {DEFAULT_SERVICE: ("multipart", "raw", "v2"), CEILING: ("multipart", "raw")}
+NO_HEY = "skipped: `hey` not installed (make system-deps)"
 IDLE_WINDOW_S = 0.2
 IDLE_CPU_SHARE = 0.05  # the /proc clock ticks every 10 ms: at most one tick in a window
 IDLE_TIMEOUT_S = 60.0
 # The other loads the targets name, each run by this service (FP32 and INT8) and the ceiling: (workload, concurrency).
 MORE_LOADS = (("multipart", 1), ("raw", TARGET_CONCURRENCY))
-
-
-def service_defaults() -> dict[str, Any]:
-    """The service's default batching settings (what the `batching` variants run with)."""
-    from service.settings import Settings
-
-    defaults = Settings()
-    return {"max_batch_size": defaults.max_batch_size, "max_batch_wait_ms": defaults.max_batch_wait_ms}
+WORKER_COUNTS = (1, 2)
 
 
 def run_matrix(context: BenchContext) -> dict[str, Any]:
@@ -46,9 +41,8 @@ def run_matrix(context: BenchContext) -> dict[str, Any]:
     probes: dict[str, Any] = {}
 
     def measure(server: RunningServer) -> None:
-        name = server.spec.name
+        name, multipart = server.spec.name, workloads["multipart"]
         context.progress("http", f"{name} ({server.spec.description}) ready")
-        multipart = workloads["multipart"]
         if have_hey:
             context.hey(server, multipart, max(plan.concurrencies), plan.http_warmup_seconds)
         else:  # a few sequential requests: statuses only
@@ -57,8 +51,7 @@ def run_matrix(context: BenchContext) -> dict[str, Any]:
             probes[name] = {"statuses": statuses}
         memory[name] = {"after_warmup": server.memory(), "ready_seconds": server.ready_seconds}
         # Multipart for every server; raw bodies for this service and the ceiling, V2 for this service.
-        for workload_name in WORKLOADS.get(name, ("multipart",)) if have_hey else ():
-            workload = workloads[workload_name]
+        for workload in (workloads[each] for each in WORKLOADS.get(name, ("multipart",)) if have_hey):
             for concurrency in plan.concurrencies:
                 cpu_before = server.cpu_seconds()
                 result = context.hey(server, workload, concurrency, plan.http_seconds)
@@ -81,8 +74,12 @@ def run_matrix(context: BenchContext) -> dict[str, Any]:
         memory[name]["after_load"] = server.memory()
 
     context.each_server(specs, measure, notes)
+    defaults = Settings()
     return {
-        "service_settings": service_defaults(),
+        "service_settings": {
+            "max_batch_size": defaults.max_batch_size,
+            "max_batch_wait_ms": defaults.max_batch_wait_ms,
+        },
         "server_cpus": list(context.server_cpus),
         "load_generator_cpus": list(context.load_cpus),
         "server_threads": context.threads,
@@ -99,20 +96,34 @@ def run_matrix(context: BenchContext) -> dict[str, Any]:
     }
 
 
+def turns(servers: list[RunningServer], number: int) -> Iterator[RunningServer]:
+    """Each server's turn in round `number`, starting from a different server each round; the next turn starts once
+    the server whose turn ended is idle (the TensorFlow-path service keeps working through its backlog for seconds)."""
+    shift = number % len(servers)
+    for server in servers[shift:] + servers[:shift]:
+        yield server
+        wait_until_idle(server.pid)
+
+
+def succeeded(server: RunningServer, result: LoadResult) -> LoadResult:
+    """The turn's result if every request succeeded; a turn with failures would skew the medians."""
+    if result.errors or result.non_2xx or not result.ok:
+        raise RuntimeError(f"{server.spec.name}: {result.errors} errors, {result.non_2xx} non-2xx")
+    return result
+
+
 def run_head_to_head(context: BenchContext) -> dict[str, Any]:
     """The HTTP targets, measured fairly on a noisy machine: the servers run side by side and take turns.
 
     The matrix measures one server at a time, so a neighbour's burst on this shared machine can land on one
-    server's only run and move a ratio by 10-20 %. Here the three servers the targets compare are all started,
-    then loaded in interleaved rounds, in a rotating order: multipart at the target concurrency (all three),
-    then this service and the ceiling alone for the other targets' loads (multipart at c=1, raw bodies at
-    c=32). This service runs twice: FP32 as `make serve` runs it and INT8 as the container image does. Each
-    server's figure is the median of its rounds and each ratio the median of the per-round ratios; the result
-    is the target concurrency's summary, the other loads' under ``more``.
+    server's only run and move a ratio by 10-20 %. Here the servers the targets compare all run, and take turns in
+    interleaved rounds: multipart at the target concurrency (all of them), then this service (FP32 as `make serve`
+    runs it, INT8 as the container image does) and the ceiling alone for the other targets' loads. Each server's
+    figure is the median of its rounds and each ratio the median of the per-round ratios.
     """
     if not hey_available():
-        return {"note": "skipped: `hey` not installed (make system-deps)"}
-    plan = context.plan
+        return {"note": NO_HEY}
+    plan, workloads = context.plan, context.workloads
     specs, _ = context.compared_specs()
     specs.insert(1, context.service("int8"))
     loads = [("multipart", TARGET_CONCURRENCY), *MORE_LOADS]
@@ -121,11 +132,13 @@ def run_head_to_head(context: BenchContext) -> dict[str, Any]:
         servers = [stack.enter_context(context.start(spec)) for spec in specs]
         pair = [server for server in servers if server.spec.name in (DEFAULT_SERVICE, IMAGE_SERVICE, CEILING)]
         for server in servers:
-            context.hey(server, context.workloads["multipart"], TARGET_CONCURRENCY, plan.http_warmup_seconds)
+            context.hey(server, workloads["multipart"], TARGET_CONCURRENCY, plan.http_warmup_seconds)
         for number in range(plan.headtohead_rounds):
             for workload, concurrency in loads:
-                taking_turns = servers if (workload, concurrency) == loads[0] else pair
-                rates = _round(context, taking_turns, workload, concurrency, number)
+                rates: dict[str, float] = {}
+                for server in turns(servers if (workload, concurrency) == loads[0] else pair, number):
+                    result = context.hey(server, workloads[workload], concurrency, plan.headtohead_seconds)
+                    rates[server.spec.name] = succeeded(server, result).ok_per_s
                 rounds[(workload, concurrency)].append(rates)
                 context.progress(
                     "headtohead",
@@ -134,22 +147,6 @@ def run_head_to_head(context: BenchContext) -> dict[str, Any]:
                 )
     summaries = [summarise(rounds[load], load[0], plan.headtohead_seconds, load[1]) for load in loads]
     return {**summaries[0], "more": summaries[1:]}
-
-
-def _round(
-    context: BenchContext, servers: list[RunningServer], workload: str, concurrency: int, number: int
-) -> dict[str, float]:
-    """One turn each, starting from a different server each round; the next turn starts once the server whose
-    turn ended is idle (the TensorFlow-path service keeps working through its backlog for seconds)."""
-    shift = number % len(servers)
-    rates: dict[str, float] = {}
-    for server in servers[shift:] + servers[:shift]:
-        result = context.hey(server, context.workloads[workload], concurrency, context.plan.headtohead_seconds)
-        if result.errors or result.non_2xx:
-            raise RuntimeError(f"{server.spec.name}: {result.errors} errors, {result.non_2xx} non-2xx")
-        rates[server.spec.name] = result.ok_per_s
-        wait_until_idle(server.pid)
-    return rates
 
 
 def wait_until_idle(pid: int, *, timeout_s: float = IDLE_TIMEOUT_S) -> bool:
@@ -168,7 +165,6 @@ def summarise(
 ) -> dict[str, Any]:
     """Median requests/s per server and median per-round ratios of this service to the others."""
     names = list(rounds[0]) if rounds else []
-    medians = {name: median([r[name] for r in rounds]) for name in names}
     ratios: dict[str, float] = {}
     comparisons = (
         (DEFAULT_SERVICE, TF_SERVICE, "vs_tf_service"),
@@ -184,7 +180,7 @@ def summarise(
         "workload": workload,
         "seconds_per_round": seconds,
         "rounds": rounds,
-        "median_ok_per_s": medians,
+        "median_ok_per_s": {name: median([r[name] for r in rounds]) for name in names},
         "median_ratios": ratios,
     }
 
@@ -194,24 +190,23 @@ def run_large_photo(context: BenchContext) -> dict[str, Any]:
     at a time to this service, the TensorFlow-path service and the ceiling."""
     requests = context.plan.large_photo_requests
     photo, (width, height) = large_photo_jpeg(context.plan.large_photo_megapixels)
-    body = multipart_body(photo, filename="photo.jpg")
-    headers = {"Content-Type": MULTIPART_CONTENT_TYPE}
+    body, headers = multipart_body(photo, filename="photo.jpg"), {"Content-Type": MULTIPART_CONTENT_TYPE}
     context.progress("largephoto", f"{width}×{height} ({width * height / 1e6:.1f} MP, {len(photo) / 1e6:.1f} MB JPEG)")
     specs, notes = context.compared_specs()
 
     def measure(server: RunningServer) -> dict[str, Any]:
         request(server.port, "POST", "/predict", body=body, headers=headers)  # warm-up
         latencies: list[float] = []
-        statuses: list[int] = []
+        statuses: set[int] = set()
         answer = b""
         for _ in range(requests):
             started = time.perf_counter()
             status, answer = request(server.port, "POST", "/predict", body=body, headers=headers)
             latencies.append(time.perf_counter() - started)
-            statuses.append(status)
-        summary = {**summarize_latencies(latencies), "statuses": sorted(set(statuses))}
+            statuses.add(status)
+        summary = {**summarize_latencies(latencies), "statuses": sorted(statuses)}
         context.progress(
-            "largephoto", f"{server.spec.name}: p50 {summary['p50_ms']:.1f} ms, statuses {summary['statuses']}"
+            "largephoto", f"{server.spec.name}: p50 {summary['p50_ms']:.1f} ms, statuses {sorted(statuses)}"
         )
         return {**summary, "answer": answer[:300].decode(errors="replace")}
 
@@ -226,23 +221,18 @@ def run_large_photo(context: BenchContext) -> dict[str, Any]:
     }
 
 
-WORKER_COUNTS = (1, 2)
-
-
 def run_workers(context: BenchContext) -> dict[str, Any]:
     """Does a second worker process double the throughput? This service (FP32, one inference thread per worker)
     with one and with two workers, on every CPU, in interleaved rounds of multipart at the target concurrency.
 
     `hey` has to run on the same CPUs, so the requests/s ratio undercounts what two free cores would give. The
     server's CPU time per request is measured too: with two workers on two cores of their own, the ratio is
-    2 × (one worker's CPU per request) / (two workers' CPU per request), as long as one worker keeps one core
-    busy; both figures are reported, with the load generator's own CPU per request.
+    2 × (one worker's CPU per request) / (two workers' CPU per request), as long as one worker keeps one core busy.
     """
     if not hey_available():
-        return {"note": "skipped: `hey` not installed (make system-deps)"}
-    plan = context.plan
+        return {"note": NO_HEY}
+    plan, workload = context.plan, context.workloads["multipart"]
     cpus = (*context.server_cpus, *context.load_cpus)
-    workload = context.workloads["multipart"]
     rounds: list[dict[str, dict[str, float]]] = []
     with ExitStack() as stack:
         servers = []
@@ -258,11 +248,9 @@ def run_workers(context: BenchContext) -> dict[str, Any]:
         for server in servers:
             run_hey(server.port, workload, concurrency=TARGET_CONCURRENCY, seconds=plan.http_warmup_seconds, cpus=cpus)
         for number in range(plan.headtohead_rounds):
-            shift = number % len(servers)
             measured: dict[str, dict[str, float]] = {}
-            for server in servers[shift:] + servers[:shift]:
-                measured[server.spec.name] = _loaded_turn(server, workload, plan.headtohead_seconds, cpus)
-                wait_until_idle(server.pid)
+            for server in turns(servers, number):
+                measured[server.spec.name] = _turn(server, workload, cpus, plan.headtohead_seconds)
             rounds.append(measured)
             context.progress(
                 "workers",
@@ -270,14 +258,15 @@ def run_workers(context: BenchContext) -> dict[str, Any]:
                 + ", ".join(f"{name} {turn['ok_per_s']:,.0f} req/s" for name, turn in measured.items()),
             )
     one, two = (f"workers_{count}" for count in WORKER_COUNTS)
-    medians = {name: {key: median([r[name][key] for r in rounds]) for key in rounds[0][name]} for name in (one, two)}
     return {
         "cpus": list(cpus),
         "concurrency": TARGET_CONCURRENCY,
         "workload": workload.name,
         "seconds_per_round": plan.headtohead_seconds,
         "rounds": rounds,
-        "medians": medians,
+        "medians": {
+            name: {key: median([r[name][key] for r in rounds]) for key in rounds[0][name]} for name in (one, two)
+        },
         "median_speedup": median([r[two]["ok_per_s"] / r[one]["ok_per_s"] for r in rounds]),
         "median_speedup_on_free_cores": median(
             [2 * r[one]["server_cpu_us_per_ok"] / r[two]["server_cpu_us_per_ok"] for r in rounds]
@@ -285,16 +274,12 @@ def run_workers(context: BenchContext) -> dict[str, Any]:
     }
 
 
-def _loaded_turn(server: RunningServer, workload: Workload, seconds: float, cpus: tuple[int, ...]) -> dict[str, float]:
+def _turn(server: RunningServer, workload: Workload, cpus: tuple[int, ...], seconds: float) -> dict[str, float]:
     """One `hey` turn: requests/s, and the CPU the server and the load generator spent per request."""
     server_before = server.cpu_seconds()
-    client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = run_hey(server.port, workload, concurrency=TARGET_CONCURRENCY, seconds=seconds, cpus=cpus)
-    client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_used = server.cpu_seconds() - server_before
-    if result.errors or result.non_2xx or not result.ok:
-        raise RuntimeError(f"{server.spec.name}: {result.errors} errors, {result.non_2xx} non-2xx")
-    client_used = sum(getattr(client_after, f) - getattr(client_before, f) for f in ("ru_utime", "ru_stime"))
+    client_used = (succeeded(server, result).load_generator_cpu_cores or 0.0) * result.seconds
     return {
         "ok_per_s": result.ok_per_s,
         "server_cpu_cores": server_used / result.seconds,
