@@ -47,14 +47,6 @@ _STAGE_LINE = re.compile(r'^cifar10_stage_seconds_total\{stage="(?P<stage>\w+)"\
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
-def py_spy() -> str | None:
-    """The py-spy executable (in the virtualenv or on PATH), if installed."""
-    beside_python = Path(sys.executable).parent / "py-spy"
-    if beside_python.is_file():
-        return str(beside_python)
-    return shutil.which("py-spy")
-
-
 def split_frame(frame: str) -> tuple[str, str]:
     """(function, file) of a py-spy frame like `predict (service/endpoints.py:134)`."""
     match = _FRAME.match(frame.strip())
@@ -110,9 +102,11 @@ def aggregate(collapsed: str, top: int = TOP) -> dict[str, Any]:
     }
 
 
-def stage_seconds(port: int) -> dict[str, float]:
-    """The service's ``cifar10_stage_seconds_total`` counters, by stage."""
-    status, body = request(port, "GET", "/metrics")
+def stage_seconds(server: RunningServer) -> dict[str, float]:
+    """The service's ``cifar10_stage_seconds_total`` counters, by stage (none for the ceiling: it has no timers)."""
+    if server.spec.name == CEILING:
+        return {}
+    status, body = request(server.port, "GET", "/metrics")
     if status != 200:
         raise RuntimeError(f"GET /metrics answered {status}")
     return {match["stage"]: float(match["seconds"]) for match in _STAGE_LINE.finditer(body.decode())}
@@ -121,18 +115,17 @@ def stage_seconds(port: int) -> dict[str, float]:
 def stage_costs(context: BenchContext, server: RunningServer) -> dict[str, Any]:
     """CPU µs per request of the whole server process and (for this service) of each stage of its request path,
     under `hey` at the target concurrency, per workload."""
-    timed = server.spec.name != CEILING  # the ceiling has no stage timers, only its process's CPU
     measured: dict[str, Any] = {}
     for name in STAGE_WORKLOADS:
         workload = context.workloads[name]
         context.hey(server, workload, TARGET_CONCURRENCY, context.plan.http_warmup_seconds)
         time.sleep(PUBLISH_WAIT_S)
-        before = stage_seconds(server.port) if timed else {}
+        before = stage_seconds(server)
         cpu_before = cpu_seconds_of(server.pid)
         load = context.hey(server, workload, TARGET_CONCURRENCY, context.plan.http_seconds)
         cpu_after = cpu_seconds_of(server.pid)
         time.sleep(PUBLISH_WAIT_S)
-        after = stage_seconds(server.port) if timed else {}
+        after = stage_seconds(server)
         requests = max(load.ok, 1)
         measured[name] = {
             "requests": load.ok,
@@ -151,7 +144,8 @@ def run(context: BenchContext) -> dict[str, Any]:
     notes: dict[str, str] = {}
     specs = (context.service(), CEILING_SPEC)
     stages = context.each_server(specs, lambda server: stage_costs(context, server), notes)
-    executable = py_spy()
+    beside_python = Path(sys.executable).parent / "py-spy"  # in the virtualenv, else on PATH
+    executable = str(beside_python) if beside_python.is_file() else shutil.which("py-spy")
     if executable is None:
         return {"stages": stages, "skipped": "py-spy not installed (pip install '.[bench]')", "notes": notes}
     plan, workload = context.plan, context.workloads["multipart"]
