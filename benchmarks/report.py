@@ -1,7 +1,9 @@
-"""RESULTS.md from a results JSON: targets first, then one table per measurement, with links to the plots."""
+"""RESULTS.md from a results JSON: the targets first, then for each measured section a short fixed note on what it
+measures, its settings and single figures, and tables of the rest, with links to the plots."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from benchmarks.context import CEILING, DEFAULT_SERVICE, IMAGE_SERVICE, TF_SERVICE
@@ -15,28 +17,143 @@ from benchmarks.targets import (
     Target,
     evaluate_targets,
     figure,
-    http_rate,
     http_row,
     inprocess_row,
 )
 from service.stages import STAGE_HELP, STAGES
 
+Results = dict[str, Any]
 # The profile buckets the no-op ceiling has too: the framework's own part of a request.
 FRAMEWORK_ROW = "framework (HTTP protocol, Starlette, multipart, event loop, JSON)"
+# Tables of one row per measured record: each column's header → the key of its figure in the record.
+INPROCESS_COLUMNS = {
+    "Runtime": "runner",
+    "Batch": "batch_size",
+    "p50 ms": "p50_ms",
+    "p95 ms": "p95_ms",
+    "p99 ms": "p99_ms",
+    "images/s": "items_per_s",
+    "calls": "calls",
+}
+SPEEDUP_COLUMNS = {
+    "onnxruntime": "onnx",
+    "vs TensorFlow": "tensorflow",
+    "Batch": "batch_size",
+    "p50 speed-up ×": "p50_speedup",
+    "throughput ×": "throughput_ratio",
+}
+HTTP_COLUMNS = {
+    "Server": "server",
+    "Workload": "workload",
+    "Concurrency": "concurrency",
+    "req/s": "ok_per_s",
+    "p50 ms": "p50_ms",
+    "p95 ms": "p95_ms",
+    "p99 ms": "p99_ms",
+    "non-2xx": "non_2xx",
+    "errors": "errors",
+    "server CPU cores": "server_cpu_cores",
+    "server CPU µs/request": "server_cpu_us_per_ok",
+    "hey CPU cores": "load_generator_cpu_cores",
+}
+WORKER_COLUMNS = {
+    "Round": "round",
+    "workers": "workers",
+    "req/s": "ok_per_s",
+    "server CPU µs/request": "server_cpu_us_per_ok",
+    "server cores busy": "server_cpu_cores",
+    "`hey` CPU µs/request": "load_generator_cpu_us_per_ok",
+}
+COLD_START_COLUMNS = {
+    "Server": "name",
+    "ready s": "ready_seconds_median",
+    "first prediction s": "first_prediction_seconds_median",
+    "RSS MiB after it": "rss_mib_after_first_prediction_median",
+    "starts": "starts",
+}
+MEMORY_COLUMNS = {
+    "Server": "name",
+    "RSS after warm-up MiB": "warm_rss_mib",
+    "RSS after load MiB": "rss_mib",
+    "peak RSS MiB": "peak_rss_mib",
+    "processes": "processes",
+}
+# What a section measures and how: fixed text (its settings and single figures follow in a table).
+HOW = (
+    "In-process, runners alternate round by round so background noise hits all of them; percentiles pool every "
+    "call. Over HTTP, each server and the load generator (`hey`, keep-alive) are pinned to CPUs of their own; a "
+    "warm-up, then one run per concurrency level. Request: a real CIFAR-10 test JPEG (`test/cat/0000.jpg`) as "
+    "multipart field `file`. Access logs off on every server. hey reports latency with 0.1 ms resolution. Server CPU "
+    "is the server's user + system time during the run (from /proc), hey's from its resource usage. The plan:"
+)
+HEAD_TO_HEAD = (
+    "The servers the HTTP targets compare run at the same time and take turns under `hey` (rotating order), so a "
+    "burst from a neighbour on this shared machine hits a round, not a server. The targets use these medians."
+)
+WORKERS = (
+    "This service (FP32, one inference thread per worker) with one and two workers on the same CPUs, multipart, in "
+    "interleaved rounds; `hey` shares those CPUs. Medians of the per-round ratios: `median_speedup`, two workers' "
+    "requests/s over one's here; `median_speedup_on_free_cores`, 2 × one worker's server CPU per request over two "
+    "workers', what two cores free of the load generator would give."
+)
+STAGES_MEASURED = (
+    f"CPU µs per request of `{DEFAULT_SERVICE}` under `hey` at c={TARGET_CONCURRENCY}, from the service's own stage "
+    "timers (`cifar10_stage_seconds_total`: CPU time of the thread doing each stage) and the server process's CPU "
+    "time over the same run, beside the no-op ceiling's whole request."
+)
+SAMPLED = (
+    "A stack counts toward a specific kind of work (inference, decode, multipart, JSON, metrics, request id, "
+    "batching hand-off) if any of its frames does it, otherwise toward the layer of its innermost frame. CPU µs per "
+    f"request: the share of the server's CPU time per request at c={TARGET_CONCURRENCY} (section 2)."
+)
+REPRODUCE = """```
+make bench                  # full run (about 15 min) into a new folder runs/benchmarks-full-<time>/
+make bench ARGS=--publish   # the same, written here: this file, results/results.json and the plots
+make bench-smoke            # about a minute; figures that mean nothing, verdicts NOT MEASURED
+python -m benchmarks --report-only --publish   # re-render this file and the plots from results.json
+```"""
 
 
-def _notes(section: dict[str, Any]) -> str:
-    """A section's notes (skips, failures) as a trailing list, or nothing."""
-    notes = "".join(f"\n- {name}: {value}" for name, value in section.get("notes", {}).items())
-    return f"\n\nNotes:{notes}" if notes else ""
+def render(results: Results, plot_dir_link: str = "results") -> str:
+    """The whole RESULTS.md text: a part for each section the run measured."""
+    sections = [
+        ("inprocess", lambda: _inprocess(results, plot_dir_link)),
+        ("http", lambda: _http(results, plot_dir_link)),
+        ("headtohead", lambda: _head_to_head(results["headtohead"])),
+        ("workers", lambda: _workers(results["workers"])),
+        ("coldstart", lambda: _cold_start(results["coldstart"])),
+        ("http", lambda: _memory(results["http"])),  # the servers' memory is measured by the HTTP section
+        ("footprint", lambda: _footprint(results["footprint"])),
+        ("largephoto", lambda: _large_photo(results["largephoto"])),
+        ("profile", lambda: _profile(results)),
+    ]
+    raw = f"Raw figures: `results/results.json` (sections: {', '.join(results['plan']['sections'])})."
+    return _blocks(
+        _header(results),
+        _part("Targets", "All ratios come from this one run on this machine.", _targets(evaluate_targets(results))),
+        _part("How it was measured", HOW, _settings(results["plan"])),
+        *(part() for section, part in sections if section in results),
+        _part("Reproduce", REPRODUCE, raw) + "\n",
+    )
+
+
+def _blocks(*blocks: str) -> str:
+    """The blocks that are not empty, a blank line apart."""
+    return "\n\n".join(block for block in blocks if block)
+
+
+def _part(title: str, *blocks: str) -> str:
+    return _blocks(f"## {title}", *blocks)
+
+
+def _table(caption: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A table under its caption, or nothing when there is no row to show."""
+    shown = list(rows)
+    return _blocks(caption, table(headers, shown)) if shown else ""
 
 
 def _ms(value: float | None) -> str:
     return fixed(value, 3 if value is not None and value < 10 else 1)
-
-
-def _label(runner: str) -> str:
-    return RUNNER_LABELS.get(runner, runner)
 
 
 def _hey_ms(value: float | None) -> str:
@@ -44,53 +161,70 @@ def _hey_ms(value: float | None) -> str:
     return fixed(value, 1)
 
 
-def render(results: dict[str, Any], plot_dir_link: str = "results") -> str:
-    """The whole RESULTS.md text: a part for each section the run measured."""
-    sections = [
-        ("inprocess", lambda: _inprocess(results, plot_dir_link)),
-        ("http", lambda: _http(results, plot_dir_link)),
-        ("headtohead", lambda: _headtohead(results["headtohead"])),
-        ("workers", lambda: _workers(results["workers"])),
-        ("coldstart", lambda: _coldstart(results["coldstart"])),
-        ("http", lambda: _memory(results["http"])),  # the servers' memory is measured by the HTTP section
-        ("footprint", lambda: _footprint(results["footprint"])),
-        ("largephoto", lambda: _largephoto(results["largephoto"])),
-        ("profile", lambda: _profile(results)),
+def _shown(value: Any) -> object:
+    """A value as a cell shows it: a runner by its label, a list comma-separated."""
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return RUNNER_LABELS.get(value, value) if isinstance(value, str) else value
+
+
+def _records(
+    caption: str, columns: Mapping[str, str], records: Iterable[Mapping[str, Any]], ms: Callable[..., str] = _ms
+) -> str:
+    """A table of one row per record: under each header the record's figure at its key, latencies (keys ending in
+    ``_ms``) shown by ``ms``."""
+    rows = [
+        [ms(record.get(key)) if key.endswith("_ms") else _shown(record.get(key)) for key in columns.values()]
+        for record in records
     ]
-    measured = [part() for section, part in sections if section in results]
-    parts = [_header(results), _targets(evaluate_targets(results)), _setup(results), *measured, _reproduce(results)]
-    return "\n\n".join(parts).rstrip() + "\n"
+    return _table(caption, list(columns), rows)
 
 
-def _header(results: dict[str, Any]) -> str:
-    machine = results["machine"]
-    models = results.get("models", {})
+def _named(entries: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Records keyed by name (a server's, say), each with its name under ``name``."""
+    return [{"name": name, **entry} for name, entry in entries.items()]
+
+
+def _settings(section: Mapping[str, Any]) -> str:
+    """A section's settings and single figures, as results.json names them: its values that are not tables."""
+    rows = [(key, _shown(value)) for key, value in section.items() if not _is_table(value)]
+    return _table("", ["Setting", "Value"], rows)
+
+
+def _is_table(value: object) -> bool:
+    return isinstance(value, dict) or (isinstance(value, list) and any(isinstance(item, dict) for item in value))
+
+
+def _notes(section: Mapping[str, Any]) -> str:
+    """A section's notes (skips, failures) as a list, or nothing."""
+    notes = "".join(f"\n- {name}: {value}" for name, value in section.get("notes", {}).items())
+    return f"Notes:{notes}" if notes else ""
+
+
+def _header(results: Results) -> str:
+    machine, models = results["machine"], results.get("models", {})
     keras = models.get("keras_model") or "none"
     trained = "trained checkpoint" if models.get("trained_keras_model") else "NOT the trained checkpoint"
     versions = ", ".join(f"{name} {value}" for name, value in machine.get("versions", {}).items())
-    lines = [
+    smoke = "> **Smoke run**: tiny durations, for checking the scripts only. These figures mean nothing."
+    return _blocks(
         "# Benchmark results",
-        "",
         f"Generated by `python -m benchmarks` ({results['mode']} mode) on {machine['date']}, "
         f"in {results.get('elapsed_seconds', 0):.0f} s. Do not edit by hand: re-run the command.",
-        "",
         f"- **Machine**: {machine['cpu_model']}, {machine['logical_cores']} logical cores, "
-        f"{(machine.get('memory_total_mib') or 0) / 1024:.1f} GiB RAM, Linux {machine.get('kernel')}.",
+        f"{(machine.get('memory_total_mib') or 0) / 1024:.1f} GiB RAM, Linux {machine.get('kernel')}.\n"
         f"- **Load average** (1/5/15 min) at start {machine.get('load_average_at_start')}, "
-        f"at end {results.get('load_average_at_end')}.",
-        f"- **Software**: Python {machine['python']}; {versions}.",
+        f"at end {results.get('load_average_at_end')}.\n"
+        f"- **Software**: Python {machine['python']}; {versions}.\n"
         f"- **Models**: ONNX FP32 `{(models.get('onnx_fp32_sha256') or 'n/a')[:12]}`, "
         f"INT8 `{(models.get('onnx_int8_sha256') or 'n/a')[:12]}`; Keras `{keras}` ({trained}).",
-    ]
-    if results["mode"] != "full":
-        lines += ["", "> **Smoke run**: tiny durations, for checking the scripts only. These figures mean nothing."]
-    return "\n".join(lines)
+        smoke if results["mode"] != "full" else "",
+    )
 
 
 def _targets(targets: list[Target]) -> str:
     rows = [(target.goal, _measured(target), target.detail, target.verdict) for target in targets]
-    body = table(["Target", "Measured", "Figures", "Verdict"], rows)
-    return "## Targets\n\nAll ratios come from this one run on this machine.\n\n" + body
+    return table(["Target", "Measured", "Figures", "Verdict"], rows)
 
 
 def _measured(target: Target) -> str:
@@ -98,78 +232,12 @@ def _measured(target: Target) -> str:
         return "n/a"
     if target.unit != "×":
         return f"{target.measured:,.1f}{target.unit}"
-    if target.measured < 1 and target.measured > 0:
+    if 0 < target.measured < 1:
         return f"{target.measured:.3f}× (1/{1 / target.measured:.1f})"
     return f"{cell(target.measured)}×"
 
 
-def _setup(results: dict[str, Any]) -> str:
-    inprocess = results.get("inprocess", {})
-    http = results.get("http", {})
-    lines = ["## How it was measured", ""]
-    if inprocess:
-        lines.append(
-            f"- **In-process**: {inprocess.get('thread_note')}. Runners alternate round by round "
-            f"({results['plan']['inprocess_rounds']} rounds × {results['plan']['inprocess_seconds_per_measurement']} s "
-            "per runner and batch size) so background noise hits all of them; percentiles pool every call. "
-            f"onnxruntime session: {inprocess.get('notes', {}).get('onnx_session_options', 'n/a')}."
-        )
-    if http:
-        lines.append(
-            f"- **HTTP**: each server pinned to CPU {http.get('server_cpus')} "
-            f"({http.get('server_threads')} inference thread), the load generator (`{http.get('load_generator')}`, "
-            f"keep-alive) pinned to CPU {http.get('load_generator_cpus')}, so they do not compete for a core. "
-            f"{http.get('warmup_seconds')} s warm-up, then {http.get('seconds_per_run')} s per concurrency level. "
-            "Request: a real CIFAR-10 test JPEG (`test/cat/0000.jpg`) as multipart field `file`. "
-            "Access logs off on every server. hey reports latency with 0.1 ms resolution. Server CPU is the "
-            "server's user + system time during the run (from /proc), hey's from its resource usage."
-        )
-    return "\n".join(lines)
-
-
-def _inprocess(results: dict[str, Any], plots: str) -> str:
-    inprocess = results["inprocess"]
-    rows = [
-        (
-            _label(row["runner"]),
-            row["batch_size"],
-            _ms(row["p50_ms"]),
-            _ms(row["p95_ms"]),
-            _ms(row["p99_ms"]),
-            row["items_per_s"],
-            row["calls"],
-        )
-        for row in sorted(inprocess["rows"], key=lambda row: (row["batch_size"], row["p50_ms"]))
-    ]
-    speedups = [
-        (
-            _label(entry["onnx"]),
-            _label(entry["tensorflow"]),
-            entry["batch_size"],
-            entry["p50_speedup"],
-            entry["throughput_ratio"],
-        )
-        for entry in inprocess.get("speedups_p50", [])
-    ]
-    notes = _notes(inprocess)
-    agreement = inprocess.get("agreement_vs_first_runner", {})
-    agree = ", ".join(f"{key} {value:.3g}" for key, value in agreement.items() if key.endswith("top1_agreement"))
-    return (
-        "## 1. In-process inference\n\n"
-        f"![latency vs batch size]({plots}/{INPROCESS_PLOT})\n\n"
-        + table(["Runtime", "Batch", "p50 ms", "p95 ms", "p99 ms", "images/s", "calls"], rows)
-        + "\n\nSpeed-up of onnxruntime over each TensorFlow call style (ratio of p50 latencies, and of images/s):\n\n"
-        + table(["onnxruntime", "vs TensorFlow", "Batch", "p50 speed-up ×", "throughput ×"], speedups)
-        + "\n\nFixed cost per call: the batch-1 p50 minus the lowest p50 per image over all batch sizes (µs):\n\n"
-        + table(
-            ["Runtime", "batch 1 µs", "best µs per image", "at batch", "fixed cost per call µs"], _call_costs(results)
-        )
-        + f"\n\nTop-1 agreement with {inprocess['runners'][0] if inprocess.get('runners') else 'n/a'} "
-        f"on the sample batch: {agree or 'n/a'}.{notes}"
-    )
-
-
-def best_per_image(inprocess: dict[str, Any], runner: str) -> tuple[float, int] | None:
+def best_per_image(inprocess: Mapping[str, Any], runner: str) -> tuple[float, int] | None:
     """The lowest p50 cost of one image (µs) over all batch sizes, and the batch size it was reached at."""
     rows = [row for row in inprocess.get("rows", []) if row["runner"] == runner]
     if not rows:
@@ -178,263 +246,218 @@ def best_per_image(inprocess: dict[str, Any], runner: str) -> tuple[float, int] 
     return best["p50_ms"] * 1e3 / best["batch_size"], best["batch_size"]
 
 
-def _call_costs(results: dict[str, Any]) -> list[tuple[object, ...]]:
-    rows: list[tuple[object, ...]] = []
-    for runner in results["inprocess"].get("runners", []):
-        one, best = inprocess_row(results, runner), best_per_image(results["inprocess"], runner)
+def _inprocess(results: Results, plots: str) -> str:
+    inprocess = results["inprocess"]
+    runners, agreement = inprocess.get("runners", []), inprocess.get("agreement_vs_first_runner", {})
+    costs = []
+    for runner in runners:
+        one, best = inprocess_row(results, runner), best_per_image(inprocess, runner)
         if one is not None and best is not None:
             one_us = one["p50_ms"] * 1e3
-            rows.append((_label(runner), one_us, best[0], best[1], max(one_us - best[0], 0.0)))
-    return rows
-
-
-def _http(results: dict[str, Any], plots: str) -> str:
-    http = results["http"]
-    rows = [
-        (
-            row["server"],
-            row["workload"],
-            row["concurrency"],
-            row["ok_per_s"],
-            _hey_ms(row["p50_ms"]),
-            _hey_ms(row["p95_ms"]),
-            _hey_ms(row["p99_ms"]),
-            row["non_2xx"],
-            row["errors"],
-            row.get("server_cpu_cores"),
-            row.get("server_cpu_us_per_ok"),
-            row.get("load_generator_cpu_cores"),
-        )
-        for row in http.get("rows", [])
+            costs.append((_shown(runner), one_us, best[0], best[1], max(one_us - best[0], 0.0)))
+    agreements = [
+        (_shown(runner), *(f"{agreement[f'{runner}_{key}']:.3g}" for key in ("top1_agreement", "max_abs_diff")))
+        for runner in runners[1:]
+        if f"{runner}_top1_agreement" in agreement
     ]
-    servers = "".join(f"\n- `{name}`: {description}" for name, description in http.get("servers", {}).items())
-    workloads = "".join(f"\n- `{name}`: {description}" for name, description in http.get("workloads", {}).items())
-    return (
-        "## 2. End-to-end HTTP\n\n"
-        f"![throughput vs concurrency]({plots}/{HTTP_PLOT})\n\n"
-        f"Servers:{servers}\n\nWorkloads:{workloads}\n\n"
-        + (
-            table(
-                [
-                    "Server",
-                    "Workload",
-                    "Concurrency",
-                    "req/s",
-                    "p50 ms",
-                    "p95 ms",
-                    "p99 ms",
-                    "non-2xx",
-                    "errors",
-                    "server CPU cores",
-                    "server CPU µs/request",
-                    "hey CPU cores",
-                ],
-                rows,
-            )
-            if rows
-            else "No load runs (see notes)."
-        )
-        + _http_comparison(results)
-        + _batching(results)
-        + _notes(http)
+    return _part(
+        "1. In-process inference",
+        f"![latency vs batch size]({plots}/{INPROCESS_PLOT})",
+        _settings(inprocess),
+        _records("", INPROCESS_COLUMNS, sorted(inprocess["rows"], key=lambda row: (row["batch_size"], row["p50_ms"]))),
+        _records(
+            "Speed-up of onnxruntime over each TensorFlow call style (ratio of p50 latencies, and of images/s):",
+            SPEEDUP_COLUMNS,
+            inprocess.get("speedups_p50", []),
+        ),
+        _table(
+            "Fixed cost per call: the batch-1 p50 minus the lowest p50 per image over all batch sizes (µs):",
+            ["Runtime", "batch 1 µs", "best µs per image", "at batch", "fixed cost per call µs"],
+            costs,
+        ),
+        _table(
+            f"Agreement with {_shown(runners[0]) if runners else 'n/a'} on the sample batch:",
+            ["Runtime", "top-1 agreement", "largest probability difference"],
+            agreements,
+        ),
+        _notes(inprocess),
     )
 
 
-def _http_comparison(results: dict[str, Any]) -> str:
-    rows = []
-    for concurrency in results["http"].get("concurrencies", []):
-        service = http_rate(results, DEFAULT_SERVICE, concurrency)
-        tf, ceiling = http_rate(results, TF_SERVICE, concurrency), http_rate(results, CEILING, concurrency)
-        rows.append((concurrency, service, ratio(service, tf), ratio(service, ceiling)))
-    if all(row[1] is None for row in rows):
-        return ""
-    text = f"\n\n`{DEFAULT_SERVICE}` against the TensorFlow path and the ceiling (multipart):\n\n" + table(
-        ["Concurrency", "req/s", "× TF-path service", "fraction of ceiling"], rows
-    )
-    predict = inprocess_row(results, "tf_predict")
-    if predict is not None:
-        text += (
-            f"\n\nThe TensorFlow-path service calls `model.predict` on its event loop, one request at a time: at "
-            f"{predict['p50_ms']:.1f} ms per call in-process (section 1) that allows at most "
-            f"{1000 / predict['p50_ms']:.0f} requests/s."
-        )
-    return text
-
-
-def _batching(results: dict[str, Any]) -> str:
-    """This service with dynamic batching on against off (FP32, multipart), at each concurrency."""
+def _http(results: Results, plots: str) -> str:
     http = results["http"]
-    rows = []
+    versus, batching = [], []
     for concurrency in http.get("concurrencies", []):
-        on = http_row(results, "service_fp32_batching", concurrency)
-        off = http_row(results, "service_fp32_no_batching", concurrency)
+        service, tf, ceiling = (
+            figure(http_row(results, name, concurrency), "ok_per_s") for name in (DEFAULT_SERVICE, TF_SERVICE, CEILING)
+        )
+        versus.append((concurrency, service, ratio(service, tf), ratio(service, ceiling)))
+        on, off = (
+            http_row(results, DEFAULT_SERVICE, concurrency),
+            http_row(results, "service_fp32_no_batching", concurrency),
+        )
         if on and off:
-            cores = (on.get("server_cpu_cores"), off.get("server_cpu_cores"))
-            rate = (on["ok_per_s"], off["ok_per_s"])
-            rows.append((concurrency, *rate, ratio(*rate), _hey_ms(on["p50_ms"]), _hey_ms(off["p50_ms"]), *cores))
-    if not rows:
-        return ""
+            rates, cores = (on["ok_per_s"], off["ok_per_s"]), (on.get("server_cpu_cores"), off.get("server_cpu_cores"))
+            batching.append((concurrency, *rates, ratio(*rates), _hey_ms(on["p50_ms"]), _hey_ms(off["p50_ms"]), *cores))
+    predict = figure(inprocess_row(results, "tf_predict"), "p50_ms")
     settings = http.get("service_settings", {})
-    return (
-        f"\n\nDynamic batching on against off (FP32, multipart; max batch {settings.get('max_batch_size')}, "
-        f"wait ≤ {settings.get('max_batch_wait_ms')} ms once batches form):\n\n"
-        + table(
-            ["Concurrency", "req/s on", "req/s off", "on/off ×", "p50 ms on", "p50 ms off", "CPU on", "CPU off"], rows
-        )
+    return _part(
+        "2. End-to-end HTTP",
+        f"![throughput vs concurrency]({plots}/{HTTP_PLOT})",
+        _settings(http),
+        _table("Servers:", ["Server", "What it runs"], http.get("servers", {}).items()),
+        _table("Workloads:", ["Workload", "Request"], http.get("workloads", {}).items()),
+        _records("", HTTP_COLUMNS, http.get("rows", []), ms=_hey_ms) or "No load runs (see notes).",
+        _table(
+            f"`{DEFAULT_SERVICE}` against the TensorFlow path and the ceiling (multipart):",
+            ["Concurrency", "req/s", "× TF-path service", "fraction of ceiling"],
+            versus if any(row[1] is not None for row in versus) else [],
+        ),
+        _table(
+            "The TensorFlow-path service calls `model.predict` on its event loop, one request at a time, so its "
+            "in-process batch-1 p50 (section 1) bounds its requests/s:",
+            ["model.predict ms per call", "at most requests/s"],
+            [(fixed(predict, 1), fixed(1000 / predict, 0))] if predict else [],
+        ),
+        _table(
+            f"Dynamic batching on against off (FP32, multipart; max batch {settings.get('max_batch_size')}, "
+            f"wait ≤ {settings.get('max_batch_wait_ms')} ms once batches form):",
+            ["Concurrency", "req/s on", "req/s off", "on/off ×", "p50 ms on", "p50 ms off", "CPU on", "CPU off"],
+            batching,
+        ),
+        _notes(http),
     )
 
 
-def _headtohead(headtohead: dict[str, Any]) -> str:
-    title = "## 2b. The HTTP targets, side by side in interleaved rounds\n\n"
+def _head_to_head(headtohead: Mapping[str, Any]) -> str:
+    title = "2b. The HTTP targets, side by side in interleaved rounds"
     if "rounds" not in headtohead:
-        return title + headtohead.get("note", "Not measured.")
-    return (
-        title + "The servers the HTTP targets compare run at the same time and take turns under `hey` "
-        f"({headtohead['seconds_per_round']:g} s per turn, rotating order), so a burst from a neighbour on this "
-        "shared machine hits a round, not a server. The targets use these medians.\n\n"
-        + "\n\n".join(_headtohead_load(summary) for summary in (headtohead, *headtohead.get("more", [])))
-    )
-
-
-def _headtohead_load(summary: dict[str, Any]) -> str:
-    names = list(summary["median_ok_per_s"])
-    rows = [(number, *(rates.get(name) for name in names)) for number, rates in enumerate(summary["rounds"], 1)]
-    rows.append(("median", *(summary["median_ok_per_s"][name] for name in names)))
-    ratios = summary.get("median_ratios", {})
-    parts = []
-    if "vs_tf_service" in ratios:
-        parts.append(f"{ratios['vs_tf_service']:,.0f}× the TF-path service")
-    if "vs_ceiling" in ratios:
-        parts.append(f"{ratios['vs_ceiling']:.1%} of the ceiling")
-    summary_line = "; ".join(parts)
-    int8_line = (
-        f"; `{IMAGE_SERVICE}` {ratios['int8_vs_ceiling']:.1%} of the ceiling" if "int8_vs_ceiling" in ratios else ""
-    )
-    return (
-        f"**{summary['workload']}, c={summary['concurrency']}**\n\n"
-        + table(["Round", *(f"{name} req/s" for name in names)], rows)
-        + (
-            f"\n\nMedians of the per-round ratios: `{DEFAULT_SERVICE}` makes {summary_line}{int8_line}."
-            if summary_line
-            else ""
+        return _part(title, headtohead.get("note", "Not measured."))
+    loads = [headtohead, *headtohead.get("more", [])]
+    rounds = []
+    for load in loads:
+        medians = load["median_ok_per_s"]
+        rows = [(number, *(rates.get(name) for name in medians)) for number, rates in enumerate(load["rounds"], 1)]
+        caption = f"**{load['workload']}, c={load['concurrency']}**"
+        rounds.append(
+            _table(caption, ["Round", *(f"{name} req/s" for name in medians)], [*rows, ("median", *medians.values())])
         )
-    )
-
-
-def _workers(workers: dict[str, Any]) -> str:
-    title = "## 2c. One worker process or two\n\n"
-    if "rounds" not in workers:
-        return title + workers.get("note", "Not measured.")
-    columns = ("ok_per_s", "server_cpu_us_per_ok", "server_cpu_cores", "load_generator_cpu_us_per_ok")
-    headers = ["Round", "workers", "req/s", "server CPU µs/request", "server cores busy", "`hey` CPU µs/request"]
-    rows = []
-    for number, measured in [*enumerate(workers["rounds"], 1), ("median", workers["medians"])]:
-        rows += [(number, name.split("_")[1], *(turn[key] for key in columns)) for name, turn in measured.items()]
-    return (
-        title + f"This service (FP32, one inference thread per worker) with one and two workers on CPUs "
-        f"{workers['cpus']}, multipart at c={workers['concurrency']}, in interleaved rounds of "
-        f"{workers['seconds_per_round']:g} s. `hey` shares those CPUs.\n\n"
-        + table(headers, rows)
-        + f"\n\nMedian of the per-round ratios: two workers serve {workers['median_speedup']:.2f}× one worker's "
-        f"requests/s here; from the server CPU per request, {workers['median_speedup_on_free_cores']:.2f}× on two "
-        "cores free of the load generator."
-    )
-
-
-def _coldstart(coldstart: dict[str, Any]) -> str:
-    rows = [
+    ratios = [
         (
-            name,
-            entry["ready_seconds_median"],
-            entry["first_prediction_seconds_median"],
-            entry["rss_mib_after_first_prediction_median"],
-            len(entry["runs"]),
+            f"{load['workload']}, c={load['concurrency']}",
+            fixed(load["median_ratios"].get("vs_tf_service"), 0, "×"),
+            *(_percent(load["median_ratios"].get(key)) for key in ("vs_ceiling", "int8_vs_ceiling")),
         )
-        for name, entry in coldstart.get("servers", {}).items()
+        for load in loads
     ]
-    return (
-        "## 3. Cold start\n\n"
-        f"From process start to the first 200 from `/ready`, and to the first successful `POST /predict`; "
-        f"medians of {coldstart.get('repeats')} starts, servers alternated, "
-        f"pinned to CPU {coldstart.get('server_cpus')}."
-        "\n\n"
-        + table(["Server", "ready s", "first prediction s", "RSS MiB after it", "starts"], rows)
-        + _imports(coldstart.get("imports", {}))
-        + _notes(coldstart)
+    headers = [
+        "Load",
+        f"`{DEFAULT_SERVICE}` × TF-path service",
+        f"`{DEFAULT_SERVICE}` of the ceiling",
+        f"`{IMAGE_SERVICE}` of the ceiling",
+    ]
+    return _part(
+        title,
+        HEAD_TO_HEAD,
+        _settings(headtohead),
+        *rounds,
+        _table("Medians of the per-round ratios:", headers, ratios),
     )
 
 
-def _imports(imports: dict[str, Any]) -> str:
-    rows = [
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _workers(workers: Mapping[str, Any]) -> str:
+    title = "2c. One worker process or two"
+    if "rounds" not in workers:
+        return _part(title, workers.get("note", "Not measured."))
+    records = [
+        {"round": number, "workers": name.split("_")[1], **turn}
+        for number, measured in [*enumerate(workers["rounds"], 1), ("median", workers["medians"])]
+        for name, turn in measured.items()
+    ]
+    return _part(title, WORKERS, _settings(workers), _records("", WORKER_COLUMNS, records))
+
+
+def _cold_start(coldstart: Mapping[str, Any]) -> str:
+    servers = [{**entry, "starts": len(entry["runs"])} for entry in _named(coldstart.get("servers", {}))]
+    imports = [
         (name, entry["wall_seconds"], ", ".join(f"{package} {ms:.0f}" for package, ms in entry["packages_ms"].items()))
-        for name, entry in imports.items()
+        for name, entry in coldstart.get("imports", {}).items()
         if "wall_seconds" in entry
     ]
-    if not rows:
-        return ""
-    return "\n\nImport cost alone (`python -X importtime`, fresh interpreter, not pinned):\n\n" + table(
-        ["Modules of", "wall s", "ms per top-level package"], rows
-    )
-
-
-def _memory(http: dict[str, Any]) -> str:
-    rows = []
-    for name, entry in http.get("memory", {}).items():
-        warm = entry.get("after_warmup", {})
-        load = entry.get("after_load", {})
-        rows.append((name, warm.get("rss_mib"), load.get("rss_mib"), load.get("peak_rss_mib"), load.get("processes")))
-    return (
-        "## 4. Memory\n\n"
-        "Resident set size (VmRSS, summed over the server and its child processes) after the warm-up and after "
-        "all load runs; peak is VmHWM.\n\n"
-        + table(["Server", "RSS after warm-up MiB", "RSS after load MiB", "peak RSS MiB", "processes"], rows)
-    )
-
-
-def _footprint(footprint: dict[str, Any]) -> str:
-    runtime, tensorflow = footprint["runtime_set"], footprint["tensorflow_set"]
-    rows = [
-        ("runtime set (`[project] dependencies` closure)", runtime["mb"], runtime["distributions"]),
-        (
-            "TensorFlow path (" + ", ".join(footprint["tensorflow_roots"]) + " + closure)",
-            tensorflow["mb"],
-            tensorflow["distributions"],
+    return _part(
+        "3. Cold start",
+        "From process start to the first 200 from `/ready`, and to the first successful `POST /predict`; medians of "
+        "the starts, servers alternated, pinned to the server CPUs.",
+        _settings(coldstart),
+        _records("", COLD_START_COLUMNS, servers),
+        _table(
+            "Import cost alone (`python -X importtime`, fresh interpreter, not pinned):",
+            ["Modules of", "wall s", "ms per top-level package"],
+            imports,
         ),
-    ]
-    largest = [
-        (name, ", ".join(f"{item['name']} {item['mb']:.0f}" for item in entry["largest"][:6]))
-        for name, entry in (("runtime set", runtime), ("TensorFlow path", tensorflow))
-    ]
-    images = [
-        (role, entry["image"], entry["mb"], entry["source"]) for role, entry in footprint.get("images", {}).items()
-    ]
-    return (
-        "## 5. Footprint\n\n"
-        "Installed size in the virtualenv (sum of every file each distribution's RECORD lists), in MB (10^6 bytes).\n\n"
-        + table(["Dependency set", "MB", "distributions"], rows)
-        + "\n\nLargest distributions (MB):\n\n"
-        + table(["Set", "largest"], largest)
-        + "\n\nContainer images (`podman image inspect`):\n\n"
-        + table(["Role", "Image", "MB", "Source"], images)
+        _notes(coldstart),
     )
 
 
-def _largephoto(largephoto: dict[str, Any]) -> str:
-    rows = [
-        (name, _ms(entry["p50_ms"]), _ms(entry["p95_ms"]), entry["calls"], ", ".join(map(str, entry["statuses"])))
-        for name, entry in largephoto.get("servers", {}).items()
+def _memory(http: Mapping[str, Any]) -> str:
+    servers = [
+        {"name": name, "warm_rss_mib": entry.get("after_warmup", {}).get("rss_mib"), **entry.get("after_load", {})}
+        for name, entry in http.get("memory", {}).items()
     ]
-    return (
-        "## 6. Large photos\n\n"
-        f"A {largephoto['width']}×{largephoto['height']} ({largephoto['megapixels']:.1f} MP) photo-like JPEG of "
-        f"{largephoto['jpeg_bytes'] / 1e6:.1f} MB, generated at benchmark time (not committed), posted as multipart "
-        "one request at a time.\n\n"
-        + table(["Server", "p50 ms", "p95 ms", "requests", "statuses"], rows)
-        + _notes(largephoto)
+    return _part(
+        "4. Memory",
+        "Resident set size (VmRSS, summed over the server and its child processes) after the warm-up and after all "
+        "load runs; peak is VmHWM.",
+        _records("", MEMORY_COLUMNS, servers),
     )
 
 
-def _stages(profile: dict[str, Any]) -> str:
+def _footprint(footprint: Mapping[str, Any]) -> str:
+    sets = [
+        (
+            name,
+            entry["mb"],
+            entry["distributions"],
+            ", ".join(f"{item['name']} {item['mb']:.0f}" for item in entry["largest"][:6]),
+        )
+        for name, entry in (
+            ("runtime set (`[project] dependencies` closure)", footprint["runtime_set"]),
+            ("TensorFlow path (tensorflow_roots + closure)", footprint["tensorflow_set"]),
+        )
+    ]
+    images = [{"role": role, **entry} for role, entry in footprint.get("images", {}).items()]
+    return _part(
+        "5. Footprint",
+        "Installed size in the virtualenv (sum of every file each distribution's RECORD lists), in MB (10^6 bytes).",
+        _settings(footprint),
+        table(["Dependency set", "MB", "distributions", "largest (MB)"], sets),
+        _records(
+            "Container images (`podman image inspect`):",
+            {"Role": "role", "Image": "image", "MB": "mb", "Source": "source"},
+            images,
+        ),
+    )
+
+
+def _large_photo(photo: Mapping[str, Any]) -> str:
+    return _part(
+        "6. Large photos",
+        "A photo-like JPEG, generated at benchmark time (not committed), posted as multipart one request at a time.",
+        _settings(photo),
+        _records(
+            "",
+            {"Server": "name", "p50 ms": "p50_ms", "p95 ms": "p95_ms", "requests": "calls", "statuses": "statuses"},
+            _named(photo.get("servers", {})),
+        ),
+        _notes(photo),
+    )
+
+
+def _stages(profile: Mapping[str, Any]) -> str:
     """CPU µs per request, stage by stage, from the service's own timers, against the no-op ceiling's whole."""
     stages = profile.get("stages", {})
     service, ceiling = stages.get(DEFAULT_SERVICE), stages.get(CEILING, {})
@@ -446,34 +469,27 @@ def _stages(profile: dict[str, Any]) -> str:
         if stage != "queue":
             rows.append((f"{stage}: {STAGE_HELP[stage]}", *(service[w]["stages_us"].get(stage) for w in workloads)))
     staged = {w: sum(v for k, v in service[w]["stages_us"].items() if k != "queue") for w in workloads}
-    rows.append(
+    rows += [
         (
             "the rest: HTTP protocol, framework, event loop, batching hand-off",
             *(service[w]["server_cpu_us"] - staged[w] for w in workloads),
-        )
-    )
-    rows.append(("**whole request (server CPU)**", *(service[w]["server_cpu_us"] for w in workloads)))
-    rows.append(("no-op ceiling, whole request", *(figure(ceiling, w, "server_cpu_us") for w in workloads)))
-    rows.append(
-        ("queue: wall time waiting for a batch (not CPU)", *(service[w]["stages_us"].get("queue") for w in workloads))
-    )
-    return (
-        f"### Stage by stage\n\nCPU µs per request of `{DEFAULT_SERVICE}` under `hey` at c={TARGET_CONCURRENCY}, from "
-        "the service's own stage timers (`cifar10_stage_seconds_total`: CPU time of the thread doing each stage) "
-        "and the server process's CPU time over the same run, beside the no-op ceiling's whole request.\n\n"
-        + table(
-            ["Stage", *(f"{w} µs" for w in workloads)],
-            [(row[0], *(fixed(value, 1) for value in row[1:])) for row in rows],
-        )
-        + "\n\n"
+        ),
+        ("**whole request (server CPU)**", *(service[w]["server_cpu_us"] for w in workloads)),
+        ("no-op ceiling, whole request", *(figure(ceiling, w, "server_cpu_us") for w in workloads)),
+        ("queue: wall time waiting for a batch (not CPU)", *(service[w]["stages_us"].get("queue") for w in workloads)),
+    ]
+    return _table(
+        f"### Stage by stage\n\n{STAGES_MEASURED}",
+        ["Stage", *(f"{w} µs" for w in workloads)],
+        [(row[0], *(fixed(value, 1) for value in row[1:])) for row in rows],
     )
 
 
-def _profile(results: dict[str, Any]) -> str:
+def _profile(results: Results) -> str:
     profile = results["profile"]
     if "skipped" in profile:
-        return f"## 7. Profile\n\n{_stages(profile)}py-spy skipped: {profile['skipped']}."
-    sections = []
+        return _part("7. Profile", _stages(profile), f"py-spy skipped: {profile['skipped']}.")
+    servers = []
     for name, entry in profile.get("servers", {}).items():
         per_request = figure(http_row(results, name), "server_cpu_us_per_ok")
         framework = sum(item["share"] for item in entry["buckets"] if item["bucket"] in FRAMEWORK_BUCKETS)
@@ -481,47 +497,36 @@ def _profile(results: dict[str, Any]) -> str:
         buckets = [
             (bucket, f"{share:.1%}", fixed(share * per_request if per_request else None, 0)) for bucket, share in shares
         ]
-        files = [(item["file"], f"{item['share']:.1%}") for item in entry["self_by_file"][:8]]
         threads = ", ".join(f"{item['thread']} {item['share']:.0%}" for item in entry["threads"])
-        sections.append(
-            f"**{name}** ({entry['samples']} samples at {entry['requests_per_s_while_profiled']:.0f} req/s; "
-            f"threads: {threads})\n\n"
-            + table(["Work", "share of samples", "≈ CPU µs per request"], buckets)
-            + "\n\nSelf time by file of the innermost Python frame:\n\n"
-            + table(["File", "share"], files)
-        )
-    return (
-        "## 7. Profile\n\n" + _stages(profile) + "### Sampled\n\n"
-        f"`{profile.get('tool')}`, {profile.get('rate_hz')} Hz, while `hey` holds c={profile.get('concurrency')}. "
-        "A stack counts toward a specific kind of work (inference, decode, multipart, JSON, metrics, request id, "
-        "batching hand-off) if any of its frames does it, otherwise toward the layer of its innermost frame. "
-        f"CPU µs per request: the share of the server's CPU time per request at c={TARGET_CONCURRENCY} (section 2).\n\n"
-        + "\n\n".join(sections)
-        + _ceiling_budget(results)
-        + _notes(profile)
-    )
-
-
-def _ceiling_budget(results: dict[str, Any]) -> str:
-    """How much CPU per request the ceiling target leaves for the real work, against what inference alone needs."""
+        servers += [
+            _table(
+                f"**{name}** ({entry['samples']} samples at {entry['requests_per_s_while_profiled']:.0f} req/s; "
+                f"threads: {threads})",
+                ["Work", "share of samples", "≈ CPU µs per request"],
+                buckets,
+            ),
+            _table(
+                "Self time by file of the innermost Python frame:",
+                ["File", "share"],
+                [(item["file"], f"{item['share']:.1%}") for item in entry["self_by_file"][:8]],
+            ),
+        ]
     ceiling_us = figure(http_row(results, CEILING), "server_cpu_us_per_ok")
     best = best_per_image(results.get("inprocess", {}), "onnx_fp32")
-    if not ceiling_us or best is None:
-        return ""
-    return (
-        f"\n\nAt {CEILING_SHARE:.0%} of the ceiling's requests/s on a saturated core, `/predict` could use "
-        f"{ceiling_us / CEILING_SHARE - ceiling_us:.0f} µs of CPU per request more than the ceiling's "
-        f"{ceiling_us:.0f} µs; onnxruntime FP32 alone needs {best[0]:.0f} µs per image at best (batch {best[1]}, "
-        "section 1)."
-    )
-
-
-def _reproduce(results: dict[str, Any]) -> str:
-    return (
-        "## Reproduce\n\n"
-        "```\nmake bench                  # full run (about 15 min) into a new folder runs/benchmarks-full-<time>/\n"
-        "make bench ARGS=--publish   # the same, written here: this file, results/results.json and the plots\n"
-        "make bench-smoke            # about a minute; figures that mean nothing, verdicts NOT MEASURED\n"
-        "python -m benchmarks --report-only --publish   # re-render this file and the plots from results.json\n```\n\n"
-        f"Raw figures: `results/results.json` (sections: {', '.join(results['plan']['sections'])})."
+    return _part(
+        "7. Profile",
+        _stages(profile),
+        "### Sampled",
+        SAMPLED,
+        _settings(profile),
+        *servers,
+        _table(
+            f"What the ceiling target leaves `/predict` at {CEILING_SHARE:.0%} of the ceiling's requests/s on a "
+            "saturated core, against what inference alone needs (section 1):",
+            ["ceiling's CPU µs per request", "µs per request more", "onnxruntime FP32 best µs per image", "at batch"],
+            [(fixed(ceiling_us, 0), fixed(ceiling_us / CEILING_SHARE - ceiling_us, 0), fixed(best[0], 0), best[1])]
+            if ceiling_us and best
+            else [],
+        ),
+        _notes(profile),
     )

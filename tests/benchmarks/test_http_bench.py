@@ -46,7 +46,7 @@ def test_targets_prefer_the_head_to_head_medians_over_single_runs() -> None:
     text = render(results)
     assert "## 2b. The HTTP targets, side by side" in text
     assert "| median | 3,000 | 20.00 | 10,000 |" in text
-    assert "makes 110× the TF-path service; 30.0% of the ceiling." in text
+    assert "| multipart, c=32 | 110× | 30.0% | n/a |" in text  # medians of the per-round ratios (no INT8 here)
 
 
 def test_the_next_turn_waits_until_the_last_server_is_idle() -> None:
