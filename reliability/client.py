@@ -82,7 +82,6 @@ class Session:
     def __init__(self, host: str, port: int, *, timeout: float = 30.0, keep_alive: bool = True) -> None:
         self.host, self.port, self.timeout, self.keep_alive = host, port, timeout, keep_alive
         self._connection: socket.socket | None = None
-        self._protocol = h11.Connection(h11.CLIENT)
 
     def send(self, request: HttpRequest | bytes) -> HttpAnswer:
         """Send ``request`` (on a new connection unless one is open) and read its answer. A request already
@@ -94,11 +93,7 @@ class Session:
                 self._connection = socket.create_connection((self.host, self.port), timeout=self.timeout)
             except (ConnectionRefusedError, ConnectionResetError):  # the port is closed, or closing under SIGTERM
                 return HttpAnswer("refused", time.perf_counter() - started)
-            self._protocol = h11.Connection(h11.CLIENT)
-        if isinstance(request, bytes):
-            wire, self._protocol = request, _request_sent()
-        else:
-            wire = serialise(request, self.host, keep_alive=self.keep_alive, protocol=self._protocol)
+        wire = request if isinstance(request, bytes) else serialise(request, self.host, keep_alive=self.keep_alive)
         connection = self._connection
         # The server may answer (413, 431) and close before the whole request went out: then read what it sent.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -106,11 +101,10 @@ class Session:
                 if start and select.select([connection], [], [], 0)[0]:
                     break  # it answered early: stop sending so its answer is not lost to a reset
                 connection.sendall(wire[start : start + CHUNK_BYTES])
-        answer = _read_answer(lambda: _receive(connection), self._protocol, started)
-        if self.keep_alive and self._protocol.states == {h11.CLIENT: h11.DONE, h11.SERVER: h11.DONE}:
-            self._protocol.start_next_cycle()
-        else:
-            self.close()
+        protocol = _request_sent()
+        answer = _read_answer(lambda: _receive(connection), protocol, started)
+        if not (self.keep_alive and protocol.states == {h11.CLIENT: h11.DONE, h11.SERVER: h11.DONE}):
+            self.close()  # asked to (Connection: close), or the answer was not whole
         return answer
 
     def close(self) -> None:
@@ -126,11 +120,9 @@ class Session:
         self.close()
 
 
-def serialise(
-    request: HttpRequest, host: str = HOST, *, keep_alive: bool = False, protocol: h11.Connection | None = None
-) -> bytes:
-    """``request`` as it goes on the wire, framed by ``protocol`` (a fresh one unless given)."""
-    protocol = protocol or h11.Connection(h11.CLIENT)
+def serialise(request: HttpRequest, host: str = HOST, *, keep_alive: bool = False) -> bytes:
+    """``request`` as it goes on the wire, framed by h11."""
+    protocol = h11.Connection(h11.CLIENT)
     headers = [("Host", host), *([] if keep_alive else [("Connection", "close")]), *request.headers.items()]
     headers.append(("Transfer-Encoding", "chunked") if request.streamed else ("Content-Length", str(len(request.body))))
     size = CHUNK_BYTES if request.streamed else max(len(request.body), 1)
@@ -157,7 +149,7 @@ def parse_answer(data: bytes, seconds: float) -> HttpAnswer:
 
 
 def _request_sent() -> h11.Connection:
-    """A client connection that has sent a request, ready to read the answer to one sent as raw bytes."""
+    """A client connection that has sent a request, ready to read the answer to the one sent on the wire."""
     protocol = h11.Connection(h11.CLIENT)
     protocol.send(h11.Request(method="GET", target="/", headers=[("Host", HOST)]))
     protocol.send(h11.EndOfMessage())
