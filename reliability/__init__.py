@@ -1,5 +1,2 @@
-"""Reliability and security figures: hostile inputs, a bounded soak, overload, SIGTERM under load, start-up faults.
-
-Run with ``python -m reliability [--quick]``; writes ``benchmarks/results/reliability.json`` and
-``RELIABILITY.md``.
-"""
+"""Reliability and security figures: hostile inputs, the cost of each attack, a bounded soak, overload, SIGTERM
+under load and start-up faults (``python -m reliability``)."""
