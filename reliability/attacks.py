@@ -69,9 +69,8 @@ def bare_scan_jpeg(side: int, scans: int) -> bytes:
     """The motivating attack: a progressive JPEG header for ``side`` x ``side`` pixels followed by nothing but
     ``scans`` copies of one cheap refinement scan (the decoder warns, then walks every block per scan)."""
     segments = jpeg_segments(encode(Image.new("L", (side, side), 128), "JPEG", progressive=True, quality=90))
-    head = b"".join(
-        segment for segment in segments[:5] if not segment.startswith(JPEG_SCAN_MARKER)
-    )  # SOI..SOF2, first DHT
+    # SOI up to the frame header (SOF2) and the first DHT, without the scans among them.
+    head = b"".join(segment for segment in segments[:5] if not segment.startswith(JPEG_SCAN_MARKER))
     return head + (segments[-3] + segments[-2]) * scans + segments[-1]
 
 
@@ -128,11 +127,8 @@ def admitted_side(make: Callable[[int, int], bytes], limits: DecodeLimits) -> in
     """The side of the largest square image ``make(side, side)`` builds that ``limits`` admit: the decode cost
     is linear in the pixel count, so two samples give it (rounded down to whole blocks and rows). Both are big
     enough for a JPEG to decode at 1/8 scale, as the budget-sized one does."""
-
-    def square(side: int) -> bytes:
-        return make(side, side)
-
-    small, large = (estimate_cost(open_header(data), data).memory_bytes for data in map(square, _SAMPLE_SIDES))
+    samples = (make(side, side) for side in _SAMPLE_SIDES)
+    small, large = (estimate_cost(open_header(data), data).memory_bytes for data in samples)
     per_pixel = (large - small) / (_SAMPLE_SIDES[1] ** 2 - _SAMPLE_SIDES[0] ** 2)
     fixed = small - per_pixel * _SAMPLE_SIDES[0] ** 2
     pixels = min(limits.max_pixels, int((limits.max_decode_bytes - fixed) / per_pixel))
