@@ -163,7 +163,7 @@ def _hey_ms(value: float | None) -> str:
 
 def _shown(value: Any) -> object:
     """A value as a cell shows it: a runner by its label, a list comma-separated."""
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return ", ".join(map(str, value))
     return RUNNER_LABELS.get(value, value) if isinstance(value, str) else value
 
@@ -192,7 +192,7 @@ def _settings(section: Mapping[str, Any]) -> str:
 
 
 def _is_table(value: object) -> bool:
-    return isinstance(value, dict) or (isinstance(value, list) and any(isinstance(item, dict) for item in value))
+    return isinstance(value, dict) or (isinstance(value, list | tuple) and any(isinstance(item, dict) for item in value))
 
 
 def _notes(section: Mapping[str, Any]) -> str:

@@ -17,3 +17,11 @@ def test_the_report_keeps_the_measured_explanations() -> None:
     report = RESULTS_MARKDOWN.read_text()
     for measured in ("Fixed cost per call", "Dynamic batching on against off", "≈ CPU µs per request", "framework ("):
         assert measured in report
+
+
+def test_a_report_written_straight_after_a_run_matches_one_rendered_from_its_json() -> None:
+    """A run renders its report from dicts that still hold tuples (the plan's sections); the committed report is
+    checked against the JSON, which has lists: both must read the same."""
+    results = json.loads((RESULTS_DIR / "results.json").read_text())
+    as_run = {**results, "plan": {**results["plan"], "sections": tuple(results["plan"]["sections"])}}
+    assert render(as_run, plot_dir_link="results") == render(results, plot_dir_link="results")
