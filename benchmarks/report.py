@@ -192,7 +192,9 @@ def _settings(section: Mapping[str, Any]) -> str:
 
 
 def _is_table(value: object) -> bool:
-    return isinstance(value, dict) or (isinstance(value, list | tuple) and any(isinstance(item, dict) for item in value))
+    if isinstance(value, list | tuple):
+        return any(isinstance(item, dict) for item in value)
+    return isinstance(value, dict)
 
 
 def _notes(section: Mapping[str, Any]) -> str:
