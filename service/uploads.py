@@ -79,10 +79,9 @@ def raw_header(request: Request, name: bytes) -> bytes | None:
     return next((value for key, value in headers if key == name), None)
 
 
-def media_type(request: Request) -> str:
-    """The request's content type without parameters, lower-cased ('' when absent)."""
-    raw = raw_header(request, b"content-type")
-    return "" if raw is None else raw.decode("latin-1").split(";", 1)[0].strip().lower()
+def media_type(content_type: bytes | None) -> str:
+    """A Content-Type header's media type without parameters, lower-cased ('' when absent)."""
+    return "" if content_type is None else content_type.decode("latin-1").split(";", 1)[0].strip().lower()
 
 
 def is_raw_image(content_type: str) -> bool:
@@ -92,7 +91,8 @@ def is_raw_image(content_type: str) -> bool:
 
 async def read_image(request: Request, limit: BodyLimit, reservation: Reservation) -> Upload:
     """The one image of a ``/predict`` request: a raw image body, or the multipart field ``file``."""
-    content_type = media_type(request)
+    header = raw_header(request, b"content-type")
+    content_type = media_type(header)
     if is_raw_image(content_type):
         return Upload(await read_body(request, limit, reservation))
     if content_type != MULTIPART:
@@ -101,7 +101,9 @@ async def read_image(request: Request, limit: BodyLimit, reservation: Reservatio
             f"or a raw body with {RAW_IMAGE_TYPES_HINT}"
         )
     one_file = InvalidRequestError("/predict takes one image; send several as repeated 'files' to /predict/batch")
-    uploads = await _read_multipart(request, ("file", "files"), limit, reservation, max_files=1, too_many=one_file)
+    uploads = await _read_multipart(
+        request, boundary_of(header or b""), ("file", "files"), limit, reservation, max_files=1, too_many=one_file
+    )
     if not uploads:
         raise InvalidRequestError("multipart body has no file in the field 'file'")
     return uploads[0]
@@ -109,14 +111,21 @@ async def read_image(request: Request, limit: BodyLimit, reservation: Reservatio
 
 async def read_images(request: Request, limit: BodyLimit, reservation: Reservation, *, max_files: int) -> list[Upload]:
     """The images of a ``/predict/batch`` request: repeated multipart ``files`` (or ``file``) fields, in order."""
-    content_type = media_type(request)
+    header = raw_header(request, b"content-type")
+    content_type = media_type(header)
     if content_type != MULTIPART:
         raise UnsupportedMediaTypeError(f"expected {MULTIPART}, got {content_type or 'no content type'!r}")
     too_many = PayloadTooLargeError(
         f"too many files in one request (the limit is {max_files}, CIFAR10_MAX_BATCH_IMAGES)"
     )
     uploads = await _read_multipart(
-        request, ("files", "file"), limit, reservation, max_files=max_files, too_many=too_many
+        request,
+        boundary_of(header or b""),
+        ("files", "file"),
+        limit,
+        reservation,
+        max_files=max_files,
+        too_many=too_many,
     )
     if not uploads:
         raise InvalidRequestError("multipart body has no files in the field 'files'")
@@ -184,6 +193,7 @@ class _BodyMeter:
 
 async def _read_multipart(
     request: Request,
+    boundary: bytes,
     field_names: Sequence[str],
     limit: BodyLimit,
     reservation: Reservation,
@@ -191,7 +201,6 @@ async def _read_multipart(
     max_files: int,
     too_many: ServiceError,
 ) -> list[Upload]:
-    boundary = boundary_of(raw_header(request, b"content-type") or b"")
     form = FormReader(boundary, field_names, max_files=max_files, too_many=too_many)
     await _receive(request, limit, reservation, form.write)  # to the parser as they arrive: never joined
     form.close()
