@@ -39,12 +39,12 @@ class SeedGraph:
     relu_outputs: tuple[str, ...]  # tensors whose maxima set the activation scales
 
 
-def read_seed_graph(path: Path) -> SeedGraph:
+def read_seed_graph(model: onnx.ModelProto) -> SeedGraph:
     """Find the seed CNN's layers in the exported FP32 graph; ValueError when the graph is another shape.
 
     tf2onnx leaves out what is neutral: a zero bias (no Add), a temperature of 1 (no Mul before the Softmax).
     """
-    graph = onnx.load(str(path)).graph
+    graph = model.graph
     values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     consumers: dict[str, list[onnx.NodeProto]] = {}
     producers = {output: node for node in graph.node for output in node.output}
@@ -79,7 +79,7 @@ def read_seed_graph(path: Path) -> SeedGraph:
     softmaxes = [n for n in nodes if n.op_type == "Softmax"]
     casts = [n for n in nodes if n.op_type == "Cast" and graph.input and n.input[0] == graph.input[0].name]
     if len(convolutions) != 2 or len(dense) != 2 or len(relus) != 3 or len(softmaxes) != 1 or len(casts) != 1:
-        raise ValueError(f"{path} is not the seed CNN (Cast of the input, 2 Conv, 2 MatMul, 3 Relu, a Softmax)")
+        raise ValueError(f"{graph.name!r} is not the seed CNN (Cast of the input, 2 Conv, 2 MatMul, 3 Relu, a Softmax)")
     scaled, pixel_scale = constant_after(casts[0].output[0], "Mul", 1.0)
     _, pixel_offset = constant_after(scaled, "Add", 0.0)
     before_softmax = producers.get(softmaxes[0].input[0])
@@ -89,9 +89,10 @@ def read_seed_graph(path: Path) -> SeedGraph:
     return SeedGraph(scalar(pixel_scale), scalar(pixel_offset), convolutions, tuple(dense), scalar(logit_scale), relus)
 
 
-def activation_maxima(fp32_path: Path, names: tuple[str, ...], images: np.ndarray) -> list[float]:
+def activation_maxima(fp32: onnx.ModelProto, names: tuple[str, ...], images: np.ndarray) -> list[float]:
     """The largest value each named tensor takes over `images` (min-max calibration; ReLU outputs start at 0)."""
-    model = onnx.load(str(fp32_path))
+    model = onnx.ModelProto()
+    model.CopyFrom(fp32)  # the caller's graph keeps its outputs
     model.graph.output.extend(helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in names)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     maxima = np.zeros(len(names))
@@ -168,8 +169,9 @@ def _quantized_layer(
 
 def build_int8_graph(fp32_path: Path, output: Path, calibration: np.ndarray, *, fp32_stem: bool) -> Path:
     """Write the INT8 model of `fp32_path` to `output`: u8 activations, s8 per-channel weights, float logits."""
-    seed = read_seed_graph(fp32_path)
-    maxima = activation_maxima(fp32_path, seed.relu_outputs, calibration)
+    fp32 = onnx.load(str(fp32_path))
+    seed = read_seed_graph(fp32)
+    maxima = activation_maxima(fp32, seed.relu_outputs, calibration)
     # u8 with zero point 0, so the ReLU is the clamp; a layer silent on every calibration image still needs a scale
     scales = [max(maximum, 1e-6) / 255.0 for maximum in maxima]
     b = _Builder()

@@ -83,7 +83,7 @@ def test_a_graph_that_is_not_the_seed_cnn_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "other.onnx"
     onnx.save(helper.make_model(graph), str(path))
     with pytest.raises(ValueError, match="not the seed CNN"):
-        read_seed_graph(path)
+        read_seed_graph(onnx.load(str(path)))
 
 
 def test_a_direct_recipe_with_settings_it_cannot_honour_is_refused(fp32: Path, tmp_path: Path) -> None:
