@@ -114,6 +114,13 @@ def available_cpus() -> tuple[int, ...]:
     return tuple(sorted(os.sched_getaffinity(0)))
 
 
+def split_cpus() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(server CPUs, client CPUs): every CPU this process may use but the last for the server, the last for the load
+    generator or the attacks; on one CPU, both share it."""
+    cpus = available_cpus()
+    return (cpus[:-1], cpus[-1:]) if len(cpus) > 1 else (cpus, cpus)
+
+
 def find_keras_model(explicit: Path | None) -> Path | None:
     """The Keras checkpoint to benchmark: the given one, else the committed trained one if it is there."""
     if explicit is not None:

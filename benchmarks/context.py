@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TextIO, TypeVar
 
-from benchmarks.config import BenchPlan, available_cpus
+from benchmarks.config import BenchPlan, split_cpus
 from benchmarks.inputs import TestImage, Workload, read_test_images, write_workloads
 from benchmarks.load import LoadResult, run_hey
 from benchmarks.processes import RunningServer, ServerSpec, service_spec
@@ -51,8 +51,7 @@ class BenchContext:
         self.plan = plan
         self.progress = progress
         self.work_dir = plan.output_dir / "tmp"
-        cpus = available_cpus()
-        self.server_cpus, self.load_cpus = (cpus[:-1], cpus[-1:]) if len(cpus) > 1 else (cpus, cpus)
+        self.server_cpus, self.load_cpus = split_cpus()
         self.threads = len(self.server_cpus)  # one inference thread per server CPU
 
     # Read on first use, inside the section that needs them: `--sections footprint` runs without the dataset.

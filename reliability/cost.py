@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from benchmarks.config import split_cpus
 from benchmarks.processes import HOST, RunningServer, service_spec, status_kib
 from reliability.attacks import Attack, build_attacks
 from reliability.catalogue import jpeg_request
@@ -21,8 +22,6 @@ from reliability.client import HttpAnswer, HttpRequest, crowd, send
 from reliability.stress import sigterm_under_load
 from service.settings import Settings
 
-SERVER_CPUS: Final = (0,)
-CLIENT_CPUS: Final = (1,)  # the attacks and the probe, when the machine has a second core
 PROBE_EVERY_S: Final = 0.01  # a blocked event loop is seen within this much of its start
 SETTLE_S: Final = 0.5  # the probe goes on this long after an attack, so work left behind is measured too
 BASELINE_S: Final = 2.0
@@ -119,9 +118,10 @@ def run_costs(model: str, work: Path, *, quick: bool) -> dict[str, Any]:
     settings = Settings()  # the defaults: the servers below run with them
     attacks = [attack for attack in build_attacks(settings) if attack.quick or not quick]
     probe = jpeg_request()
+    server_cpus, client_cpus = split_cpus()  # the attacks and the probe on a CPU of their own, where there is one
     with (
-        client_pinned(CLIENT_CPUS),
-        RunningServer(service_spec(model, name="attacks"), work, cpus=SERVER_CPUS) as server,
+        client_pinned(client_cpus),
+        RunningServer(service_spec(model, name="attacks"), work, cpus=server_cpus) as server,
     ):
         for _ in range(20):  # warm the allocator's arenas and the model's first batch sizes
             send(HOST, server.port, probe)
@@ -133,13 +133,13 @@ def run_costs(model: str, work: Path, *, quick: bool) -> dict[str, Any]:
         idle_end_mib = status_kib(server.pid, "VmRSS") / KIB_PER_MIB
     environ = {"CIFAR10_DRAIN_S": str(settings.drain_s)}  # service_spec turns the lame duck off unless asked
     with (
-        client_pinned(CLIENT_CPUS),
-        RunningServer(service_spec(model, environ, name="drain"), work, cpus=SERVER_CPUS) as server,
+        client_pinned(client_cpus),
+        RunningServer(service_spec(model, environ, name="drain"), work, cpus=server_cpus) as server,
     ):
         shutdown = sigterm_under_load(server.process, server.port, probe, clients=SHUTDOWN_CLIENTS, keep_alive=True)
     results = {
-        "server_cpus": list(SERVER_CPUS),
-        "client_cpus": list(CLIENT_CPUS),
+        "server_cpus": list(server_cpus),
+        "client_cpus": list(client_cpus),
         "probe_every_ms": PROBE_EVERY_S * 1000,
         "settle_s": SETTLE_S,
         "probe_cpu_ms": round(probe_cpu_s * 1000, 2),

@@ -10,19 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.config import split_cpus
 from benchmarks.processes import HOST, RunningServer, service_spec, status_kib
 from reliability.attacks import build_attacks
 from reliability.catalogue import jpeg_request
 from reliability.client import send
 from reliability.cost import (
-    CLIENT_CPUS,
     IDLE_S,
     KIB_PER_MIB,
     MAX_IDLE_GROWTH_MIB,
     MAX_PEAK_GROWTH_MIB,
     MAX_PROBE_MS,
     MAX_SECONDS,
-    SERVER_CPUS,
     client_pinned,
     measure,
     wait_until_idle,
@@ -40,7 +39,8 @@ ATTACKS = {attack.name: attack for attack in build_attacks(Settings())}
 def warm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, int]]:
     """The server on the committed model, warmed up, and its resident memory (kB) then."""
     spec = service_spec("fp32", name="attacks")
-    with client_pinned(CLIENT_CPUS), RunningServer(spec, tmp_path_factory.mktemp("cost"), cpus=SERVER_CPUS) as running:
+    server_cpus, client_cpus = split_cpus()
+    with client_pinned(client_cpus), RunningServer(spec, tmp_path_factory.mktemp("cost"), cpus=server_cpus) as running:
         for _ in range(20):
             send(HOST, running.port, jpeg_request())
         yield running, status_kib(running.pid, "VmRSS")
@@ -69,6 +69,6 @@ def test_resident_memory_comes_back_after_the_catalogue(warm_server: tuple[Runni
 
 def test_sigterm_under_keep_alive_load_leaves_nothing_unanswered(tiny_model_path: Path, tmp_path: Path) -> None:
     environ = {"CIFAR10_DRAIN_S": str(Settings().drain_s)}
-    with client_pinned(CLIENT_CPUS), RunningServer(service_spec(tiny_model_path, environ), tmp_path) as running:
+    with client_pinned(split_cpus()[1]), RunningServer(service_spec(tiny_model_path, environ), tmp_path) as running:
         result = sigterm_under_load(running.process, running.port, jpeg_request(), clients=32, keep_alive=True)
     assert result["clean"] and result["unanswered"] == 0, result
