@@ -102,9 +102,9 @@ class BenchContext:
         )
         return [self.service(), tf_service, CEILING_SPEC], {}
 
-    def start(self, spec: ServerSpec) -> RunningServer:
-        """A server pinned to the server CPUs; enter it to wait until it is ready."""
-        return RunningServer(spec, self.work_dir / "logs", self.server_cpus)
+    def start(self, spec: ServerSpec, cpus: tuple[int, ...] | None = None) -> RunningServer:
+        """A server pinned to ``cpus`` (by default the server CPUs); enter it to wait until it is ready."""
+        return RunningServer(spec, self.work_dir / "logs", self.server_cpus if cpus is None else cpus)
 
     def hey(self, server: RunningServer, workload: Workload, concurrency: int, seconds: float) -> LoadResult:
         """`hey` against `server`, pinned to the load generator's CPU."""

@@ -244,7 +244,7 @@ def run_workers(context: BenchContext) -> dict[str, Any]:
                 env={**spec.env, "CIFAR10_WORKERS": str(workers), "CIFAR10_INTRA_OP_THREADS": "1"},
                 description=f"this service, FP32, {workers} worker(s), one inference thread each",
             )
-            servers.append(stack.enter_context(RunningServer(variant, context.work_dir / "logs", cpus)))
+            servers.append(stack.enter_context(context.start(variant, cpus)))
         for server in servers:
             run_hey(server.port, workload, concurrency=TARGET_CONCURRENCY, seconds=plan.http_warmup_seconds, cpus=cpus)
         for number in range(plan.headtohead_rounds):
