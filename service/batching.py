@@ -1,9 +1,14 @@
-"""Server-side dynamic batching: concurrent requests are coalesced into one model run in a worker thread.
+"""Server-side dynamic batching: concurrent requests are coalesced into one model run.
 
 Each request awaits its own future. The worker takes everything already queued (up to the max batch
 size); it waits up to the max wait for more only while requests are arriving concurrently (the previous
 batch held more than one request), so a lone request on an idle server never pays the wait. While one
-batch runs in the worker thread, the event loop keeps accepting requests, which form the next batch.
+batch runs in the inference thread, the event loop keeps accepting requests, which form the next batch.
+
+A worker with a single CPU gains nothing from that thread: the loop and the model cannot run at the same
+time, and every batch costs thread wake-ups and GIL hand-offs. There (``inline_batches``) a batch runs on
+the event loop's thread, as long as batches are known to be quick; a slow model still runs in the thread,
+so the loop never stalls for long.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ logger = logging.getLogger(__name__)
 PredictFunction = Callable[[np.ndarray], np.ndarray]
 INLINE_MAX_IMAGES = 4  # a lone request this small runs on the event loop's thread (see AdaptiveBatcher._alone)
 INLINE_MAX_SECONDS = 0.0005  # ...if such runs are known to take less than this (a slow model never blocks the loop)
+INLINE_BATCH_MAX_SECONDS = 0.01  # with inline_batches, the longest a batch may be expected to hold the event loop
 
 
 class BatchObserver(Protocol):
@@ -114,6 +120,7 @@ class AdaptiveBatcher:
         max_queue: int = 1024,
         observer: BatchObserver | None = None,
         alone: Callable[[], bool] | None = None,
+        inline_batches: bool = False,
     ) -> None:
         self._predict = predict
         # Whether the request being served is the server's only client right now: then it runs on the event
@@ -134,6 +141,8 @@ class AdaptiveBatcher:
         self._last_batch_requests = 0
         self._running = 0  # batches in the inference thread
         self._small_run_s: float | None = None  # moving average of runs of at most INLINE_MAX_IMAGES images
+        self.inline_batches = inline_batches
+        self._image_s: float | None = None  # moving average of a run's seconds per image
 
     async def start(self) -> None:
         """Start the worker thread (and the batching task when enabled)."""
@@ -231,9 +240,13 @@ class AdaptiveBatcher:
         seconds = time.perf_counter() - started
         self._observer.observe_batch(len(images), requests, seconds, cpu_clock() - cpu_started)
         if len(images) <= INLINE_MAX_IMAGES:
-            previous = self._small_run_s
-            self._small_run_s = seconds if previous is None else 0.8 * previous + 0.2 * seconds
+            self._small_run_s = _moving_average(self._small_run_s, seconds)
+        self._image_s = _moving_average(self._image_s, seconds / max(len(images), 1))
         return output
+
+    def _quick(self, images: int) -> bool:
+        """A batch of ``images`` is expected to take at most INLINE_BATCH_MAX_SECONDS."""
+        return self._image_s is not None and self._image_s * images <= INLINE_BATCH_MAX_SECONDS
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -283,10 +296,14 @@ class AdaptiveBatcher:
             self._observer.observe_queue_wait(started - item.enqueued)
         images = live[0].images if len(live) == 1 else np.concatenate([item.images for item in live])
         assert self._executor is not None
-        loop = asyncio.get_running_loop()
         self._running += 1
         try:
-            output = await loop.run_in_executor(self._executor, self._timed_predict, images, len(live))
+            if self.inline_batches and self._quick(len(images)):
+                output = self._timed_predict(images, len(live))
+            else:
+                output = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._timed_predict, images, len(live)
+                )
             if len(output) != len(images):
                 raise ValueError(f"the model returned {len(output)} rows for {len(images)} images")
         except Exception as exc:
@@ -307,3 +324,7 @@ class AdaptiveBatcher:
             if not item.future.done():
                 item.future.set_result(output[start:end])
             start = end
+
+
+def _moving_average(previous: float | None, value: float) -> float:
+    return value if previous is None else 0.8 * previous + 0.2 * value

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from service.admission import DecodeLimits, ImagePlan, admit_image
-from service.decoding import DecodePool
+from service.decoding import DecodePool, available_cpus
 from service.errors import DeadlineExceededError, ImageTooLargeError, ModelLoadError, ServiceError
 from service.predictions import Thresholds, describe_prediction
 from service.preprocessing import decode
@@ -204,6 +204,13 @@ def load_model(settings: Settings) -> OnnxModel:
 def warm_up_sizes(settings: Settings) -> list[int]:
     """The batch sizes to warm up: a lone request and the largest batch the batcher forms."""
     return sorted({1, settings.max_batch_size})
+
+
+def inline_batches(settings: Settings, cpus: Callable[[], int] = available_cpus) -> bool:
+    """Whether batches run on the event loop's thread: asked for, or ``auto`` and a worker has under two CPUs."""
+    if settings.inference_thread != "auto":
+        return settings.inference_thread == "never"
+    return cpus() < 2 * settings.workers
 
 
 def thresholds(settings: Settings) -> Thresholds:

@@ -21,6 +21,7 @@ ENV_PREFIX: Final = "CIFAR10_"
 ResizeMode = Literal["squash", "crop"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 GraphOptimization = Literal["disabled", "basic", "extended", "all"]
+InferenceThread = Literal["auto", "always", "never"]
 
 # File names of the two committed models inside CIFAR10_MODELS_DIR.
 MODEL_FILES: Final[Mapping[str, str]] = {"fp32": "cifar10_cnn.onnx", "int8": "cifar10_cnn.int8.onnx"}
@@ -72,6 +73,10 @@ class Settings:
     # (1,735 vs 4,334 req/s) and was still 8 % slower at 32 (4,288 vs 4,635). Raise it for models whose
     # per-call cost dwarfs the wait.
     max_batch_wait_ms: float = setting(0.0, low=0.0, high=10_000.0)
+    # Where batches run: "always" in the inference thread, "never" on the event loop's thread (while they are
+    # quick), "auto" on the loop when a worker has less than two CPUs. With one CPU the thread cannot run beside
+    # the loop; it only adds wake-ups and GIL hand-offs (measured in benchmarks/RESULTS.md).
+    inference_thread: InferenceThread = "auto"
     max_queue: int = setting(1024, low=1, high=10_000_000)
     max_upload_bytes: int = setting(10 * 1024 * 1024, low=1, high=2**40)  # /predict, V2
     max_batch_upload_bytes: int = setting(16 * 1024 * 1024, low=1, high=2**40)  # /predict/batch: three 4.7 MB photos

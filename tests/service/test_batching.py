@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from service.batching import AdaptiveBatcher, Deadlines
+from service.batching import INLINE_BATCH_MAX_SECONDS, AdaptiveBatcher, Deadlines
 from service.errors import InferenceFailedError, OverloadedError, ShuttingDownError
 
 
@@ -368,6 +368,49 @@ def test_a_slow_model_is_never_run_on_the_event_loop() -> None:
 
     run(scenario)
     assert threading.get_ident() not in threads
+
+
+def test_inline_batches_run_on_the_event_loop_once_batches_are_known_to_be_quick() -> None:
+    threads: list[int] = []
+    model = Recorder()
+
+    def recording(batch: np.ndarray) -> np.ndarray:
+        threads.append(threading.get_ident())
+        return model(batch)
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(recording, inline_batches=True)
+        await batcher.start()
+        await batcher.predict(rows(1))  # nothing measured yet: the inference thread
+        first = await asyncio.gather(*(batcher.predict(rows(value)) for value in range(2, 6)))
+        second = await asyncio.gather(*(batcher.predict(rows(value)) for value in range(6, 9)))
+        await batcher.stop()
+        # Still batched, and each request still gets its own rows.
+        assert [row.tolist() for row in first + second] == [[[2.0 * value]] for value in range(2, 9)]
+
+    loop_thread = threading.get_ident()
+    run(scenario)
+    assert [thread == loop_thread for thread in threads] == [False, True, True]
+    assert model.batches == [1, 4, 3]
+
+
+def test_inline_batches_leave_a_slow_model_in_the_inference_thread() -> None:
+    threads: list[int] = []
+
+    def slow(batch: np.ndarray) -> np.ndarray:
+        threads.append(threading.get_ident())
+        time.sleep(INLINE_BATCH_MAX_SECONDS * 1.5)
+        return batch.astype(np.float32)
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(slow, inline_batches=True)
+        await batcher.start()
+        for value in range(3):
+            await batcher.predict(rows(value))
+        await batcher.stop()
+
+    run(scenario)
+    assert len(threads) == 3 and threading.get_ident() not in threads
 
 
 # --- deadlines: one timer for every waiting call ---------------------------------------------------------------

@@ -1,0 +1,25 @@
+"""The settings-to-pipeline translations that are decisions of their own."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.pipeline import inline_batches
+from service.settings import Settings
+
+
+@pytest.mark.parametrize(
+    ("cpus", "workers", "expected"),
+    [(1, 1, True), (2, 1, False), (2, 2, True), (3, 2, True), (4, 2, False), (64, 1, False)],
+)
+def test_auto_runs_batches_on_the_loop_when_a_worker_has_under_two_cpus(
+    cpus: int, workers: int, expected: bool
+) -> None:
+    assert inline_batches(Settings(workers=workers), cpus=lambda: cpus) is expected
+
+
+@pytest.mark.parametrize(("choice", "expected"), [("always", False), ("never", True)])
+def test_an_explicit_choice_wins_over_the_cpu_count(choice: str, expected: bool) -> None:
+    settings = Settings.from_environ({"CIFAR10_INFERENCE_THREAD": choice})
+    assert inline_batches(settings, cpus=lambda: 1) is expected
+    assert inline_batches(settings, cpus=lambda: 64) is expected
