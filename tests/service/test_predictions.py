@@ -55,3 +55,12 @@ def test_top_k_is_sorted_best_first() -> None:
     assert [entry["label"] for entry in result["top_k"]] == ["Cat", "Automobile", "Bird"]
     assert [entry["index"] for entry in result["top_k"]] == [3, 1, 2]
     assert result["top_k"][0]["probability"] == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_label_is_the_first_maximum_as_numpy_picks_it(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    row = rng.integers(0, 4, size=len(LABELS)).astype(np.float32)  # few distinct values: ties are common
+    answer = describe_prediction(row, LABELS, Thresholds())
+    assert answer["index"] == int(np.argmax(row))
+    assert answer["label"] == LABELS[int(np.argmax(row))]
