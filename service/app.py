@@ -120,7 +120,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model) -> St
     """Build the app; the model is loaded, warmed up and handed to the batcher when the lifespan starts."""
     state = ServiceState(
         settings=settings,
-        metrics=Metrics(multiprocess=settings.workers > 1),
+        metrics=Metrics(multiprocess=settings.workers > 1, stage_timing_one_in=settings.stage_timing_one_in),
         body_budget=BodyBudget(settings.max_body_memory_bytes),
         index_html=read_index_page(),
         version=package_version(),

@@ -17,7 +17,6 @@ from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.responses import JsonResponse
 from service.runtime import ONNXRUNTIME_VERSION
 from service.settings import Settings
-from service.stages import cpu_clock
 from service.state import ServiceState
 from service.uploads import BodyLimit, read_image, read_images
 
@@ -107,15 +106,15 @@ async def predict(request: Request) -> Response:
     top_k = _top_k(request, len(pipeline.labels))
     stages = state.metrics.stages
     with state.body_budget.reservation() as reservation:
-        started = cpu_clock()
+        started = stages.start()
         upload = await read_image(request, single_image_limit(state.settings), reservation)
-        stages.add("parse", cpu_clock() - started)
+        stages.stop("parse", started)
         (outcome,) = await pipeline.classify([upload], top_k=top_k)
     if isinstance(outcome, ServiceError):
         raise outcome
-    started = cpu_clock()
+    started = stages.start()
     response = JsonResponse(outcome)
-    stages.add("answer", cpu_clock() - started)
+    stages.stop("answer", started)
     return response
 
 
@@ -127,9 +126,9 @@ async def predict_batch(request: Request) -> Response:
     settings = state.settings
     limit = BodyLimit(settings.max_batch_upload_bytes, "CIFAR10_MAX_BATCH_UPLOAD_BYTES")
     with state.body_budget.reservation() as reservation:
-        started = cpu_clock()
+        started = state.metrics.stages.start()
         uploads = await read_images(request, limit, reservation, max_files=settings.max_batch_images)
-        state.metrics.stages.add("parse", cpu_clock() - started)
+        state.metrics.stages.stop("parse", started)
         outcomes = await pipeline.classify(uploads, top_k=top_k)
     results = [
         _image_error(outcome, upload.filename) if isinstance(outcome, ServiceError) else outcome

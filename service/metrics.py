@@ -30,7 +30,7 @@ LAG_PROBE_INTERVAL_S: Final = 0.1
 class Metrics:
     """The service's metrics; also the batcher's observer."""
 
-    def __init__(self, *, multiprocess: bool = False) -> None:
+    def __init__(self, *, multiprocess: bool = False, stage_timing_one_in: int = 1) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.multiprocess = multiprocess
         self._watched: list[tuple[Gauge, Callable[[], float]]] = []
@@ -83,7 +83,7 @@ class Metrics:
             registry=self.registry,
         )
         self.statistics = InferenceStatistics()  # the same runs, in the V2 statistics extension's terms
-        self.stages = StageClock()
+        self.stages = StageClock(stage_timing_one_in)
         stage_seconds = Counter(
             "cifar10_stage_seconds",
             "Time spent in each stage of the request path, summed over requests (see service/stages.py).",

@@ -16,7 +16,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.http_errors import send_internal_error
 from service.logs import current_request_id
-from service.stages import cpu_clock
 from service.state import ServiceState
 
 logger = logging.getLogger(__name__)
@@ -70,7 +69,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        accounting_started = cpu_clock()
+        stages = self.metrics.stages
+        accounting = stages.start()
         raw_id = None
         for name, value in scope["headers"]:
             if name == REQUEST_ID_HEADER:
@@ -99,7 +99,7 @@ class RequestContextMiddleware:
             await send(message)
 
         self.state.in_flight += 1
-        before_app = cpu_clock() - accounting_started
+        stages.stop("accounting", accounting)  # the bookkeeping before the app is called...
         try:
             await self.app(scope, receive, send_with_headers)
         except ClientDisconnect:
@@ -113,7 +113,7 @@ class RequestContextMiddleware:
             if not started_response:
                 await send_internal_error(send_with_headers)
         finally:
-            accounted = cpu_clock()
+            accounting = stages.start()
             self.state.in_flight -= 1
             duration = time.perf_counter() - started
             route = scope.get("route")
@@ -133,5 +133,4 @@ class RequestContextMiddleware:
                     },
                 )
             current_request_id.reset(context)
-            # The bookkeeping before the app was called and after it answered.
-            self.metrics.stages.add("accounting", before_app + cpu_clock() - accounted)
+            stages.stop("accounting", accounting)  # ...and after it answered

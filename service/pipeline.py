@@ -21,7 +21,7 @@ from service.predictions import Thresholds, describe_prediction
 from service.preprocessing import decode
 from service.runtime import OnnxModel, SessionConfig
 from service.settings import MODEL_FILES, ResizeMode, Settings
-from service.stages import StageClock, cpu_clock
+from service.stages import StageClock
 
 # The model behind a pipeline: images and the deadline (event-loop time) by which a waiting call gives up.
 Predict = Callable[[np.ndarray, float | None], Awaitable[np.ndarray]]
@@ -120,10 +120,10 @@ class Pipeline:
         committed = 0  # decode work the request's earlier images took
         for upload in uploads:
             try:
-                started = cpu_clock()
+                started = stages.start()
                 plan = admit_image(upload.data, self.limits)
                 committed += plan.cost.work_bytes
-                stages.add("admission", cpu_clock() - started)
+                stages.stop("admission", started)
                 if committed > self.limits.max_request_decode_bytes:
                     raise ImageTooLargeError(
                         f"decoding this image too would take the request past {self.limits.max_request_decode_bytes} "
@@ -138,11 +138,11 @@ class Pipeline:
             return outcomes
         batch = images[0][np.newaxis] if len(images) == 1 else np.stack(images)
         rows = iter(await self._predict(batch, deadline))
-        started = cpu_clock()
+        started = stages.start()
         for position, outcome in enumerate(outcomes):
             if not isinstance(outcome, ServiceError):
                 outcomes[position] = self._answer(next(rows), top_k, uploads[position].filename)
-        stages.add("answer", cpu_clock() - started)
+        stages.stop("answer", started)
         return outcomes
 
     async def _decode(self, plan: ImagePlan, deadline: float | None) -> np.ndarray:
@@ -157,11 +157,11 @@ class Pipeline:
             raise
 
     def _timed_decode(self, plan: ImagePlan) -> np.ndarray:
-        started = cpu_clock()
+        started = self._stages.start()
         try:
             return decode(plan, resize=self.resize)
         finally:
-            self._stages.add("decode", cpu_clock() - started)
+            self._stages.stop("decode", started)
 
     def _answer(self, probabilities: np.ndarray, top_k: int | None, filename: str | None) -> Answer:
         answer = describe_prediction(probabilities, self.labels, self.thresholds, top_k)

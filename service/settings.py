@@ -121,6 +121,9 @@ class Settings:
     # stop routing and clients move on; only then does the server stop accepting and drain.
     drain_s: float = setting(3.0, low=0.0, high=3600.0)
     shutdown_timeout_s: float = setting(30.0, low=0.0, high=3600.0)
+    # The stage-by-stage CPU table (cifar10_stage_seconds_total) times one call in this many at each stage, at
+    # random, and scales it: the thread clock is a system call (see service/stages.py). 1 times every request.
+    stage_timing_one_in: int = setting(16, low=1, high=1_000_000)
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
