@@ -1,10 +1,5 @@
-"""An HTTP/1.1 client (h11 frames it) that tells a complete answer from a half-sent one, and a crowd of such
-clients sending from threads.
-
-Higher-level clients hide exactly what matters here: whether the server answered at all, answered in full, or
-cut an answer short (status line sent, body missing). A request goes out with ``Connection: close`` unless it
-is sent on a keep-alive :class:`Session`.
-"""
+"""An HTTP/1.1 client (h11 frames it) that tells a complete answer from a half-sent one or none, where higher-level
+clients hide exactly that, and a crowd of such clients sending from threads."""
 
 from __future__ import annotations
 
@@ -31,7 +26,7 @@ RETRY_CLOSED_PORT_S: Final = 0.005
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
-    """One request to send: method, path, headers and body (``streamed`` sends it chunked, without a length)."""
+    """One request to send; ``streamed`` sends its body chunked, without a length."""
 
     method: str
     path: str
@@ -42,7 +37,7 @@ class HttpRequest:
 
 @dataclass(frozen=True, slots=True)
 class HttpAnswer:
-    """What came back: the outcome, and for a complete answer its status, headers (lower-case names) and body."""
+    """What came back: the outcome and, once an answer began, its status, headers (lower-case names) and body."""
 
     outcome: Outcome
     seconds: float
@@ -52,7 +47,7 @@ class HttpAnswer:
 
     @property
     def kind(self) -> str:
-        """The status of a complete answer (``"200"``), else the outcome: how the answers are tallied."""
+        """How answers are tallied: the status of a complete answer (``"200"``), else the outcome."""
         return str(self.status) if self.outcome == "complete" else self.outcome
 
     def json(self) -> Any:
@@ -70,23 +65,22 @@ class SentRequest:
 
 
 def send(host: str, port: int, request: HttpRequest | bytes, *, timeout: float = 30.0) -> HttpAnswer:
-    """Send ``request`` on a new connection and read the answer to its end (or to where the server cut it)."""
+    """Send ``request`` on a new connection (``Connection: close``) and read the answer to its end or its cut."""
     with Session(host, port, timeout=timeout, keep_alive=False) as session:
         return session.send(request)
 
 
 class Session:
-    """One client's connection: with ``keep_alive`` it carries request after request, and is opened again
-    when the server closes it (``Connection: close``); without, each request gets a connection of its own."""
+    """One client's connection: with ``keep_alive`` it carries request after request, and is opened again when the
+    server closes it; without, each request gets a connection of its own."""
 
     def __init__(self, host: str, port: int, *, timeout: float = 30.0, keep_alive: bool = True) -> None:
         self.host, self.port, self.timeout, self.keep_alive = host, port, timeout, keep_alive
         self._connection: socket.socket | None = None
 
     def send(self, request: HttpRequest | bytes) -> HttpAnswer:
-        """Send ``request`` (on a new connection unless one is open) and read its answer. A request already
-        serialised (with ``Connection: close``) keeps the client's own work, framing a 64 MiB head, out of the
-        measured time."""
+        """Send ``request`` and read its answer; one serialised beforehand keeps the client's own framing (of a
+        64 MiB head, say) out of the measured time."""
         started = time.perf_counter()
         if self._connection is None:
             try:
@@ -102,7 +96,7 @@ class Session:
                     break  # it answered early: stop sending so its answer is not lost to a reset
                 connection.sendall(wire[start : start + CHUNK_BYTES])
         protocol = _request_sent()
-        answer = _read_answer(lambda: _receive(connection), protocol, started)
+        answer = _read_answer(lambda: receive(connection), protocol, started)
         if not (self.keep_alive and protocol.states == {h11.CLIENT: h11.DONE, h11.SERVER: h11.DONE}):
             self.close()  # asked to (Connection: close), or the answer was not whole
         return answer
@@ -134,18 +128,19 @@ def serialise(request: HttpRequest, host: str = HOST, *, keep_alive: bool = Fals
     return b"".join(protocol.send(event) or b"" for event in events)
 
 
-def _receive(connection: socket.socket) -> bytes:
-    try:
-        return connection.recv(CHUNK_BYTES)
-    except (ConnectionResetError, TimeoutError):
-        return b""
-
-
 def parse_answer(data: bytes, seconds: float) -> HttpAnswer:
-    """The answer in ``data``: what a raw socket received (until the server closed it) ``seconds`` after it
-    sent a request of its own."""
+    """The answer in ``data``, all a raw socket received (until the server closed it) ``seconds`` after it sent a
+    request of its own."""
     chunks = iter((data, b""))
     return dataclasses.replace(_read_answer(lambda: next(chunks, b""), _request_sent(), 0.0), seconds=seconds)
+
+
+def receive(connection: socket.socket) -> bytes:
+    """What arrived on ``connection``; nothing once it was closed, reset or timed out."""
+    try:
+        return connection.recv(CHUNK_BYTES)
+    except OSError:
+        return b""
 
 
 def _request_sent() -> h11.Connection:
@@ -160,45 +155,31 @@ def _read_answer(receive: Callable[[], bytes], protocol: h11.Connection, started
     received = complete = False
     response: h11.Response | None = None
     body = bytearray()
-    while True:
-        try:
+    with contextlib.suppress(h11.RemoteProtocolError):  # closed early, or not HTTP: not a whole answer
+        while not complete:
             event = protocol.next_event()
-        except h11.RemoteProtocolError:  # closed early, or not HTTP: what came is not a whole answer
-            break
-        if event is h11.NEED_DATA:
-            data = receive()
-            received = received or bool(data)
-            protocol.receive_data(data)  # b"": the server closed the connection
-        elif isinstance(event, h11.Response):
-            response = event
-        elif isinstance(event, h11.Data):
-            body += event.data
-        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            if event is h11.NEED_DATA:
+                data = receive()
+                received = received or bool(data)
+                protocol.receive_data(data)  # b"": the server closed the connection
+            elif isinstance(event, h11.Response):
+                response = event
+            elif isinstance(event, h11.Data):
+                body += event.data
             complete = isinstance(event, h11.EndOfMessage)
-            break
     seconds = time.perf_counter() - started
-    if not received:
-        return HttpAnswer("no_response", seconds)
-    outcome: Outcome = "complete" if complete else "partial"
     if response is None:
-        return HttpAnswer(outcome, seconds)
+        return HttpAnswer("partial" if received else "no_response", seconds)
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in response.headers}
-    return HttpAnswer(outcome, seconds, response.status_code, headers, bytes(body))
+    return HttpAnswer("complete" if complete else "partial", seconds, response.status_code, headers, bytes(body))
 
 
 @contextlib.contextmanager
 def crowd(
-    port: int,
-    request: HttpRequest,
-    clients: int,
-    *,
-    timeout: float = 30.0,
-    keep_alive: bool = False,
-    pause_s: float = 0.0,
+    port: int, request: HttpRequest, clients: int, *, timeout: float = 30, keep_alive: bool = False, pause_s: float = 0
 ) -> Iterator[list[SentRequest]]:
-    """``clients`` threads send ``request`` to the loopback ``port`` (each on one keep-alive connection, or one
-    connection per request, ``pause_s`` apart) until the block ends; the list yielded fills with every request
-    sent, and is complete once the block has exited."""
+    """``clients`` threads send ``request`` to the loopback ``port`` (on one keep-alive connection each, or one
+    connection per request, ``pause_s`` apart) until the block ends; the list yielded holds every request sent."""
     stop = threading.Event()
     sent: list[SentRequest] = []
     lock = threading.Lock()
