@@ -1,9 +1,5 @@
-"""The hostile-input catalogue: every malformed, oversized or deceptive request the service must refuse cleanly.
-
-Each case names the status and error code the service documents for it. The same catalogue drives the
-reliability tests (in process and against a real server) and the reliability report, which sends it one request
-at a time and measures how much the server's peak resident memory (VmHWM) grew meanwhile.
-"""
+"""The hostile-input catalogue: every malformed, oversized or deceptive request, each with the status and error code
+the service documents for it; the reliability tests and the report both send it."""
 
 from __future__ import annotations
 
