@@ -1,9 +1,5 @@
-"""Attack payloads by cost class: files that are tiny on the wire but costly to decode (CPU), to hold (memory)
-or to parse (the event loop), and the most expensive file of each format the default decode budget still admits.
-
-Every builder is deterministic and takes at most a second; the sizes of the admitted worst cases come from the
-service's own admission (:func:`admitted_side`), so they follow the limits when those change.
-"""
+"""Attacks by cost class: files tiny on the wire but costly to decode, hold or parse, the costliest file of each
+format the decode budget admits (sized by the service's own admission), and slow or vanishing clients."""
 
 from __future__ import annotations
 
@@ -26,7 +22,7 @@ from PIL import Image
 from benchmarks.inputs import MULTIPART_CONTENT_TYPE, encode, multipart
 from benchmarks.processes import HOST
 from reliability.catalogue import form, json_post, png_chunk, post, raw_png, sample_jpeg
-from reliability.client import HttpAnswer, HttpRequest, parse_answer, send, serialise
+from reliability.client import HttpAnswer, HttpRequest, parse_answer, receive, send, serialise
 from service.admission import JPEG_SCAN_MARKER, DecodeLimits, estimate_cost, open_header
 from service.contract import INPUT_SHAPE
 from service.pipeline import decode_limits
@@ -55,10 +51,10 @@ def jpeg_segments(data: bytes) -> list[bytes]:
     return segments
 
 
-def progressive_jpeg(width: int, height: int, scans: int, mode: str = "L") -> bytes:
-    """A progressive JPEG of a flat picture whose last (cheap: a few dozen bytes) scan repeats until the file
-    has ``scans`` scans; every scan makes a decoder walk all of the image's DCT coefficients again."""
-    segments = jpeg_segments(encode(Image.new(mode, (width, height), 128), "JPEG", progressive=True, quality=90))
+def progressive_jpeg(width: int, height: int, scans: int) -> bytes:
+    """A flat progressive JPEG whose last scan (a few dozen bytes) repeats until it has ``scans`` scans: each makes
+    a decoder walk all of the image's DCT coefficients again."""
+    segments = jpeg_segments(encode(Image.new("L", (width, height), 128), "JPEG", progressive=True, quality=90))
     last = max(index for index, segment in enumerate(segments) if segment.startswith(JPEG_SCAN_MARKER))
     repeat = segments[last - 1] + segments[last] if segments[last - 1][1] == 0xC4 else segments[last]  # DHT+SOS
     have = sum(segment.startswith(JPEG_SCAN_MARKER) for segment in segments)
@@ -74,9 +70,9 @@ def bare_scan_jpeg(side: int, scans: int) -> bytes:
     return head + (segments[-3] + segments[-2]) * scans + segments[-1]
 
 
-def png_with_text(chunks: int, text_bytes: int = 1 << 20) -> bytes:
-    """A 32x32 PNG preceded by ``chunks`` zTXt chunks, each inflating to ``text_bytes`` (Pillow keeps 64 MiB)."""
-    inflating = zlib.compress(b"\0" * (text_bytes - 1), 9)
+def png_with_text(chunks: int) -> bytes:
+    """A 32x32 PNG preceded by ``chunks`` zTXt chunks, each inflating to 1 MiB (Pillow keeps up to 64 MiB)."""
+    inflating = zlib.compress(b"\0" * ((1 << 20) - 1), 9)
     text = b"".join(png_chunk(b"zTXt", b"Comment%d\0\0" % index + inflating) for index in range(chunks))
     image = raw_png(32, 32, colour_type=2)
     return image[:33] + text + image[33:]  # after the signature and IHDR
@@ -90,8 +86,8 @@ def ico_hiding(inner_side: int) -> bytes:
 
 
 def tiff_tag_data(tags: int, data_bytes: int) -> bytes:
-    """A 1x1 grey TIFF whose directory also holds ``tags`` unknown BYTE tags, all pointing at the same
-    ``data_bytes`` of data: Pillow reads a copy of the data for each tag while it opens the header."""
+    """A 1x1 grey TIFF with ``tags`` unknown BYTE tags all pointing at the same ``data_bytes``: Pillow reads a copy
+    for each tag while it opens the header."""
     data_at = 8 + 2 + 12 * (9 + tags) + 4
     # width, height, bits, compression, photometric, strip offset, samples, rows per strip, strip bytes
     entries = [(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1), (273, 4, 1, data_at)]
@@ -102,8 +98,7 @@ def tiff_tag_data(tags: int, data_bytes: int) -> bytes:
 
 
 def bmp_rle4(width: int, height: int) -> bytes:
-    """A 4-bit run-length BMP of full-width runs: ~2 bytes per 255 pixels, and Pillow's RLE4 decoder is a
-    Python loop over every pixel."""
+    """A 4-bit run-length BMP of full-width runs: ~2 bytes per 255 pixels, each decoded by a Python loop in Pillow."""
     runs = (b"\xff\x11" * (width // 255) + (bytes([width % 255, 0x11]) if width % 255 else b"") + b"\0\0") * height
     palette = b"".join(bytes([value, value, value, 0]) for value in range(0, 256, 17))
     offset = 14 + 40 + len(palette)
@@ -124,9 +119,8 @@ def picture(
 
 
 def admitted_side(make: Callable[[int, int], bytes], limits: DecodeLimits) -> int:
-    """The side of the largest square image ``make(side, side)`` builds that ``limits`` admit: the decode cost
-    is linear in the pixel count, so two samples give it (rounded down to whole blocks and rows). Both are big
-    enough for a JPEG to decode at 1/8 scale, as the budget-sized one does."""
+    """The side of the largest square ``make(side, side)`` that ``limits`` admit, from two samples (the cost is linear
+    in the pixels; both big enough for a JPEG to decode at 1/8 scale, as the budget-sized one does)."""
     samples = (make(side, side) for side in _SAMPLE_SIDES)
     small, large = (estimate_cost(open_header(data), data).memory_bytes for data in samples)
     per_pixel = (large - small) / (_SAMPLE_SIDES[1] ** 2 - _SAMPLE_SIDES[0] ** 2)
@@ -137,8 +131,7 @@ def admitted_side(make: Callable[[int, int], bytes], limits: DecodeLimits) -> in
 
 
 def corrupt_avifs() -> dict[str, bytes]:
-    """Small AVIF files broken where a decoder trusts them: cut short, AV1 data garbled, the declared size
-    (``ispe``) or the codec configuration (``av1C``) rewritten."""
+    """Small AVIF files cut short, their AV1 data garbled, or their size (``ispe``) or codec (``av1C``) rewritten."""
     avif = encode(Image.new("RGB", (32, 32), (200, 30, 30)), "AVIF", quality=50)
     mdat, ispe, av1c = (avif.index(box) for box in (b"mdat", b"ispe", b"av1C"))
     garbled = avif[: mdat + 8] + bytes(255 - byte for byte in avif[mdat + 8 :])
@@ -154,7 +147,6 @@ Sender = Callable[[int], list[HttpAnswer]]  # sends the attack to a loopback por
 TRICKLE_EVERY_S: Final = 1.0  # slow clients send a byte this often: far inside the header and body timeouts
 HOLD_ATTEMPTS: Final = 5
 LEFT: Final = "no_response"  # the client hung up before any answer
-DEFLATE: Final = "tiff_adobe_deflate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +193,7 @@ def body_at_budget(settings: Settings) -> HttpRequest:
     jpeg, count = sample_jpeg(), settings.max_batch_images
     spare = settings.max_batch_upload_bytes - len(batch([jpeg] * count).body)
     pad = spare // count  # bytes after the end-of-image marker: decoders ignore them
-    files = [jpeg + b"\0" * (pad + (spare % count if index == 0 else 0)) for index in range(count)]
-    return batch(files)
+    return batch([jpeg + b"\0" * (pad + (spare % count if index == 0 else 0)) for index in range(count)])
 
 
 def head_only(path: str, content_length: int, content_type: str) -> bytes:
@@ -212,8 +203,7 @@ def head_only(path: str, content_length: int, content_type: str) -> bytes:
 
 
 def hang_up(wire: bytes, port: int, times: int = 1) -> list[HttpAnswer]:
-    """Clients that send ``wire`` (a whole request, or a head and part of its body) and hang up before the answer:
-    the work is for nobody."""
+    """Clients that send ``wire`` (a request, or part of one) and hang up before the answer: work for nobody."""
     answers = []
     for _ in range(times):
         started = time.perf_counter()
@@ -224,8 +214,7 @@ def hang_up(wire: bytes, port: int, times: int = 1) -> list[HttpAnswer]:
 
 
 def hold_budget(head: bytes, seconds: float, port: int) -> list[HttpAnswer]:
-    """One slow body whose declared length reserves the memory budget, trickled for ``seconds`` (sent again if
-    another request's body was in the way, a 503 at once)."""
+    """One slow body reserving the memory budget, trickled for ``seconds`` (again if another body was in the way)."""
     for _ in range(HOLD_ATTEMPTS):
         answers = trickle(1, head, b"\0", seconds, port)
         if answers[0].status != 503 or answers[0].seconds > TRICKLE_EVERY_S:
@@ -234,8 +223,7 @@ def hold_budget(head: bytes, seconds: float, port: int) -> list[HttpAnswer]:
 
 
 def trickle(connections: int, head: bytes, rest: bytes, give_up_s: float, port: int) -> list[HttpAnswer]:
-    """``connections`` clients that each send ``head`` at once, then ``rest`` one byte a second, until the
-    server answers or closes (or ``give_up_s`` passes: then they hang up)."""
+    """``connections`` clients send ``head``, then ``rest`` a byte a second until answered (or ``give_up_s``)."""
     started = time.perf_counter()
     pending = {socket.create_connection((HOST, port)): bytearray() for _ in range(connections)}
     for connection in pending:
@@ -250,10 +238,7 @@ def trickle(connections: int, head: bytes, rest: bytes, give_up_s: float, port: 
         tick = time.perf_counter() + TRICKLE_EVERY_S
         while pending and (wait := tick - time.perf_counter()) > 0:
             for connection in select.select(list(pending), [], [], wait)[0]:
-                try:
-                    data = connection.recv(65536)
-                except OSError:
-                    data = b""
+                data = receive(connection)
                 pending[connection] += data
                 answer = parse_answer(bytes(pending[connection]), time.perf_counter() - started)
                 if not data or answer.outcome == "complete":
@@ -280,12 +265,12 @@ def build_attacks(settings: Settings) -> list[Attack]:
         """A builder of the largest square ``make(side, side)`` the decode budget admits."""
         return lambda: make(*[admitted_side(make, limits)] * 2)
 
-    worst_jpeg = budget(partial(progressive_jpeg, scans=scans))
+    worst = budget(partial(progressive_jpeg, scans=scans))  # the costliest JPEG the budget admits
     webp = partial(picture, image_format="WEBP", lossless=True)
-    tiff = partial(picture, image_format="TIFF", mode="F", compression=DEFLATE)
+    tiff = partial(picture, image_format="TIFF", mode="F", compression="tiff_adobe_deflate")
     avif = partial(picture, image_format="AVIF", speed=10, quality=30)
     paeth_48bit = partial(raw_png, bit_depth=16, colour_type=2, row_filter=4)
-    files: list[tuple[str, CostClass, str, Callable[[], bytes], bool]] = [
+    files: list[tuple[str, CostClass, str, Callable[[], bytes], bool]] = [  # admitted when answered 200
         ("jpeg-6000px-900-scans", "CPU", "413", partial(bare_scan_jpeg, 6000, 900), True),
         ("webp-lossless-6000px", "CPU", "413", partial(webp, 6000, 6000, fill=0), True),
         ("png-16bit-grey-5000px", "memory", "413", partial(raw_png, 5000, 5000, bit_depth=16), True),
@@ -295,7 +280,7 @@ def build_attacks(settings: Settings) -> list[Attack]:
         ("ico-16px-hiding-6000px-png", "memory", "413", partial(ico_hiding, 6000), False),
         ("png-64-text-chunks-of-1mib", "memory", "400", partial(png_with_text, 64), False),
         ("tiff-40-tags-sharing-8mib", "memory", "200", partial(tiff_tag_data, 40, 8 << 20), False),
-        (f"jpeg-progressive-{scans}-scans-at-budget", "CPU", "200", worst_jpeg, True),
+        (f"jpeg-progressive-{scans}-scans-at-budget", "CPU", "200", worst, True),
         ("png-48bit-paeth-at-budget", "CPU", "200", budget(paeth_48bit), True),
         ("png-16bit-grey-at-budget", "memory", "200", budget(partial(raw_png, bit_depth=16, row_filter=4)), False),
         ("webp-noise-at-budget", "CPU", "200", budget(partial(webp, method=0)), False),
@@ -318,33 +303,28 @@ def build_attacks(settings: Settings) -> list[Attack]:
     flat, nested = b",".join([b"255"] * values), b",".join([b"[" * depth + b"1" + b"]" * depth] * values)
     listed = b",".join([b"[255]"] * values)  # the most lists the bracket count admits: one per value
     slow_header = b"X-Slow: " + b"a" * settings.max_header_bytes  # never ends: no line break
-    requests: list[tuple[str, CostClass, str, Callable[[], HttpRequest], bool, bool]] = [
-        ("batch-of-8-jpeg-900-scans", "CPU", "200", lambda: batch([bare_scan_jpeg(6000, 900)] * 8), False, False),
-        (f"batch-of-{images}-jpeg-at-budget", "CPU", "200", lambda: batch([worst_jpeg()] * images), True, False),
-        ("body-at-memory-budget", "memory", "200", lambda: body_at_budget(settings), True, False),
-        ("v2-one-5000-digit-integer", "event loop", "400", lambda: v2(b"9" * 5000, images=1), False, True),
-        ("v2-json-largest-flat", "event loop", "200", lambda: v2(flat), True, True),
-        ("v2-json-every-value-in-a-list", "event loop", "200", lambda: v2(listed), True, False),
-        (f"v2-json-lists-{depth}-deep", "event loop", "413", lambda: v2(nested), False, False),
-        ("headers-1mib", "headers", "431", lambda: health({"X-Big": "a" * (1 << 20)}), False, True),
-        ("headers-64mib", "headers", "431", lambda: health({"X-Big": "a" * (64 << 20)}), False, False),
-        ("headers-100000", "headers", "431", lambda: health({f"X-{n}": "1" for n in range(100_000)}), False, True),
-    ]
-    attacks += [
-        Attack(name, kind, expected, one(request), admitted=admitted, quick=quick)
-        for name, kind, expected, request, admitted, quick in requests
-    ]
     slow_heads = partial(trickle, 200, b"GET /health HTTP/1.1\r\n", slow_header, 2 * settings.header_timeout_s)
     slow_body = head_only("/predict/batch", holding, MULTIPART_CONTENT_TYPE) + part
     mid_body = head_only("/predict", 1 << 20, "image/jpeg") + b"\0" * 65536  # 64 KiB of the promised 1 MiB
-
-    def after_body() -> Sender:
-        return partial(hang_up, serialise(upload(worst_jpeg)))
-
-    paced: list[tuple[str, CostClass, str, Callable[[], Sender], bool]] = [
-        ("slow-headers-200-connections", "connections", "408", lambda: slow_heads, False),
-        ("disconnect-mid-body-x20", "body", LEFT, lambda: partial(hang_up, mid_body, times=20), True),
-        ("disconnect-after-body-at-budget", "body", LEFT, after_body, False),
-        ("slow-body-holding-memory-budget-3s", "body", LEFT, lambda: partial(hold_budget, slow_body, 3.0), False),
+    paced = partial(Attack, client_paced=True)
+    return [
+        *attacks,
+        Attack("batch-of-8-jpeg-900-scans", "CPU", "200", one(lambda: batch([bare_scan_jpeg(6000, 900)] * 8))),
+        Attack(
+            f"batch-of-{images}-jpeg-at-budget", "CPU", "200", one(lambda: batch([worst()] * images)), admitted=True
+        ),
+        Attack("body-at-memory-budget", "memory", "200", one(lambda: body_at_budget(settings)), admitted=True),
+        Attack("v2-one-5000-digit-integer", "event loop", "400", one(lambda: v2(b"9" * 5000, images=1)), quick=True),
+        Attack("v2-json-largest-flat", "event loop", "200", one(lambda: v2(flat)), admitted=True, quick=True),
+        Attack("v2-json-every-value-in-a-list", "event loop", "200", one(lambda: v2(listed)), admitted=True),
+        Attack(f"v2-json-lists-{depth}-deep", "event loop", "413", one(lambda: v2(nested))),
+        Attack("headers-1mib", "headers", "431", one(lambda: health({"X-Big": "a" * (1 << 20)})), quick=True),
+        Attack("headers-64mib", "headers", "431", one(lambda: health({"X-Big": "a" * (64 << 20)}))),
+        Attack(
+            "headers-100000", "headers", "431", one(lambda: health({f"X-{n}": "1" for n in range(100_000)})), quick=True
+        ),
+        paced("slow-headers-200-connections", "connections", "408", lambda: slow_heads),
+        paced("disconnect-mid-body-x20", "body", LEFT, lambda: partial(hang_up, mid_body, times=20), quick=True),
+        paced("disconnect-after-body-at-budget", "body", LEFT, lambda: partial(hang_up, serialise(upload(worst)))),
+        paced("slow-body-holding-memory-budget-3s", "body", LEFT, lambda: partial(hold_budget, slow_body, 3.0)),
     ]
-    return attacks + [Attack(*attack[:4], client_paced=True, quick=attack[4]) for attack in paced]
