@@ -1,5 +1,5 @@
-"""Render ``RELIABILITY.md`` from the reliability results JSON: every check's verdict, then each section's figures
-in tables whose rows and columns are its JSON keys, under a paragraph saying what they measure."""
+"""Render ``RELIABILITY.md`` from the results JSON: every check's verdict, then each section's figures in tables
+whose rows and columns are its JSON keys, under a paragraph saying what they measure."""
 
 from __future__ import annotations
 
@@ -59,58 +59,43 @@ FAULTS = (
     "The service started on each broken model file must exit non-zero with one clear line on stderr (a JSON error "
     "record without a traceback) and never answer `/ready` with 200."
 )
-LABELS = (
-    "name",
-    "cost_class",
-    "admitted",
-    "client_paced",
-    "expected",
-    "answers",
-    "ok",
-)  # what an attack is, not what it cost
+LABELS = ("name", "cost_class", "admitted", "client_paced", "expected", "answers", "ok")  # what an attack is
 
 
-def checks(results: Mapping[str, Any]) -> list[tuple[str, bool]]:
+def checks(results: Mapping[str, Any]) -> dict[str, bool]:
     """Every check of a run, and whether it passed."""
     hostile, cost, soak = results["hostile_inputs"], results["cost"], results["soak"]
-    return [
-        (
-            "Every hostile input answered as documented, the server still serving after them",
-            hostile["passed"] == hostile["cases"] and hostile["still_serving_after"],
-        ),
-        ("Every attack answered as documented", all(case["ok"] for case in cost["cases"])),
-        ("Every cost target met", all(target["met"] for target in cost["targets"])),
-        ("Soak without an error (skipped without hey)", "skipped" in soak or soak["zero_errors"]),
-        ("Overload shed with well-formed 503s, then every request served", results["overload"]["shed_and_recovered"]),
-        ("SIGTERM under load: nothing half-answered or malformed, exit 0", results["sigterm"]["clean"]),
-        (
-            "Every broken model at start-up: one clear line, non-zero exit, never ready",
-            all(fault["survived"] for fault in results["startup_faults"]),
-        ),
-    ]
+    hostile_passed = hostile["passed"] == hostile["cases"] and hostile["still_serving_after"]
+    faults_refused = all(fault["survived"] for fault in results["startup_faults"])
+    return {
+        "Every hostile input answered as documented, the server still serving after them": hostile_passed,
+        "Every attack answered as documented": all(case["ok"] for case in cost["cases"]),
+        "Every cost target met": all(target["met"] for target in cost["targets"]),
+        "Soak without an error (skipped without hey)": "skipped" in soak or soak["zero_errors"],
+        "Overload shed with well-formed 503s, then every request served": results["overload"]["shed_and_recovered"],
+        "SIGTERM under load: nothing half-answered or malformed, exit 0": results["sigterm"]["clean"],
+        "Every broken model at start-up: one clear line, non-zero exit, never ready": faults_refused,
+    }
 
 
 def render(results: Mapping[str, Any]) -> str:
     """The Markdown report."""
     cost, hostile, faults = results["cost"], results["hostile_inputs"], results["startup_faults"]
-    plan, seconds = results["plan"], results["seconds"]
+    machine = {**results["machine"], "uptime": results["uptime"], "model": results["model"], **results["plan"]}
+    baseline = {f"baseline_{key}": value for key, value in cost["baseline"].items() if key not in LABELS}
     example = next((fault["stderr_lines"][0] for fault in faults if fault["stderr_lines"]), "")
+    verdicts = [(check, "yes" if passed else "**NO**") for check, passed in checks(results).items()]
     blocks = [
         "# Reliability and security figures",
         f"Produced by `python -m reliability{' --quick' if results['quick'] else ''}`; do not edit by hand, re-run "
         f"the command. {SHARED_MACHINE}",
         "## Summary",
-        table(["Check", "Passed"], [(check, "yes" if passed else "**NO**") for check, passed in checks(results)]),
+        table(["Check", "Passed"], verdicts),
         "## Machine and plan",
-        figures(
-            {**results["machine"], "uptime": results["uptime"], "model": results["model"], **plan, "seconds": seconds}
-        ),
+        figures({**machine, "seconds": results["seconds"]}),
         "## Cost per request",
         COST,
-        figures(
-            {**cost, **{f"baseline_{key}": value for key, value in cost["baseline"].items() if key not in LABELS}},
-            leave_out=("baseline", "cases", "targets", "shutdown"),
-        ),
+        figures({**cost, **baseline}, leave_out=("baseline", "cases", "targets", "shutdown")),
         records(cost["targets"]),
         records(cost["cases"]),
         KEEP_ALIVE,
