@@ -30,44 +30,23 @@ from service.settings import Settings
 
 _ROW_ALIGNMENT = 16  # sides are rounded down to this, so every format's block and row rules are met
 _SAMPLE_SIDES = (1024, 1280)
-
-
-def jpeg_segments(data: bytes) -> list[bytes]:
-    """A JPEG split into its marker segments, each scan (SOS) with its entropy-coded data."""
-    segments, start = [data[:2]], 2
-    while start < len(data):
-        marker = data[start + 1]
-        if marker == 0xD9:  # EOI
-            segments.append(data[start : start + 2])
-            break
-        end = start + 2 + struct.unpack(">H", data[start + 2 : start + 4])[0]
-        while data[start + 1] == 0xDA:  # entropy-coded data runs to the next marker that is not a stuffed 0xFF
-            end = data.index(b"\xff", end)
-            if data[end + 1] != 0 and not 0xD0 <= data[end + 1] <= 0xD7:
-                break
-            end += 2
-        segments.append(data[start:end])
-        start = end
-    return segments
+HUFFMAN_TABLE_MARKER: Final = b"\xff\xc4"  # DHT
 
 
 def progressive_jpeg(width: int, height: int, scans: int) -> bytes:
-    """A flat progressive JPEG whose last scan (a few dozen bytes) repeats until it has ``scans`` scans: each makes
-    a decoder walk all of the image's DCT coefficients again."""
-    segments = jpeg_segments(encode(Image.new("L", (width, height), 128), "JPEG", progressive=True, quality=90))
-    last = max(index for index, segment in enumerate(segments) if segment.startswith(JPEG_SCAN_MARKER))
-    repeat = segments[last - 1] + segments[last] if segments[last - 1][1] == 0xC4 else segments[last]  # DHT+SOS
-    have = sum(segment.startswith(JPEG_SCAN_MARKER) for segment in segments)
-    return b"".join(segments[:-1]) + repeat * max(0, scans - have) + segments[-1]
+    """A flat progressive JPEG whose last scan (a few dozen bytes, with its Huffman table) repeats until it has
+    ``scans`` scans: each makes a decoder walk all of the image's DCT coefficients again."""
+    data = encode(Image.new("L", (width, height), 128), "JPEG", progressive=True, quality=90)
+    # Entropy-coded data stuffs every 0xFF, so markers are found by searching (as the service counts scans).
+    last_scan = data[data.rindex(HUFFMAN_TABLE_MARKER) : -2]
+    return data[:-2] + last_scan * max(0, scans - data.count(JPEG_SCAN_MARKER)) + data[-2:]
 
 
 def bare_scan_jpeg(side: int, scans: int) -> bytes:
     """The motivating attack: a progressive JPEG header for ``side`` x ``side`` pixels followed by nothing but
     ``scans`` copies of one cheap refinement scan (the decoder warns, then walks every block per scan)."""
-    segments = jpeg_segments(encode(Image.new("L", (side, side), 128), "JPEG", progressive=True, quality=90))
-    # SOI up to the frame header (SOF2) and the first DHT, without the scans among them.
-    head = b"".join(segment for segment in segments[:5] if not segment.startswith(JPEG_SCAN_MARKER))
-    return head + (segments[-3] + segments[-2]) * scans + segments[-1]
+    data = progressive_jpeg(side, side, 0)
+    return data[: data.index(JPEG_SCAN_MARKER)] + data[data.rindex(HUFFMAN_TABLE_MARKER) : -2] * scans + data[-2:]
 
 
 def png_with_text(chunks: int) -> bytes:
