@@ -9,56 +9,6 @@ from typing import Any
 from benchmarks.inputs import V2_INFER_PATH
 from benchmarks.markdown import table
 
-SHARED_MACHINE = (
-    "The machine is shared with other work, so latency figures (and the latency targets' verdicts) are indicative; "
-    "the other verdicts are not."
-)
-COST = (
-    "Every attack of `reliability.attacks` (with `--quick`, its quick subset), one at a time, against one server "
-    "with the default settings pinned to `server_cpus`, while a probe (`POST /predict` with a 32x32 JPEG, every "
-    "`probe_every_ms`) runs from `client_cpus` and goes on `settle_s` past each attack. Per attack: `seconds` until "
-    "its slowest answer; `cpu_s`, the server's CPU time less the probe's own (`probe_cpu_ms` per probe, from the "
-    "baseline: the probe alone); `peak_rss_growth_mib`, VmHWM (reset before the attack) minus VmRSS before it; and "
-    "what the probe saw meanwhile. `admitted`: inside every limit, so it must be served within the targets; "
-    "`client_paced`: it lasts as long as its client makes it (trickles, disconnects), so the time target does not "
-    "apply. The idle resident memory is read after the warm-up and a few seconds after the last attack."
-)
-KEEP_ALIVE = (
-    "SIGTERM under keep-alive load: `clients` clients on keep-alive connections (opened again after each "
-    "`Connection: close`) send `POST /predict` until the server has exited, with the default drain window "
-    "(`drain_s`); `unanswered` counts requests sent that were reset or closed without an answer."
-)
-HOSTILE = (
-    "The catalogue of `reliability.catalogue`, one request at a time, to a server with the small `limits` it is "
-    "built for, after a few ordinary requests to settle the allocator. Each case expects the status and error code "
-    "the service documents for it (a batch holding a bomb is answered 200, with that image's own error entry). "
-    "`peak_rss_growth_mib`: how much the server's peak resident memory (VmHWM) grew over the whole catalogue; "
-    "`still_serving_after`: an ordinary request succeeded after it."
-)
-SOAK = (
-    "`POST /predict` with a 32x32 JPEG from hey, `concurrency` connections for `seconds` on loopback after a warm-up "
-    "(the plan's `warm_up_s`), default settings (dynamic batching on), access log off. The figures are hey's (its "
-    "`status_codes` tally keeps at most a million answers; `errors` are transport failures), the server's own "
-    "counters for the soak (`server_side_statuses`) and its resident memory, sampled every second (`rss_mib`; the "
-    "drift is the end minus the start)."
-)
-OVERLOAD = (
-    f"The plan's `overload_clients` flood `POST {V2_INFER_PATH}` with binary tensors of "
-    "`overload_images` images each for `overload_s`, against a server with `CIFAR10_MAX_QUEUE` = `overload_queue`; "
-    "then `recovery_requests` single-image requests are sent one at a time. A 503 is well formed when it is the JSON "
-    "error `overloaded` with a Retry-After header; 503s are answered at once, so the latency percentiles cover every "
-    "answer."
-)
-SIGTERM = (
-    "The plan's `sigterm_clients` send `POST /predict`, one connection per request, for `sigterm_load_s`; then the "
-    "server gets SIGTERM while they keep sending until it has exited. Outcomes are statuses, or `refused` (the port "
-    "was already closed), `no_response` (the connection closed before a byte was sent) and `partial` (a half answer, "
-    "which must not happen). `in_flight_at_signal`: requests sent before the signal and answered 200 after it."
-)
-FAULTS = (
-    "The service started on each broken model file must exit non-zero with one clear line on stderr (a JSON error "
-    "record without a traceback) and never answer `/ready` with 200."
-)
 LABELS = ("name", "cost_class", "admitted", "client_paced", "expected", "answers", "ok")  # what an attack is
 
 
@@ -88,33 +38,59 @@ def render(results: Mapping[str, Any]) -> str:
     blocks = [
         "# Reliability and security figures",
         f"Produced by `python -m reliability{' --quick' if results['quick'] else ''}`; do not edit by hand, re-run "
-        f"the command. {SHARED_MACHINE}",
+        "the command. The machine is shared with other work, so latency figures (and the latency targets' verdicts) "
+        "are indicative; the other verdicts are not.",
         "## Summary",
         table(["Check", "Passed"], verdicts),
         "## Machine and plan",
         figures({**machine, "seconds": results["seconds"]}),
         "## Cost per request",
-        COST,
+        "Every attack of `reliability.attacks` (with `--quick`, its quick subset), one at a time, against one server "
+        "with the default settings pinned to `server_cpus`, while a probe (`POST /predict` with a 32x32 JPEG, every "
+        "`probe_every_ms`) runs from `client_cpus` and goes on `settle_s` past each attack. Per attack: `seconds` "
+        "until its slowest answer; `cpu_s`, the server's CPU time less the probe's own (`probe_cpu_ms` per probe, from "
+        "the baseline: the probe alone); `peak_rss_growth_mib`, VmHWM (reset before the attack) minus VmRSS before it; "
+        "and what the probe saw meanwhile. `admitted`: inside every limit, so it must be served within the targets; "
+        "`client_paced`: it lasts as long as its client makes it (trickles, disconnects), so the time target does not "
+        "apply. The idle resident memory is read after the warm-up and a few seconds after the last attack.",
         figures({**cost, **baseline}, leave_out=("baseline", "cases", "targets", "shutdown")),
         records(cost["targets"]),
         records(cost["cases"]),
-        KEEP_ALIVE,
+        "SIGTERM under keep-alive load: `clients` clients on keep-alive connections (opened again after each "
+        "`Connection: close`) send `POST /predict` until the server has exited, with the default drain window "
+        "(`drain_s`); `unanswered` counts requests sent that were reset or closed without an answer.",
         figures(cost["shutdown"]),
         "## Hostile inputs",
-        HOSTILE,
+        "The catalogue of `reliability.catalogue`, one request at a time, to a server with the small `limits` it is "
+        "built for, after a few ordinary requests to settle the allocator. Each case expects the status and error code "
+        "the service documents for it (a batch holding a bomb is answered 200, with that image's own error entry). "
+        "`peak_rss_growth_mib`: how much the server's peak resident memory (VmHWM) grew over the whole catalogue; "
+        "`still_serving_after`: an ordinary request succeeded after it.",
         figures(hostile, leave_out=("results",)),
         records(hostile["results"]),
         "## Soak",
-        SOAK,
+        "`POST /predict` with a 32x32 JPEG from hey, `concurrency` connections for `seconds` on loopback after a "
+        "warm-up (the plan's `warm_up_s`), default settings (dynamic batching on), access log off. The figures are "
+        "hey's (its `status_codes` tally keeps at most a million answers; `errors` are transport failures), the "
+        "server's own counters for the soak (`server_side_statuses`) and its resident memory, sampled every second "
+        "(`rss_mib`; the drift is the end minus the start).",
         figures(results["soak"], leave_out=("rss_samples",)),
         "## Overload",
-        OVERLOAD,
+        f"The plan's `overload_clients` flood `POST {V2_INFER_PATH}` with binary tensors of `overload_images` images "
+        "each for `overload_s`, against a server with `CIFAR10_MAX_QUEUE` = `overload_queue`; then `recovery_requests` "
+        "single-image requests are sent one at a time. A 503 is well formed when it is the JSON error `overloaded` "
+        "with a Retry-After header; 503s are answered at once, so the latency percentiles cover every answer.",
         figures(results["overload"]),
         "## SIGTERM under load",
-        SIGTERM,
+        "The plan's `sigterm_clients` send `POST /predict`, one connection per request, for `sigterm_load_s`; then the "
+        "server gets SIGTERM while they keep sending until it has exited. Outcomes are statuses, or `refused` (the "
+        "port was already closed), `no_response` (the connection closed before a byte was sent) and `partial` (a half "
+        "answer, which must not happen). `in_flight_at_signal`: requests sent before the signal and answered 200 after "
+        "it.",
         figures(results["sigterm"]),
         "## Start-up faults",
-        FAULTS,
+        "The service started on each broken model file must exit non-zero with one clear line on stderr (a JSON error "
+        "record without a traceback) and never answer `/ready` with 200.",
         records(faults, leave_out=("stderr_lines",)),
         f"Example of the one line:\n\n```\n{example}\n```",
     ]
