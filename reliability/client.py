@@ -66,7 +66,7 @@ class SentRequest:
 
 def send(host: str, port: int, request: HttpRequest | bytes, *, timeout: float = 30.0) -> HttpAnswer:
     """Send ``request`` on a new connection (``Connection: close``) and read the answer to its end or its cut."""
-    with Session(host, port, timeout=timeout, keep_alive=False) as session:
+    with contextlib.closing(Session(host, port, timeout=timeout, keep_alive=False)) as session:
         return session.send(request)
 
 
@@ -95,9 +95,8 @@ class Session:
                 if start and select.select([connection], [], [], 0)[0]:
                     break  # it answered early: stop sending so its answer is not lost to a reset
                 connection.sendall(wire[start : start + CHUNK_BYTES])
-        protocol = _request_sent()
-        answer = _read_answer(lambda: receive(connection), protocol, started)
-        if not (self.keep_alive and protocol.states == {h11.CLIENT: h11.DONE, h11.SERVER: h11.DONE}):
+        answer, reusable = _read_answer(lambda: receive(connection), started)
+        if not (self.keep_alive and reusable):
             self.close()  # asked to (Connection: close), or the answer was not whole
         return answer
 
@@ -106,12 +105,6 @@ class Session:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def serialise(request: HttpRequest, host: str = HOST, *, keep_alive: bool = False) -> bytes:
@@ -132,7 +125,8 @@ def parse_answer(data: bytes, seconds: float) -> HttpAnswer:
     """The answer in ``data``, all a raw socket received (until the server closed it) ``seconds`` after it sent a
     request of its own."""
     chunks = iter((data, b""))
-    return dataclasses.replace(_read_answer(lambda: next(chunks, b""), _request_sent(), 0.0), seconds=seconds)
+    answer, _ = _read_answer(lambda: next(chunks, b""), 0.0)
+    return dataclasses.replace(answer, seconds=seconds)
 
 
 def receive(connection: socket.socket) -> bytes:
@@ -143,15 +137,11 @@ def receive(connection: socket.socket) -> bytes:
         return b""
 
 
-def _request_sent() -> h11.Connection:
-    """A client connection that has sent a request, ready to read the answer to the one sent on the wire."""
+def _read_answer(receive: Callable[[], bytes], started: float) -> tuple[HttpAnswer, bool]:
+    """The answer ``receive`` brings to the request on the wire, and whether the connection may carry another."""
     protocol = h11.Connection(h11.CLIENT)
-    protocol.send(h11.Request(method="GET", target="/", headers=[("Host", HOST)]))
+    protocol.send(h11.Request(method="GET", target="/", headers=[("Host", HOST)]))  # stands for the one on the wire
     protocol.send(h11.EndOfMessage())
-    return protocol
-
-
-def _read_answer(receive: Callable[[], bytes], protocol: h11.Connection, started: float) -> HttpAnswer:
     received = complete = False
     response: h11.Response | None = None
     body = bytearray()
@@ -168,10 +158,12 @@ def _read_answer(receive: Callable[[], bytes], protocol: h11.Connection, started
                 body += event.data
             complete = isinstance(event, h11.EndOfMessage)
     seconds = time.perf_counter() - started
+    reusable = protocol.states == {h11.CLIENT: h11.DONE, h11.SERVER: h11.DONE}
     if response is None:
-        return HttpAnswer("partial" if received else "no_response", seconds)
+        return HttpAnswer("partial" if received else "no_response", seconds), reusable
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in response.headers}
-    return HttpAnswer("complete" if complete else "partial", seconds, response.status_code, headers, bytes(body))
+    answer = HttpAnswer("complete" if complete else "partial", seconds, response.status_code, headers, bytes(body))
+    return answer, reusable
 
 
 @contextlib.contextmanager
@@ -181,20 +173,16 @@ def crowd(
     """``clients`` threads send ``request`` to the loopback ``port`` (on one keep-alive connection each, or one
     connection per request, ``pause_s`` apart) until the block ends; the list yielded holds every request sent."""
     stop = threading.Event()
-    sent: list[SentRequest] = []
-    lock = threading.Lock()
+    sent: list[SentRequest] = []  # list.append is atomic: the clients need no lock
 
     def client() -> None:
-        with Session(HOST, port, timeout=timeout, keep_alive=keep_alive) as session:
+        with contextlib.closing(Session(HOST, port, timeout=timeout, keep_alive=keep_alive)) as session:
             while not stop.is_set():
                 started = time.monotonic()
                 answer = session.send(request)
-                with lock:
-                    sent.append(SentRequest(started, time.monotonic(), answer))
-                if answer.outcome in ("refused", "no_response"):
-                    stop.wait(max(pause_s, RETRY_CLOSED_PORT_S))  # the port is closing: do not spin on it
-                elif pause_s:
-                    stop.wait(pause_s)
+                sent.append(SentRequest(started, time.monotonic(), answer))
+                closing = answer.outcome in ("refused", "no_response")  # the port is closing: do not spin on it
+                stop.wait(max(pause_s, RETRY_CLOSED_PORT_S) if closing else pause_s)
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for thread in threads:
