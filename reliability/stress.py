@@ -3,6 +3,7 @@ verdict (``shed_and_recovered``, ``clean``, ``zero_errors``) sits beside the fig
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import subprocess
@@ -91,11 +92,9 @@ def sigterm_under_load(
         time.sleep(load_before_s)  # the planned length of the load before the signal
         signalled = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             exit_code = server.process.wait(EXIT_TIMEOUT_S)
             exit_seconds = round(time.monotonic() - signalled, 3)
-        except subprocess.TimeoutExpired:
-            pass
         time.sleep(AFTER_EXIT_S)
     answers = [each.answer for each in sent]
     outcomes = dict(Counter(answer.kind for answer in answers))
