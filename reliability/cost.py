@@ -1,7 +1,5 @@
-"""Cost per request: every attack of :mod:`reliability.attacks` against one default-configured server on one core,
-while a normal ``/predict`` probes it from another thread: the answers, the server's CPU seconds and peak memory
-growth and the probe's worst latency; then the idle memory, and SIGTERM under keep-alive load. The targets come
-from the issue "Bounded cost per request"."""
+"""Cost per request: each attack against a default-configured server while a ``/predict`` probe runs, judged
+against the targets of the issue "Bounded cost per request"."""
 
 from __future__ import annotations
 
@@ -75,10 +73,7 @@ def measure(server: RunningServer, attack: Attack, probe: HttpRequest, probe_cpu
     cpu_s = server.cpu_seconds() - cpu_s - len(probes) * probe_cpu_s
     kinds = Counter(answer.kind for answer in answers)
     return {
-        "name": attack.name,
-        "cost_class": attack.cost_class,
-        "admitted": attack.admitted,
-        "client_paced": attack.client_paced,
+        **{label: getattr(attack, label) for label in ("name", "cost_class", "admitted", "client_paced")},
         "expected": [attack.expected],  # the kinds accepted, as every results file since the first records them
         "answers": dict(kinds),
         "seconds": round(max((answer.seconds for answer in answers), default=0.0), 3),  # until the slowest answer
@@ -95,9 +90,7 @@ def measure(server: RunningServer, attack: Attack, probe: HttpRequest, probe_cpu
 def client_pinned(cpus: Sequence[int]) -> Iterator[None]:
     """Run this process's threads (and those it starts) on ``cpus`` while the block runs, where it has them."""
     before = os.sched_getaffinity(0)
-    wanted = set(cpus) & before
-    if wanted and wanted != before:
-        os.sched_setaffinity(0, wanted)
+    os.sched_setaffinity(0, set(cpus) & before or before)
     try:
         yield
     finally:
