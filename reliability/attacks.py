@@ -119,8 +119,6 @@ def corrupt_avifs() -> dict[str, bytes]:
     return {"truncated": avif[: len(avif) // 2], "garbled": garbled, "huge-ispe": huge, "bad-av1c": config}
 
 
-# --- the catalogue ---------------------------------------------------------------------------------------------
-
 CostClass = Literal["CPU", "memory", "event loop", "headers", "body", "connections"]
 Sender = Callable[[int], list[HttpAnswer]]  # sends the attack to a loopback port (its last argument)
 TRICKLE_EVERY_S: Final = 1.0  # slow clients send a byte this often: far inside the header and body timeouts
@@ -240,8 +238,7 @@ def build_attacks(settings: Settings) -> list[Attack]:
     holding = min(settings.max_batch_upload_bytes, settings.max_body_memory_bytes // 2 - 512)
     part = multipart([("files", "slow.jpg", b"")]).split(b"\r\n\r\n")[0] + b"\r\n\r\n"  # a file part's head
 
-    def budget(make: Callable[[int, int], bytes]) -> Callable[[], bytes]:
-        """A builder of the largest square ``make(side, side)`` the decode budget admits."""
+    def budget(make: Callable[[int, int], bytes]) -> Callable[[], bytes]:  # the largest square the budget admits
         return lambda: make(*[admitted_side(make, limits)] * 2)
 
     worst = budget(partial(progressive_jpeg, scans=scans))  # the costliest JPEG the budget admits

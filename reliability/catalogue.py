@@ -117,10 +117,8 @@ def raw_png(width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0
     row = bytes([row_filter]) + b"\0" * math.ceil(width * channels * bit_depth / 8)
     compressor = zlib.compressobj(9)
     rows_per_chunk = max(1, (1 << 20) // len(row))
-    data = b"".join(
-        compressor.compress(row * min(rows_per_chunk, height - start)) for start in range(0, height, rows_per_chunk)
-    )
-    return png(width, height, bit_depth, colour_type, data + compressor.flush())
+    rows = (row * min(rows_per_chunk, height - start) for start in range(0, height, rows_per_chunk))
+    return png(width, height, bit_depth, colour_type, b"".join(map(compressor.compress, rows)) + compressor.flush())
 
 
 def jpeg_declaring(width: int, height: int) -> bytes:
