@@ -29,13 +29,12 @@ from service.pipeline import decode_limits
 from service.settings import Settings
 
 _ROW_ALIGNMENT = 16  # sides are rounded down to this, so every format's block and row rules are met
-_SAMPLE_SIDES = (1024, 1280)
+_SAMPLE_SIDES = (1024, 1280)  # big enough for a JPEG to decode at 1/8 scale, as the budget-sized one does
 HUFFMAN_TABLE_MARKER: Final = b"\xff\xc4"  # DHT
 
 
 def progressive_jpeg(width: int, height: int, scans: int) -> bytes:
-    """A flat progressive JPEG whose last scan (a few dozen bytes, with its Huffman table) repeats until it has
-    ``scans`` scans: each makes a decoder walk all of the image's DCT coefficients again."""
+    """A flat progressive JPEG whose last scan repeats up to ``scans`` scans: each walks every DCT coefficient."""
     data = encode(Image.new("L", (width, height), 128), "JPEG", progressive=True, quality=90)
     # Entropy-coded data stuffs every 0xFF, so markers are found by searching (as the service counts scans).
     last_scan = data[data.rindex(HUFFMAN_TABLE_MARKER) : -2]
@@ -43,8 +42,7 @@ def progressive_jpeg(width: int, height: int, scans: int) -> bytes:
 
 
 def bare_scan_jpeg(side: int, scans: int) -> bytes:
-    """The motivating attack: a progressive JPEG header for ``side`` x ``side`` pixels followed by nothing but
-    ``scans`` copies of one cheap refinement scan (the decoder warns, then walks every block per scan)."""
+    """The issue's attack: a ``side``-square progressive JPEG header, then ``scans`` copies of one cheap scan."""
     data = progressive_jpeg(side, side, 0)
     return data[: data.index(JPEG_SCAN_MARKER)] + data[data.rindex(HUFFMAN_TABLE_MARKER) : -2] * scans + data[-2:]
 
@@ -65,8 +63,7 @@ def ico_hiding(inner_side: int) -> bytes:
 
 
 def tiff_tag_data(tags: int, data_bytes: int) -> bytes:
-    """A 1x1 grey TIFF with ``tags`` unknown BYTE tags all pointing at the same ``data_bytes``: Pillow reads a copy
-    for each tag while it opens the header."""
+    """A 1x1 TIFF whose ``tags`` unknown tags share ``data_bytes``, which Pillow copies per tag to open it."""
     data_at = 8 + 2 + 12 * (9 + tags) + 4
     # width, height, bits, compression, photometric, strip offset, samples, rows per strip, strip bytes
     entries = [(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1), (273, 4, 1, data_at)]
@@ -88,8 +85,7 @@ def bmp_rle4(width: int, height: int) -> bytes:
 def picture(
     width: int, height: int, image_format: str, mode: str = "RGB", fill: float | None = None, **options: object
 ) -> bytes:
-    """An image encoded as ``image_format``: flat at ``fill``, or (``None``) noise, the costliest content for a
-    lossless decoder (GIF: 16 grey levels, so a budget-sized one stays within the upload limit)."""
+    """``image_format`` of flat ``fill`` or (None) noise, the costliest to decode (GIF: 16 greys, to fit uploads)."""
     if fill is not None:
         return encode(Image.new(mode, (width, height), fill), image_format, **options)
     levels, bands = (16, 1) if image_format == "GIF" else (256, len(Image.new(mode, (1, 1)).getbands()))
@@ -98,8 +94,7 @@ def picture(
 
 
 def admitted_side(make: Callable[[int, int], bytes], limits: DecodeLimits) -> int:
-    """The side of the largest square ``make(side, side)`` that ``limits`` admit, from two samples (the cost is linear
-    in the pixels; both big enough for a JPEG to decode at 1/8 scale, as the budget-sized one does)."""
+    """The largest square side ``limits`` admit, from two samples (the decode cost is linear in the pixels)."""
     samples = (make(side, side) for side in _SAMPLE_SIDES)
     small, large = (estimate_cost(open_header(data), data).memory_bytes for data in samples)
     per_pixel = (large - small) / (_SAMPLE_SIDES[1] ** 2 - _SAMPLE_SIDES[0] ** 2)

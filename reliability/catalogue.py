@@ -145,8 +145,7 @@ def post(path: str, content_type: str | None, body: bytes, *, streamed: bool = F
 def form(
     path: str, parts: Sequence[tuple[str, str | None, bytes]], boundary: str | None = MULTIPART_BOUNDARY
 ) -> HttpRequest:
-    """``POST path`` with a multipart body of (field, file name, content) parts; its content type names
-    ``boundary`` (the one the body uses) unless it is ``None``."""
+    """``POST path`` with a multipart body of (field, file name, content) parts, naming ``boundary`` unless None."""
     return post(path, "multipart/form-data" + (f"; boundary={boundary}" if boundary else ""), multipart(parts))
 
 
@@ -279,8 +278,7 @@ def with_request_id(request: HttpRequest, request_id: str) -> HttpRequest:
 
 
 def send_catalogue(port: int, pid: int, cases: Iterable[HostileCase], warm_up: HttpRequest) -> CatalogueRun:
-    """Send ``warm_up`` a few times to settle allocator arenas (request ids ``warm-<i>``), then every case
-    (``hostile-<name>``), reading VmHWM of process ``pid`` before and after the cases."""
+    """``warm_up`` a few times (to settle allocator arenas), then every case, with ``pid``'s VmHWM around them."""
     warmed = [send(HOST, port, with_request_id(warm_up, f"warm-{index}")) for index in range(WARM_UP_REQUESTS)]
     peak_before = status_kib(pid, "VmHWM")
     answers = [(case, send(HOST, port, with_request_id(case.request, f"hostile-{case.name}"))) for case in cases]

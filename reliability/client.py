@@ -65,14 +65,13 @@ class SentRequest:
 
 
 def send(host: str, port: int, request: HttpRequest | bytes, *, timeout: float = 30.0) -> HttpAnswer:
-    """Send ``request`` on a new connection (``Connection: close``) and read the answer to its end or its cut."""
+    """Send ``request`` on a connection of its own and read the answer to its end (or to where it was cut)."""
     with contextlib.closing(Session(host, port, timeout=timeout, keep_alive=False)) as session:
         return session.send(request)
 
 
 class Session:
-    """One client's connection: with ``keep_alive`` it carries request after request, and is opened again when the
-    server closes it; without, each request gets a connection of its own."""
+    """One client's connection: kept alive across requests (reopened when closed), or one per request."""
 
     def __init__(self, host: str, port: int, *, timeout: float = 30.0, keep_alive: bool = True) -> None:
         self.host, self.port, self.timeout, self.keep_alive = host, port, timeout, keep_alive
@@ -122,8 +121,7 @@ def serialise(request: HttpRequest, host: str = HOST, *, keep_alive: bool = Fals
 
 
 def parse_answer(data: bytes, seconds: float) -> HttpAnswer:
-    """The answer in ``data``, all a raw socket received (until the server closed it) ``seconds`` after it sent a
-    request of its own."""
+    """The answer in ``data``: all a raw socket got (until closed) ``seconds`` after sending its request."""
     chunks = iter((data, b""))
     answer, _ = _read_answer(lambda: next(chunks, b""), 0.0)
     return dataclasses.replace(answer, seconds=seconds)
@@ -170,8 +168,7 @@ def _read_answer(receive: Callable[[], bytes], started: float) -> tuple[HttpAnsw
 def crowd(
     port: int, request: HttpRequest, clients: int, *, timeout: float = 30, keep_alive: bool = False, pause_s: float = 0
 ) -> Iterator[list[SentRequest]]:
-    """``clients`` threads send ``request`` to the loopback ``port`` (on one keep-alive connection each, or one
-    connection per request, ``pause_s`` apart) until the block ends; the list yielded holds every request sent."""
+    """``clients`` threads send ``request``, ``pause_s`` apart, until the block ends; the list holds every one sent."""
     stop = threading.Event()
     sent: list[SentRequest] = []  # list.append is atomic: the clients need no lock
 

@@ -46,8 +46,7 @@ def reset_peak_rss(pid: int | str = "self") -> bool:
 
 
 def wait_until_idle(port: int) -> None:
-    """Return once the server holds no request (but the asking one), no image to decode and no body bytes: work
-    an attack left behind (a decode for a client that hung up) must not land in the next one's figures."""
+    """Wait until the server holds no request but this one, no decode and no body: leftovers skew what follows."""
     deadline = time.monotonic() + IDLE_TIMEOUT_S
     while time.monotonic() < deadline:
         text = send(HOST, port, HttpRequest("GET", "/metrics")).body.decode()
@@ -59,8 +58,7 @@ def wait_until_idle(port: int) -> None:
 
 
 def measure(server: RunningServer, attack: Attack, probe: HttpRequest, probe_cpu_s: float = 0.0) -> dict[str, Any]:
-    """What ``attack`` cost the server, and what it did to ``probe`` sent meanwhile (``probe_cpu_s`` is what one
-    probe costs the server on its own); ``ok``: every answer was one the service documents for this attack."""
+    """What ``attack`` cost the server and did to ``probe`` meanwhile (less ``probe_cpu_s`` of CPU per probe)."""
     sender = attack.build()
     wait_until_idle(server.port)
     reset_peak_rss(server.pid)

@@ -29,8 +29,7 @@ def one_clear_line(stderr_lines: Sequence[str]) -> bool:
 
 
 def start_with_model(name: str, model: Path, log_dir: Path) -> dict[str, Any]:
-    """Start the service on ``model``, probe /ready until it exits, and describe what happened; ``survived``:
-    refused as documented (non-zero exit, one clear line, never ready)."""
+    """Start the service on ``model`` and probe /ready until it exits; ``survived``: refused as documented."""
     # Not entered as a context manager, which would wait for a readiness that must never come.
     server = RunningServer(service_spec(model, name=name), log_dir)
     probes, ready = 0, False
@@ -64,8 +63,7 @@ def start_with_models(models: Mapping[str, Path], log_dir: Path) -> list[dict[st
 
 
 def broken_models(directory: Path, real_model: Path) -> dict[str, Path]:
-    """Broken model files that need no ONNX tooling: missing, empty, garbage, truncated, a directory, and a valid
-    model that is not the one its folder's manifest.json records (swapped after the export)."""
+    """Broken models that need no ONNX tooling, and a valid one that its folder's manifest.json does not record."""
     content = real_model.read_bytes()
     (directory / "swapped").mkdir(parents=True, exist_ok=True)
     (directory / "a-directory.onnx").mkdir(exist_ok=True)

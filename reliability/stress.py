@@ -51,8 +51,7 @@ def acceptable_answer(answer: HttpAnswer) -> bool:
 def flood(
     port: int, request: HttpRequest, recovery: HttpRequest, *, clients: int, seconds: float, recovery_requests: int = 20
 ) -> dict[str, Any]:
-    """Send ``request`` from ``clients`` threads for ``seconds``, then ``recovery`` one at a time;
-    ``shed_and_recovered``: 503s shed the load, well formed, nothing else failed, and then every request succeeded."""
+    """``request`` from ``clients`` threads for ``seconds``, then ``recovery`` ones: was the load shed, then served?"""
     with crowd(port, request, clients) as sent:
         time.sleep(seconds)  # the flood's planned length, not a wait for something to happen
     answers = [each.answer for each in sent]
@@ -83,9 +82,7 @@ def flood(
 def sigterm_under_load(
     server: RunningServer, request: HttpRequest, *, clients: int, load_before_s: float = 1.0, keep_alive: bool = False
 ) -> dict[str, Any]:
-    """Load ``server`` from ``clients`` threads (on keep-alive connections, or one per request), send SIGTERM after
-    ``load_before_s`` and keep sending until it exits. ``clean``: nothing half-answered or malformed, and exit 0;
-    ``unanswered``: requests sent that got no answer or half of one (a refused connection sent nothing)."""
+    """SIGTERM to ``server`` after ``load_before_s`` of load, which goes on until it exits; every request's fate."""
     exit_code: int | None = None
     exit_seconds: float | None = None
     with crowd(server.port, request, clients, timeout=EXIT_TIMEOUT_S, keep_alive=keep_alive) as sent:
@@ -120,8 +117,7 @@ def sigterm_under_load(
 def soak(
     server: RunningServer, workload: Workload, *, seconds: float, concurrency: int, warm_up_s: float
 ) -> dict[str, Any]:
-    """Warm up, then load ``server`` with ``workload`` for ``seconds`` sampling VmRSS; hey's figures (a
-    :class:`benchmarks.load.LoadResult`), the server's own status counts and the memory drift."""
+    """hey's figures for ``workload`` over ``seconds`` after a warm-up, the server's own counts and memory drift."""
     if not hey_available():
         return {"skipped": HEY_MISSING}
     cpus = available_cpus()  # hey on every CPU, as many OS threads as there are
