@@ -97,7 +97,6 @@ def sigterm_under_load(
     outcomes = dict(Counter(answer.kind for answer in answers))
     malformed = [answer for answer in answers if answer.outcome == "complete" and not acceptable_answer(answer)]
     partial = [answer for answer in answers if answer.outcome == "partial"]
-    # Sent before the signal and answered (200) after it.
     in_flight = sum(each.answer.status == 200 and each.started < signalled < each.finished for each in sent)
     examples = [f"{answer.status}: {answer.body[:200]!r}" for answer in malformed[:EXAMPLES]]
     examples += [f"partial: {answer.status} {answer.body[:200]!r}" for answer in partial[: EXAMPLES - len(examples)]]
@@ -134,8 +133,7 @@ def soak(
     samples.append((round(time.monotonic() - started, 2), status_kib(server.pid, "VmRSS")))
     # hey keeps per-request statuses for its first million answers only: the server's own counters cover them all.
     counted = server_side_statuses(server.port)
-    served = {status: count - counted_before.get(status, 0) for status, count in counted.items()}
-    served = {status: count for status, count in served.items() if count}
+    served = {status: new for status, count in counted.items() if (new := count - counted_before.get(status, 0))}
     rss = [kib for _, kib in samples]
     marks = {"start": rss[0], "middle": rss[len(rss) // 2], "end": rss[-1], "max": max(rss)}
     return {
