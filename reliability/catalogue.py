@@ -123,17 +123,15 @@ def raw_png(width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0
 
 def jpeg_declaring(width: int, height: int) -> bytes:
     """A small real JPEG whose frame header is rewritten to declare ``width`` x ``height``."""
-    data = bytearray(encode(Image.new("RGB", (16, 16), (200, 30, 30)), "JPEG"))
-    marker = data.index(b"\xff\xc0")  # baseline SOF0: length(2) precision(1) height(2) width(2)
-    data[marker + 5 : marker + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
+    data = encode(Image.new("RGB", (16, 16), (200, 30, 30)), "JPEG")
+    at = data.index(b"\xff\xc0") + 5  # baseline SOF0: length(2) precision(1), then height(2) width(2)
+    return data[:at] + struct.pack(">HH", height, width) + data[at + 4 :]
 
 
 def gif_declaring(width: int, height: int) -> bytes:
     """A 1x1 GIF whose logical screen is rewritten to ``width`` x ``height``."""
-    data = bytearray(encode(Image.new("P", (1, 1)), "GIF"))
-    data[6:10] = struct.pack("<HH", width, height)
-    return bytes(data)
+    data = encode(Image.new("P", (1, 1)), "GIF")
+    return data[:6] + struct.pack("<HH", width, height) + data[10:]
 
 
 def post(path: str, content_type: str | None, body: bytes, *, streamed: bool = False) -> HttpRequest:
