@@ -85,8 +85,7 @@ def render(results: Mapping[str, Any]) -> str:
         "The plan's `sigterm_clients` send `POST /predict`, one connection per request, for `sigterm_load_s`; then the "
         "server gets SIGTERM while they keep sending until it has exited. Outcomes are statuses, or `refused` (the "
         "port was already closed), `no_response` (the connection closed before a byte was sent) and `partial` (a half "
-        "answer, which must not happen). `in_flight_at_signal`: requests sent before the signal and answered 200 after "
-        "it.",
+        "answer, which must not happen). `in_flight_at_signal`: requests sent before the signal, answered 200 after.",
         figures(results["sigterm"]),
         "## Start-up faults",
         "The service started on each broken model file must exit non-zero with one clear line on stderr (a JSON error "
