@@ -31,6 +31,11 @@ from service.settings import Settings
 _ROW_ALIGNMENT = 16  # sides are rounded down to this, so every format's block and row rules are met
 _SAMPLE_SIDES = (1024, 1280)  # big enough for a JPEG to decode at 1/8 scale, as the budget-sized one does
 HUFFMAN_TABLE_MARKER: Final = b"\xff\xc4"  # DHT
+CostClass = Literal["CPU", "memory", "event loop", "headers", "body", "connections"]
+Sender = Callable[[int], list[HttpAnswer]]  # sends the attack to a loopback port (its last argument)
+TRICKLE_EVERY_S: Final = 1.0  # slow clients send a byte this often: far inside the header and body timeouts
+HOLD_ATTEMPTS: Final = 5
+LEFT: Final = "no_response"  # the client hung up before any answer
 
 
 def progressive_jpeg(width: int, height: int, scans: int) -> bytes:
@@ -112,13 +117,6 @@ def corrupt_avifs() -> dict[str, bytes]:
     huge = avif[: ispe + 8] + struct.pack(">II", 65_535, 65_535) + avif[ispe + 16 :]
     config = avif[: av1c + 4] + b"\xff" * 4 + avif[av1c + 8 :]
     return {"truncated": avif[: len(avif) // 2], "garbled": garbled, "huge-ispe": huge, "bad-av1c": config}
-
-
-CostClass = Literal["CPU", "memory", "event loop", "headers", "body", "connections"]
-Sender = Callable[[int], list[HttpAnswer]]  # sends the attack to a loopback port (its last argument)
-TRICKLE_EVERY_S: Final = 1.0  # slow clients send a byte this often: far inside the header and body timeouts
-HOLD_ATTEMPTS: Final = 5
-LEFT: Final = "no_response"  # the client hung up before any answer
 
 
 @dataclass(frozen=True, slots=True)
