@@ -1,6 +1,5 @@
-"""``python -m reliability [--quick]``: hostile inputs, the cost of each attack per request, a bounded soak,
-overload, SIGTERM under load and start-up faults against real servers; writes
-``benchmarks/results/reliability.json`` and ``RELIABILITY.md``."""
+"""``python -m reliability [--quick]``: hostile inputs, the cost of each attack, a bounded soak, overload, SIGTERM
+under load and start-up faults against real servers; writes ``reliability.json`` and ``RELIABILITY.md``."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,23 +35,20 @@ EXIT_FAILED = 1
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Durations and sizes of one run: minutes of soak in full mode, seconds in quick mode."""
+    """Durations and sizes of one run: minutes of soak in a full run (the defaults), seconds in a quick one."""
 
-    quick: bool
-    soak_s: float
-    warm_up_s: float
-    overload_s: float
-    overload_clients: int
-    sigterm_load_s: float
-    sigterm_clients: int
+    quick: bool = False
+    soak_s: float = 180.0
+    warm_up_s: float = 10.0
+    overload_s: float = 10.0
+    overload_clients: int = 64
+    sigterm_load_s: float = 3.0
+    sigterm_clients: int = 64
     concurrency: int = 64  # the soak's connections
     overload_images: int = 64  # per V2 request in the flood: enough model work per request to fill a small queue
     overload_queue: int = 4
 
 
-FULL = Plan(
-    False, soak_s=180.0, warm_up_s=10.0, overload_s=10.0, overload_clients=64, sigterm_load_s=3.0, sigterm_clients=64
-)
 QUICK = Plan(
     True, soak_s=10.0, warm_up_s=2.0, overload_s=3.0, overload_clients=32, sigterm_load_s=1.0, sigterm_clients=32
 )
@@ -76,15 +72,14 @@ def serving(name: str, model: str, work: Path, environ: Mapping[str, str] | None
 def run_hostile(model: str, work: Path) -> dict[str, Any]:
     """The whole catalogue to a server with the catalogue's limits, then one ordinary request."""
     limits = Limits()
-    single = jpeg_request()
     with serving("hostile", model, work, limits.environ()) as server:
-        run = send_catalogue(server.port, server.pid, build_catalogue(limits), single)
-        still_serving = send(HOST, server.port, single).status == 200
+        run = send_catalogue(server.port, server.pid, build_catalogue(limits), jpeg_request())
+        still_serving = send(HOST, server.port, jpeg_request()).status == 200
     return {"limits": asdict(limits), **run.summary(), "still_serving_after": still_serving}
 
 
-def run_soak_section(model: str, work: Path, plan: Plan) -> dict[str, Any]:
-    """The bounded soak against a default-configured server (access log off)."""
+def run_soak(model: str, work: Path, plan: Plan) -> dict[str, Any]:
+    """The bounded soak against a default-configured server."""
     body = work / "soak.jpg"
     body.write_bytes(sample_jpeg(seed=1))
     workload = Workload("soak", "/predict", body, "image/jpeg", "POST /predict, raw 32x32 JPEG body")
@@ -107,55 +102,48 @@ def run_sigterm(model: str, work: Path, plan: Plan) -> dict[str, Any]:
     """SIGTERM while clients keep sending."""
     with serving("sigterm", model, work) as server:
         return sigterm_under_load(
-            server.process, server.port, jpeg_request(), clients=plan.sigterm_clients, load_before_s=plan.sigterm_load_s
+            server, jpeg_request(), clients=plan.sigterm_clients, load_before_s=plan.sigterm_load_s
         )
 
 
-def run_startup_faults(model: str, work: Path) -> list[dict[str, Any]]:
-    """Start the service on each broken model file (made from the model under test)."""
-    real = Settings(model=model, models_dir=MODELS_DIR).model_path
-    return start_with_models(broken_models(work / "broken", real), work)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run every section, write the JSON and the Markdown report; exit 1 if a check failed."""
-    arguments = parse_args(argv)
-    if arguments.report_only:
-        arguments.markdown.write_text(render(json.loads((arguments.output / RESULTS_FILE).read_text())))
-        return EXIT_OK
-    plan = QUICK if arguments.quick else FULL
-    work = arguments.output / "tmp" / "reliability"  # under benchmarks/results/tmp (ignored) when published
+def run(model: str, plan: Plan, output: Path) -> dict[str, Any]:
+    """Every section, each against servers of its own, with the machine and the plan: the results, JSON-ready."""
+    work = output / "tmp" / "reliability"  # under benchmarks/results/tmp (ignored) when published
     work.mkdir(parents=True, exist_ok=True)
     uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
     started = time.monotonic()
-    sections: list[tuple[str, Any]] = [
-        ("hostile_inputs", lambda: run_hostile(arguments.model, work)),
-        ("cost", lambda: run_costs(arguments.model, work, quick=plan.quick)),
-        ("startup_faults", lambda: run_startup_faults(arguments.model, work)),
-        ("overload", lambda: run_overload(arguments.model, work, plan)),
-        ("sigterm", lambda: run_sigterm(arguments.model, work, plan)),
-        ("soak", lambda: run_soak_section(arguments.model, work, plan)),
-    ]
-    results: dict[str, Any] = {
-        "quick": plan.quick,
-        "plan": asdict(plan),
-        "uptime": uptime,
-        "machine": describe_machine(),
-        "model": arguments.model,
+    real_model = Settings(model=model, models_dir=MODELS_DIR).model_path  # the broken models are made from it
+    sections: dict[str, Callable[[], Any]] = {
+        "hostile_inputs": lambda: run_hostile(model, work),
+        "cost": lambda: run_costs(model, work, quick=plan.quick),
+        "startup_faults": lambda: start_with_models(broken_models(work / "broken", real_model), work),
+        "overload": lambda: run_overload(model, work, plan),
+        "sigterm": lambda: run_sigterm(model, work, plan),
+        "soak": lambda: run_soak(model, work, plan),
     }
-    for name, run in sections:
+    results: dict[str, Any] = {"quick": plan.quick, "plan": asdict(plan), "uptime": uptime}
+    results |= {"machine": describe_machine(), "model": model}
+    for name, section in sections.items():
         print(f"reliability: {name} ...", file=sys.stderr, flush=True)
-        results[name] = run()
+        results[name] = section()
     results["seconds"] = round(time.monotonic() - started, 1)
-    results["all_passed"] = all(passed for _, passed in checks(results))
-    arguments.output.mkdir(parents=True, exist_ok=True)
-    (arguments.output / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
-    arguments.markdown.write_text(render(json.loads((arguments.output / RESULTS_FILE).read_text())))
-    print(
-        f"reliability: {'all checks passed' if results['all_passed'] else 'SOME CHECKS FAILED'} "
-        f"in {results['seconds']} s; wrote {arguments.output / RESULTS_FILE} and {arguments.markdown}",
-        file=sys.stderr,
-    )
+    return {**results, "all_passed": all(checks(results).values())}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every section (unless ``--report-only``), write the JSON and the report; exit 1 if a check failed."""
+    arguments = parse_args(argv)
+    results_file = arguments.output / RESULTS_FILE
+    if not arguments.report_only:
+        results = run(arguments.model, QUICK if arguments.quick else Plan(), arguments.output)
+        results_file.write_text(json.dumps(results, indent=2) + "\n")
+    results = json.loads(results_file.read_text())  # rendered as the JSON holds it, as --report-only will
+    arguments.markdown.write_text(render(results))
+    if arguments.report_only:
+        return EXIT_OK
+    verdict = "all checks passed" if results["all_passed"] else "SOME CHECKS FAILED"
+    wrote = f"wrote {results_file} and {arguments.markdown}"
+    print(f"reliability: {verdict} in {results['seconds']} s; {wrote}", file=sys.stderr)
     return EXIT_OK if results["all_passed"] else EXIT_FAILED
 
 

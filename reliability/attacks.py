@@ -1,9 +1,5 @@
-"""Attack payloads by cost class: files that are tiny on the wire but costly to decode (CPU), to hold (memory)
-or to parse (the event loop), and the most expensive file of each format the default decode budget still admits.
-
-Every builder is deterministic and takes at most a second; the sizes of the admitted worst cases come from the
-service's own admission (:func:`admitted_side`), so they follow the limits when those change.
-"""
+"""Attacks by cost class: files tiny on the wire but costly to decode, hold or parse, the costliest file of each
+format the decode budget admits (sized by the service's own admission), and slow or vanishing clients."""
 
 from __future__ import annotations
 
@@ -26,57 +22,39 @@ from PIL import Image
 from benchmarks.inputs import MULTIPART_CONTENT_TYPE, encode, multipart
 from benchmarks.processes import HOST
 from reliability.catalogue import form, json_post, png_chunk, post, raw_png, sample_jpeg
-from reliability.client import HttpAnswer, HttpRequest, parse_answer, send, serialise
+from reliability.client import HttpAnswer, HttpRequest, parse_answer, receive, send, serialise
 from service.admission import JPEG_SCAN_MARKER, DecodeLimits, estimate_cost, open_header
 from service.contract import INPUT_SHAPE
 from service.pipeline import decode_limits
 from service.settings import Settings
 
 _ROW_ALIGNMENT = 16  # sides are rounded down to this, so every format's block and row rules are met
-_SAMPLE_SIDES = (1024, 1280)
+_SAMPLE_SIDES = (1024, 1280)  # big enough for a JPEG to decode at 1/8 scale, as the budget-sized one does
+HUFFMAN_TABLE_MARKER: Final = b"\xff\xc4"  # DHT
+CostClass = Literal["CPU", "memory", "event loop", "headers", "body", "connections"]
+Sender = Callable[[int], list[HttpAnswer]]  # sends the attack to a loopback port (its last argument)
+TRICKLE_EVERY_S: Final = 1.0  # slow clients send a byte this often: far inside the header and body timeouts
+HOLD_ATTEMPTS: Final = 5
+LEFT: Final = "no_response"  # the client hung up before any answer
 
 
-def jpeg_segments(data: bytes) -> list[bytes]:
-    """A JPEG split into its marker segments, each scan (SOS) with its entropy-coded data."""
-    segments, start = [data[:2]], 2
-    while start < len(data):
-        marker = data[start + 1]
-        if marker == 0xD9:  # EOI
-            segments.append(data[start : start + 2])
-            break
-        end = start + 2 + struct.unpack(">H", data[start + 2 : start + 4])[0]
-        while data[start + 1] == 0xDA:  # entropy-coded data runs to the next marker that is not a stuffed 0xFF
-            end = data.index(b"\xff", end)
-            if data[end + 1] != 0 and not 0xD0 <= data[end + 1] <= 0xD7:
-                break
-            end += 2
-        segments.append(data[start:end])
-        start = end
-    return segments
-
-
-def progressive_jpeg(width: int, height: int, scans: int, mode: str = "L") -> bytes:
-    """A progressive JPEG of a flat picture whose last (cheap: a few dozen bytes) scan repeats until the file
-    has ``scans`` scans; every scan makes a decoder walk all of the image's DCT coefficients again."""
-    segments = jpeg_segments(encode(Image.new(mode, (width, height), 128), "JPEG", progressive=True, quality=90))
-    last = max(index for index, segment in enumerate(segments) if segment.startswith(JPEG_SCAN_MARKER))
-    repeat = segments[last - 1] + segments[last] if segments[last - 1][1] == 0xC4 else segments[last]  # DHT+SOS
-    have = sum(segment.startswith(JPEG_SCAN_MARKER) for segment in segments)
-    return b"".join(segments[:-1]) + repeat * max(0, scans - have) + segments[-1]
+def progressive_jpeg(width: int, height: int, scans: int) -> bytes:
+    """A flat progressive JPEG whose last scan repeats up to ``scans`` scans: each walks every DCT coefficient."""
+    data = encode(Image.new("L", (width, height), 128), "JPEG", progressive=True, quality=90)
+    # Entropy-coded data stuffs every 0xFF, so markers are found by searching (as the service counts scans).
+    last_scan = data[data.rindex(HUFFMAN_TABLE_MARKER) : -2]
+    return data[:-2] + last_scan * max(0, scans - data.count(JPEG_SCAN_MARKER)) + data[-2:]
 
 
 def bare_scan_jpeg(side: int, scans: int) -> bytes:
-    """The motivating attack: a progressive JPEG header for ``side`` x ``side`` pixels followed by nothing but
-    ``scans`` copies of one cheap refinement scan (the decoder warns, then walks every block per scan)."""
-    segments = jpeg_segments(encode(Image.new("L", (side, side), 128), "JPEG", progressive=True, quality=90))
-    # SOI up to the frame header (SOF2) and the first DHT, without the scans among them.
-    head = b"".join(segment for segment in segments[:5] if not segment.startswith(JPEG_SCAN_MARKER))
-    return head + (segments[-3] + segments[-2]) * scans + segments[-1]
+    """The issue's attack: a ``side``-square progressive JPEG header, then ``scans`` copies of one cheap scan."""
+    data = progressive_jpeg(side, side, 0)
+    return data[: data.index(JPEG_SCAN_MARKER)] + data[data.rindex(HUFFMAN_TABLE_MARKER) : -2] * scans + data[-2:]
 
 
-def png_with_text(chunks: int, text_bytes: int = 1 << 20) -> bytes:
-    """A 32x32 PNG preceded by ``chunks`` zTXt chunks, each inflating to ``text_bytes`` (Pillow keeps 64 MiB)."""
-    inflating = zlib.compress(b"\0" * (text_bytes - 1), 9)
+def png_with_text(chunks: int) -> bytes:
+    """A 32x32 PNG preceded by ``chunks`` zTXt chunks, each inflating to 1 MiB (Pillow keeps up to 64 MiB)."""
+    inflating = zlib.compress(b"\0" * ((1 << 20) - 1), 9)
     text = b"".join(png_chunk(b"zTXt", b"Comment%d\0\0" % index + inflating) for index in range(chunks))
     image = raw_png(32, 32, colour_type=2)
     return image[:33] + text + image[33:]  # after the signature and IHDR
@@ -90,8 +68,7 @@ def ico_hiding(inner_side: int) -> bytes:
 
 
 def tiff_tag_data(tags: int, data_bytes: int) -> bytes:
-    """A 1x1 grey TIFF whose directory also holds ``tags`` unknown BYTE tags, all pointing at the same
-    ``data_bytes`` of data: Pillow reads a copy of the data for each tag while it opens the header."""
+    """A 1x1 TIFF whose ``tags`` unknown tags share ``data_bytes``, which Pillow copies per tag to open it."""
     data_at = 8 + 2 + 12 * (9 + tags) + 4
     # width, height, bits, compression, photometric, strip offset, samples, rows per strip, strip bytes
     entries = [(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1), (273, 4, 1, data_at)]
@@ -102,8 +79,7 @@ def tiff_tag_data(tags: int, data_bytes: int) -> bytes:
 
 
 def bmp_rle4(width: int, height: int) -> bytes:
-    """A 4-bit run-length BMP of full-width runs: ~2 bytes per 255 pixels, and Pillow's RLE4 decoder is a
-    Python loop over every pixel."""
+    """A 4-bit run-length BMP of full-width runs: ~2 bytes per 255 pixels, each decoded by a Python loop in Pillow."""
     runs = (b"\xff\x11" * (width // 255) + (bytes([width % 255, 0x11]) if width % 255 else b"") + b"\0\0") * height
     palette = b"".join(bytes([value, value, value, 0]) for value in range(0, 256, 17))
     offset = 14 + 40 + len(palette)
@@ -114,8 +90,7 @@ def bmp_rle4(width: int, height: int) -> bytes:
 def picture(
     width: int, height: int, image_format: str, mode: str = "RGB", fill: float | None = None, **options: object
 ) -> bytes:
-    """An image encoded as ``image_format``: flat at ``fill``, or (``None``) noise, the costliest content for a
-    lossless decoder (GIF: 16 grey levels, so a budget-sized one stays within the upload limit)."""
+    """``image_format`` of flat ``fill`` or (None) noise, the costliest to decode (GIF: 16 greys, to fit uploads)."""
     if fill is not None:
         return encode(Image.new(mode, (width, height), fill), image_format, **options)
     levels, bands = (16, 1) if image_format == "GIF" else (256, len(Image.new(mode, (1, 1)).getbands()))
@@ -124,9 +99,7 @@ def picture(
 
 
 def admitted_side(make: Callable[[int, int], bytes], limits: DecodeLimits) -> int:
-    """The side of the largest square image ``make(side, side)`` builds that ``limits`` admit: the decode cost
-    is linear in the pixel count, so two samples give it (rounded down to whole blocks and rows). Both are big
-    enough for a JPEG to decode at 1/8 scale, as the budget-sized one does."""
+    """The largest square side ``limits`` admit, from two samples (the decode cost is linear in the pixels)."""
     samples = (make(side, side) for side in _SAMPLE_SIDES)
     small, large = (estimate_cost(open_header(data), data).memory_bytes for data in samples)
     per_pixel = (large - small) / (_SAMPLE_SIDES[1] ** 2 - _SAMPLE_SIDES[0] ** 2)
@@ -137,24 +110,13 @@ def admitted_side(make: Callable[[int, int], bytes], limits: DecodeLimits) -> in
 
 
 def corrupt_avifs() -> dict[str, bytes]:
-    """Small AVIF files broken where a decoder trusts them: cut short, AV1 data garbled, the declared size
-    (``ispe``) or the codec configuration (``av1C``) rewritten."""
+    """Small AVIF files cut short, their AV1 data garbled, or their size (``ispe``) or codec (``av1C``) rewritten."""
     avif = encode(Image.new("RGB", (32, 32), (200, 30, 30)), "AVIF", quality=50)
     mdat, ispe, av1c = (avif.index(box) for box in (b"mdat", b"ispe", b"av1C"))
     garbled = avif[: mdat + 8] + bytes(255 - byte for byte in avif[mdat + 8 :])
     huge = avif[: ispe + 8] + struct.pack(">II", 65_535, 65_535) + avif[ispe + 16 :]
     config = avif[: av1c + 4] + b"\xff" * 4 + avif[av1c + 8 :]
     return {"truncated": avif[: len(avif) // 2], "garbled": garbled, "huge-ispe": huge, "bad-av1c": config}
-
-
-# --- the catalogue ---------------------------------------------------------------------------------------------
-
-CostClass = Literal["CPU", "memory", "event loop", "headers", "body", "connections"]
-Sender = Callable[[int], list[HttpAnswer]]  # sends the attack to a loopback port (its last argument)
-TRICKLE_EVERY_S: Final = 1.0  # slow clients send a byte this often: far inside the header and body timeouts
-HOLD_ATTEMPTS: Final = 5
-LEFT: Final = "no_response"  # the client hung up before any answer
-DEFLATE: Final = "tiff_adobe_deflate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +163,7 @@ def body_at_budget(settings: Settings) -> HttpRequest:
     jpeg, count = sample_jpeg(), settings.max_batch_images
     spare = settings.max_batch_upload_bytes - len(batch([jpeg] * count).body)
     pad = spare // count  # bytes after the end-of-image marker: decoders ignore them
-    files = [jpeg + b"\0" * (pad + (spare % count if index == 0 else 0)) for index in range(count)]
-    return batch(files)
+    return batch([jpeg + b"\0" * (pad + (spare % count if index == 0 else 0)) for index in range(count)])
 
 
 def head_only(path: str, content_length: int, content_type: str) -> bytes:
@@ -212,8 +173,7 @@ def head_only(path: str, content_length: int, content_type: str) -> bytes:
 
 
 def hang_up(wire: bytes, port: int, times: int = 1) -> list[HttpAnswer]:
-    """Clients that send ``wire`` (a whole request, or a head and part of its body) and hang up before the answer:
-    the work is for nobody."""
+    """Clients that send ``wire`` (a request, or part of one) and hang up before the answer: work for nobody."""
     answers = []
     for _ in range(times):
         started = time.perf_counter()
@@ -224,8 +184,7 @@ def hang_up(wire: bytes, port: int, times: int = 1) -> list[HttpAnswer]:
 
 
 def hold_budget(head: bytes, seconds: float, port: int) -> list[HttpAnswer]:
-    """One slow body whose declared length reserves the memory budget, trickled for ``seconds`` (sent again if
-    another request's body was in the way, a 503 at once)."""
+    """One slow body reserving the memory budget, trickled for ``seconds`` (again if another body was in the way)."""
     for _ in range(HOLD_ATTEMPTS):
         answers = trickle(1, head, b"\0", seconds, port)
         if answers[0].status != 503 or answers[0].seconds > TRICKLE_EVERY_S:
@@ -234,8 +193,7 @@ def hold_budget(head: bytes, seconds: float, port: int) -> list[HttpAnswer]:
 
 
 def trickle(connections: int, head: bytes, rest: bytes, give_up_s: float, port: int) -> list[HttpAnswer]:
-    """``connections`` clients that each send ``head`` at once, then ``rest`` one byte a second, until the
-    server answers or closes (or ``give_up_s`` passes: then they hang up)."""
+    """``connections`` clients send ``head``, then ``rest`` a byte a second until answered (or ``give_up_s``)."""
     started = time.perf_counter()
     pending = {socket.create_connection((HOST, port)): bytearray() for _ in range(connections)}
     for connection in pending:
@@ -250,10 +208,7 @@ def trickle(connections: int, head: bytes, rest: bytes, give_up_s: float, port: 
         tick = time.perf_counter() + TRICKLE_EVERY_S
         while pending and (wait := tick - time.perf_counter()) > 0:
             for connection in select.select(list(pending), [], [], wait)[0]:
-                try:
-                    data = connection.recv(65536)
-                except OSError:
-                    data = b""
+                data = receive(connection)
                 pending[connection] += data
                 answer = parse_answer(bytes(pending[connection]), time.perf_counter() - started)
                 if not data or answer.outcome == "complete":
@@ -276,16 +231,15 @@ def build_attacks(settings: Settings) -> list[Attack]:
     holding = min(settings.max_batch_upload_bytes, settings.max_body_memory_bytes // 2 - 512)
     part = multipart([("files", "slow.jpg", b"")]).split(b"\r\n\r\n")[0] + b"\r\n\r\n"  # a file part's head
 
-    def budget(make: Callable[[int, int], bytes]) -> Callable[[], bytes]:
-        """A builder of the largest square ``make(side, side)`` the decode budget admits."""
+    def budget(make: Callable[[int, int], bytes]) -> Callable[[], bytes]:  # the largest square the budget admits
         return lambda: make(*[admitted_side(make, limits)] * 2)
 
-    worst_jpeg = budget(partial(progressive_jpeg, scans=scans))
+    worst = budget(partial(progressive_jpeg, scans=scans))  # the costliest JPEG the budget admits
     webp = partial(picture, image_format="WEBP", lossless=True)
-    tiff = partial(picture, image_format="TIFF", mode="F", compression=DEFLATE)
+    tiff = partial(picture, image_format="TIFF", mode="F", compression="tiff_adobe_deflate")
     avif = partial(picture, image_format="AVIF", speed=10, quality=30)
     paeth_48bit = partial(raw_png, bit_depth=16, colour_type=2, row_filter=4)
-    files: list[tuple[str, CostClass, str, Callable[[], bytes], bool]] = [
+    files: list[tuple[str, CostClass, str, Callable[[], bytes], bool]] = [  # admitted when answered 200
         ("jpeg-6000px-900-scans", "CPU", "413", partial(bare_scan_jpeg, 6000, 900), True),
         ("webp-lossless-6000px", "CPU", "413", partial(webp, 6000, 6000, fill=0), True),
         ("png-16bit-grey-5000px", "memory", "413", partial(raw_png, 5000, 5000, bit_depth=16), True),
@@ -295,7 +249,7 @@ def build_attacks(settings: Settings) -> list[Attack]:
         ("ico-16px-hiding-6000px-png", "memory", "413", partial(ico_hiding, 6000), False),
         ("png-64-text-chunks-of-1mib", "memory", "400", partial(png_with_text, 64), False),
         ("tiff-40-tags-sharing-8mib", "memory", "200", partial(tiff_tag_data, 40, 8 << 20), False),
-        (f"jpeg-progressive-{scans}-scans-at-budget", "CPU", "200", worst_jpeg, True),
+        (f"jpeg-progressive-{scans}-scans-at-budget", "CPU", "200", worst, True),
         ("png-48bit-paeth-at-budget", "CPU", "200", budget(paeth_48bit), True),
         ("png-16bit-grey-at-budget", "memory", "200", budget(partial(raw_png, bit_depth=16, row_filter=4)), False),
         ("webp-noise-at-budget", "CPU", "200", budget(partial(webp, method=0)), False),
@@ -318,33 +272,28 @@ def build_attacks(settings: Settings) -> list[Attack]:
     flat, nested = b",".join([b"255"] * values), b",".join([b"[" * depth + b"1" + b"]" * depth] * values)
     listed = b",".join([b"[255]"] * values)  # the most lists the bracket count admits: one per value
     slow_header = b"X-Slow: " + b"a" * settings.max_header_bytes  # never ends: no line break
-    requests: list[tuple[str, CostClass, str, Callable[[], HttpRequest], bool, bool]] = [
-        ("batch-of-8-jpeg-900-scans", "CPU", "200", lambda: batch([bare_scan_jpeg(6000, 900)] * 8), False, False),
-        (f"batch-of-{images}-jpeg-at-budget", "CPU", "200", lambda: batch([worst_jpeg()] * images), True, False),
-        ("body-at-memory-budget", "memory", "200", lambda: body_at_budget(settings), True, False),
-        ("v2-one-5000-digit-integer", "event loop", "400", lambda: v2(b"9" * 5000, images=1), False, True),
-        ("v2-json-largest-flat", "event loop", "200", lambda: v2(flat), True, True),
-        ("v2-json-every-value-in-a-list", "event loop", "200", lambda: v2(listed), True, False),
-        (f"v2-json-lists-{depth}-deep", "event loop", "413", lambda: v2(nested), False, False),
-        ("headers-1mib", "headers", "431", lambda: health({"X-Big": "a" * (1 << 20)}), False, True),
-        ("headers-64mib", "headers", "431", lambda: health({"X-Big": "a" * (64 << 20)}), False, False),
-        ("headers-100000", "headers", "431", lambda: health({f"X-{n}": "1" for n in range(100_000)}), False, True),
-    ]
-    attacks += [
-        Attack(name, kind, expected, one(request), admitted=admitted, quick=quick)
-        for name, kind, expected, request, admitted, quick in requests
-    ]
     slow_heads = partial(trickle, 200, b"GET /health HTTP/1.1\r\n", slow_header, 2 * settings.header_timeout_s)
     slow_body = head_only("/predict/batch", holding, MULTIPART_CONTENT_TYPE) + part
     mid_body = head_only("/predict", 1 << 20, "image/jpeg") + b"\0" * 65536  # 64 KiB of the promised 1 MiB
-
-    def after_body() -> Sender:
-        return partial(hang_up, serialise(upload(worst_jpeg)))
-
-    paced: list[tuple[str, CostClass, str, Callable[[], Sender], bool]] = [
-        ("slow-headers-200-connections", "connections", "408", lambda: slow_heads, False),
-        ("disconnect-mid-body-x20", "body", LEFT, lambda: partial(hang_up, mid_body, times=20), True),
-        ("disconnect-after-body-at-budget", "body", LEFT, after_body, False),
-        ("slow-body-holding-memory-budget-3s", "body", LEFT, lambda: partial(hold_budget, slow_body, 3.0), False),
+    paced = partial(Attack, client_paced=True)
+    return [
+        *attacks,
+        Attack("batch-of-8-jpeg-900-scans", "CPU", "200", one(lambda: batch([bare_scan_jpeg(6000, 900)] * 8))),
+        Attack(
+            f"batch-of-{images}-jpeg-at-budget", "CPU", "200", one(lambda: batch([worst()] * images)), admitted=True
+        ),
+        Attack("body-at-memory-budget", "memory", "200", one(lambda: body_at_budget(settings)), admitted=True),
+        Attack("v2-one-5000-digit-integer", "event loop", "400", one(lambda: v2(b"9" * 5000, images=1)), quick=True),
+        Attack("v2-json-largest-flat", "event loop", "200", one(lambda: v2(flat)), admitted=True, quick=True),
+        Attack("v2-json-every-value-in-a-list", "event loop", "200", one(lambda: v2(listed)), admitted=True),
+        Attack(f"v2-json-lists-{depth}-deep", "event loop", "413", one(lambda: v2(nested))),
+        Attack("headers-1mib", "headers", "431", one(lambda: health({"X-Big": "a" * (1 << 20)})), quick=True),
+        Attack("headers-64mib", "headers", "431", one(lambda: health({"X-Big": "a" * (64 << 20)}))),
+        Attack(
+            "headers-100000", "headers", "431", one(lambda: health({f"X-{n}": "1" for n in range(100_000)})), quick=True
+        ),
+        paced("slow-headers-200-connections", "connections", "408", lambda: slow_heads),
+        paced("disconnect-mid-body-x20", "body", LEFT, lambda: partial(hang_up, mid_body, times=20), quick=True),
+        paced("disconnect-after-body-at-budget", "body", LEFT, lambda: partial(hang_up, serialise(upload(worst)))),
+        paced("slow-body-holding-memory-budget-3s", "body", LEFT, lambda: partial(hold_budget, slow_body, 3.0)),
     ]
-    return attacks + [Attack(*attack[:4], client_paced=True, quick=attack[4]) for attack in paced]

@@ -1,9 +1,5 @@
-"""The hostile-input catalogue: every malformed, oversized or deceptive request the service must refuse cleanly.
-
-Each case names the status and error code the service documents for it. The same catalogue drives the
-reliability tests (in process and against a real server) and the reliability report, which sends it one request
-at a time and measures how much the server's peak resident memory (VmHWM) grew meanwhile.
-"""
+"""The hostile-input catalogue: every malformed, oversized or deceptive request, each with the status and error code
+the service documents for it; the reliability tests and the report both send it."""
 
 from __future__ import annotations
 
@@ -121,25 +117,21 @@ def raw_png(width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0
     row = bytes([row_filter]) + b"\0" * math.ceil(width * channels * bit_depth / 8)
     compressor = zlib.compressobj(9)
     rows_per_chunk = max(1, (1 << 20) // len(row))
-    data = b"".join(
-        compressor.compress(row * min(rows_per_chunk, height - start)) for start in range(0, height, rows_per_chunk)
-    )
-    return png(width, height, bit_depth, colour_type, data + compressor.flush())
+    rows = (row * min(rows_per_chunk, height - start) for start in range(0, height, rows_per_chunk))
+    return png(width, height, bit_depth, colour_type, b"".join(map(compressor.compress, rows)) + compressor.flush())
 
 
 def jpeg_declaring(width: int, height: int) -> bytes:
     """A small real JPEG whose frame header is rewritten to declare ``width`` x ``height``."""
-    data = bytearray(encode(Image.new("RGB", (16, 16), (200, 30, 30)), "JPEG"))
-    marker = data.index(b"\xff\xc0")  # baseline SOF0: length(2) precision(1) height(2) width(2)
-    data[marker + 5 : marker + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
+    data = encode(Image.new("RGB", (16, 16), (200, 30, 30)), "JPEG")
+    at = data.index(b"\xff\xc0") + 5  # baseline SOF0: length(2) precision(1), then height(2) width(2)
+    return data[:at] + struct.pack(">HH", height, width) + data[at + 4 :]
 
 
 def gif_declaring(width: int, height: int) -> bytes:
     """A 1x1 GIF whose logical screen is rewritten to ``width`` x ``height``."""
-    data = bytearray(encode(Image.new("P", (1, 1)), "GIF"))
-    data[6:10] = struct.pack("<HH", width, height)
-    return bytes(data)
+    data = encode(Image.new("P", (1, 1)), "GIF")
+    return data[:6] + struct.pack("<HH", width, height) + data[10:]
 
 
 def post(path: str, content_type: str | None, body: bytes, *, streamed: bool = False) -> HttpRequest:
@@ -151,8 +143,7 @@ def post(path: str, content_type: str | None, body: bytes, *, streamed: bool = F
 def form(
     path: str, parts: Sequence[tuple[str, str | None, bytes]], boundary: str | None = MULTIPART_BOUNDARY
 ) -> HttpRequest:
-    """``POST path`` with a multipart body of (field, file name, content) parts; its content type names
-    ``boundary`` (the one the body uses) unless it is ``None``."""
+    """``POST path`` with a multipart body of (field, file name, content) parts, naming ``boundary`` unless None."""
     return post(path, "multipart/form-data" + (f"; boundary={boundary}" if boundary else ""), multipart(parts))
 
 
@@ -285,8 +276,7 @@ def with_request_id(request: HttpRequest, request_id: str) -> HttpRequest:
 
 
 def send_catalogue(port: int, pid: int, cases: Iterable[HostileCase], warm_up: HttpRequest) -> CatalogueRun:
-    """Send ``warm_up`` a few times to settle allocator arenas (request ids ``warm-<i>``), then every case
-    (``hostile-<name>``), reading VmHWM of process ``pid`` before and after the cases."""
+    """``warm_up`` a few times (to settle allocator arenas), then every case, with ``pid``'s VmHWM around them."""
     warmed = [send(HOST, port, with_request_id(warm_up, f"warm-{index}")) for index in range(WARM_UP_REQUESTS)]
     peak_before = status_kib(pid, "VmHWM")
     answers = [(case, send(HOST, port, with_request_id(case.request, f"hostile-{case.name}"))) for case in cases]

@@ -1,10 +1,5 @@
-"""An HTTP/1.1 client (h11 frames it) that tells a complete answer from a half-sent one, and a crowd of such
-clients sending from threads.
-
-Higher-level clients hide exactly what matters here: whether the server answered at all, answered in full, or
-cut an answer short (status line sent, body missing). A request goes out with ``Connection: close`` unless it
-is sent on a keep-alive :class:`Session`.
-"""
+"""An HTTP/1.1 client (h11 frames it) that tells a complete answer from a half-sent one or none, where higher-level
+clients hide exactly that, and a crowd of such clients sending from threads."""
 
 from __future__ import annotations
 
@@ -31,7 +26,7 @@ RETRY_CLOSED_PORT_S: Final = 0.005
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
-    """One request to send: method, path, headers and body (``streamed`` sends it chunked, without a length)."""
+    """One request to send; ``streamed`` sends its body chunked, without a length."""
 
     method: str
     path: str
@@ -42,7 +37,7 @@ class HttpRequest:
 
 @dataclass(frozen=True, slots=True)
 class HttpAnswer:
-    """What came back: the outcome, and for a complete answer its status, headers (lower-case names) and body."""
+    """What came back: the outcome and, once an answer began, its status, headers (lower-case names) and body."""
 
     outcome: Outcome
     seconds: float
@@ -52,7 +47,7 @@ class HttpAnswer:
 
     @property
     def kind(self) -> str:
-        """The status of a complete answer (``"200"``), else the outcome: how the answers are tallied."""
+        """How answers are tallied: the status of a complete answer (``"200"``), else the outcome."""
         return str(self.status) if self.outcome == "complete" else self.outcome
 
     def json(self) -> Any:
@@ -70,23 +65,21 @@ class SentRequest:
 
 
 def send(host: str, port: int, request: HttpRequest | bytes, *, timeout: float = 30.0) -> HttpAnswer:
-    """Send ``request`` on a new connection and read the answer to its end (or to where the server cut it)."""
-    with Session(host, port, timeout=timeout, keep_alive=False) as session:
+    """Send ``request`` on a connection of its own and read the answer to its end (or to where it was cut)."""
+    with contextlib.closing(Session(host, port, timeout=timeout, keep_alive=False)) as session:
         return session.send(request)
 
 
 class Session:
-    """One client's connection: with ``keep_alive`` it carries request after request, and is opened again
-    when the server closes it (``Connection: close``); without, each request gets a connection of its own."""
+    """One client's connection: kept alive across requests (reopened when closed), or one per request."""
 
     def __init__(self, host: str, port: int, *, timeout: float = 30.0, keep_alive: bool = True) -> None:
         self.host, self.port, self.timeout, self.keep_alive = host, port, timeout, keep_alive
         self._connection: socket.socket | None = None
 
     def send(self, request: HttpRequest | bytes) -> HttpAnswer:
-        """Send ``request`` (on a new connection unless one is open) and read its answer. A request already
-        serialised (with ``Connection: close``) keeps the client's own work, framing a 64 MiB head, out of the
-        measured time."""
+        """Send ``request`` and read its answer; one serialised beforehand keeps the client's own framing (of a
+        64 MiB head, say) out of the measured time."""
         started = time.perf_counter()
         if self._connection is None:
             try:
@@ -101,9 +94,8 @@ class Session:
                 if start and select.select([connection], [], [], 0)[0]:
                     break  # it answered early: stop sending so its answer is not lost to a reset
                 connection.sendall(wire[start : start + CHUNK_BYTES])
-        protocol = _request_sent()
-        answer = _read_answer(lambda: _receive(connection), protocol, started)
-        if not (self.keep_alive and protocol.states == {h11.CLIENT: h11.DONE, h11.SERVER: h11.DONE}):
+        answer, reusable = _read_answer(lambda: receive(connection), started)
+        if not (self.keep_alive and reusable):
             self.close()  # asked to (Connection: close), or the answer was not whole
         return answer
 
@@ -112,12 +104,6 @@ class Session:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def serialise(request: HttpRequest, host: str = HOST, *, keep_alive: bool = False) -> bytes:
@@ -134,86 +120,66 @@ def serialise(request: HttpRequest, host: str = HOST, *, keep_alive: bool = Fals
     return b"".join(protocol.send(event) or b"" for event in events)
 
 
-def _receive(connection: socket.socket) -> bytes:
+def parse_answer(data: bytes, seconds: float) -> HttpAnswer:
+    """The answer in ``data``: all a raw socket got (until closed) ``seconds`` after sending its request."""
+    chunks = iter((data, b""))
+    answer, _ = _read_answer(lambda: next(chunks, b""), 0.0)
+    return dataclasses.replace(answer, seconds=seconds)
+
+
+def receive(connection: socket.socket) -> bytes:
+    """What arrived on ``connection``; nothing once it was closed, reset or timed out."""
     try:
         return connection.recv(CHUNK_BYTES)
-    except (ConnectionResetError, TimeoutError):
+    except OSError:
         return b""
 
 
-def parse_answer(data: bytes, seconds: float) -> HttpAnswer:
-    """The answer in ``data``: what a raw socket received (until the server closed it) ``seconds`` after it
-    sent a request of its own."""
-    chunks = iter((data, b""))
-    return dataclasses.replace(_read_answer(lambda: next(chunks, b""), _request_sent(), 0.0), seconds=seconds)
-
-
-def _request_sent() -> h11.Connection:
-    """A client connection that has sent a request, ready to read the answer to the one sent on the wire."""
+def _read_answer(receive: Callable[[], bytes], started: float) -> tuple[HttpAnswer, bool]:
+    """The answer ``receive`` brings to the request on the wire, and whether the connection may carry another."""
     protocol = h11.Connection(h11.CLIENT)
-    protocol.send(h11.Request(method="GET", target="/", headers=[("Host", HOST)]))
+    protocol.send(h11.Request(method="GET", target="/", headers=[("Host", HOST)]))  # stands for the one on the wire
     protocol.send(h11.EndOfMessage())
-    return protocol
-
-
-def _read_answer(receive: Callable[[], bytes], protocol: h11.Connection, started: float) -> HttpAnswer:
     received = complete = False
     response: h11.Response | None = None
     body = bytearray()
-    while True:
-        try:
+    with contextlib.suppress(h11.RemoteProtocolError):  # closed early, or not HTTP: not a whole answer
+        while not complete:
             event = protocol.next_event()
-        except h11.RemoteProtocolError:  # closed early, or not HTTP: what came is not a whole answer
-            break
-        if event is h11.NEED_DATA:
-            data = receive()
-            received = received or bool(data)
-            protocol.receive_data(data)  # b"": the server closed the connection
-        elif isinstance(event, h11.Response):
-            response = event
-        elif isinstance(event, h11.Data):
-            body += event.data
-        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            if event is h11.NEED_DATA:
+                data = receive()
+                received = received or bool(data)
+                protocol.receive_data(data)  # b"": the server closed the connection
+            elif isinstance(event, h11.Response):
+                response = event
+            elif isinstance(event, h11.Data):
+                body += event.data
             complete = isinstance(event, h11.EndOfMessage)
-            break
     seconds = time.perf_counter() - started
-    if not received:
-        return HttpAnswer("no_response", seconds)
-    outcome: Outcome = "complete" if complete else "partial"
+    reusable = protocol.states == {h11.CLIENT: h11.DONE, h11.SERVER: h11.DONE}
     if response is None:
-        return HttpAnswer(outcome, seconds)
+        return HttpAnswer("partial" if received else "no_response", seconds), reusable
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in response.headers}
-    return HttpAnswer(outcome, seconds, response.status_code, headers, bytes(body))
+    answer = HttpAnswer("complete" if complete else "partial", seconds, response.status_code, headers, bytes(body))
+    return answer, reusable
 
 
 @contextlib.contextmanager
 def crowd(
-    port: int,
-    request: HttpRequest,
-    clients: int,
-    *,
-    timeout: float = 30.0,
-    keep_alive: bool = False,
-    pause_s: float = 0.0,
+    port: int, request: HttpRequest, clients: int, *, timeout: float = 30, keep_alive: bool = False, pause_s: float = 0
 ) -> Iterator[list[SentRequest]]:
-    """``clients`` threads send ``request`` to the loopback ``port`` (each on one keep-alive connection, or one
-    connection per request, ``pause_s`` apart) until the block ends; the list yielded fills with every request
-    sent, and is complete once the block has exited."""
+    """``clients`` threads send ``request``, ``pause_s`` apart, until the block ends; the list holds every one sent."""
     stop = threading.Event()
-    sent: list[SentRequest] = []
-    lock = threading.Lock()
+    sent: list[SentRequest] = []  # list.append is atomic: the clients need no lock
 
     def client() -> None:
-        with Session(HOST, port, timeout=timeout, keep_alive=keep_alive) as session:
+        with contextlib.closing(Session(HOST, port, timeout=timeout, keep_alive=keep_alive)) as session:
             while not stop.is_set():
                 started = time.monotonic()
                 answer = session.send(request)
-                with lock:
-                    sent.append(SentRequest(started, time.monotonic(), answer))
-                if answer.outcome in ("refused", "no_response"):
-                    stop.wait(max(pause_s, RETRY_CLOSED_PORT_S))  # the port is closing: do not spin on it
-                elif pause_s:
-                    stop.wait(pause_s)
+                sent.append(SentRequest(started, time.monotonic(), answer))
+                closing = answer.outcome in ("refused", "no_response")  # the port is closing: do not spin on it
+                stop.wait(max(pause_s, RETRY_CLOSED_PORT_S) if closing else pause_s)
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for thread in threads:

@@ -1,11 +1,9 @@
-"""A server under pressure: a flood against a small queue, SIGTERM while clients keep sending, a bounded soak.
-
-Each returns a JSON-ready dict whose verdict (``shed_and_recovered``, ``clean``, ``zero_errors``) sits beside the
-figures it is judged from.
-"""
+"""A server under pressure: a flood against a small queue, SIGTERM while clients keep sending, a bounded soak; each
+verdict (``shed_and_recovered``, ``clean``, ``zero_errors``) sits beside the figures it is judged from."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import subprocess
@@ -22,6 +20,7 @@ from benchmarks.stats import percentile
 from reliability.client import HttpAnswer, HttpRequest, crowd, send
 
 AFTER_EXIT_S: Final = 0.2  # clients keep trying the closed port this long after the exit
+EXIT_TIMEOUT_S: Final = 40.0
 EXAMPLES: Final = 3
 SAMPLE_EVERY_S: Final = 1.0
 HEY_MISSING: Final = "hey is not installed (apt-get install hey)"
@@ -52,11 +51,7 @@ def acceptable_answer(answer: HttpAnswer) -> bool:
 def flood(
     port: int, request: HttpRequest, recovery: HttpRequest, *, clients: int, seconds: float, recovery_requests: int = 20
 ) -> dict[str, Any]:
-    """Send ``request`` from ``clients`` threads for ``seconds``, then ``recovery`` one at a time.
-
-    ``shed_and_recovered``: load was shed with well-formed 503s, nothing else failed, and every request after
-    the flood succeeded.
-    """
+    """``request`` from ``clients`` threads for ``seconds``, then ``recovery`` ones: was the load shed, then served?"""
     with crowd(port, request, clients) as sent:
         time.sleep(seconds)  # the flood's planned length, not a wait for something to happen
     answers = [each.answer for each in sent]
@@ -67,6 +62,7 @@ def flood(
     recovered = [send(HOST, port, recovery) for _ in range(recovery_requests)]
     recovery_ok = sum(answer.status == 200 for answer in recovered)
     first_ok = next((index for index, answer in enumerate(recovered) if answer.status == 200), None)
+    first_ok_s = None if first_ok is None else sum(answer.seconds for answer in recovered[: first_ok + 1])
     return {
         "requests": len(answers),
         "outcomes": outcomes,
@@ -76,9 +72,7 @@ def flood(
         "p99_ms": round(percentile(latencies, 99), 2),
         "recovery_requests": recovery_requests,
         "recovery_ok": recovery_ok,
-        "recovery_first_ok_ms": (
-            None if first_ok is None else round(sum(answer.seconds for answer in recovered[: first_ok + 1]) * 1000, 2)
-        ),
+        "recovery_first_ok_ms": None if first_ok_s is None else round(first_ok_s * 1000, 2),
         "shed_and_recovered": (
             "503" in outcomes and well_formed and set(outcomes) <= {"200", "503"} and recovery_ok == recovery_requests
         ),
@@ -86,39 +80,23 @@ def flood(
 
 
 def sigterm_under_load(
-    process: subprocess.Popen[Any],
-    port: int,
-    request: HttpRequest,
-    *,
-    clients: int = 32,
-    load_before_s: float = 1.0,
-    exit_timeout_s: float = 40.0,
-    keep_alive: bool = False,
+    server: RunningServer, request: HttpRequest, *, clients: int, load_before_s: float = 1.0, keep_alive: bool = False
 ) -> dict[str, Any]:
-    """Load the server from ``clients`` threads (on keep-alive connections, or one per request), send SIGTERM
-    after ``load_before_s``, keep sending until it exits, and classify every request's fate.
-
-    ``clean``: nothing half-answered or malformed, and a zero exit status. ``unanswered``: requests sent that got
-    no answer or half of one (a reset); a refused connection sent nothing.
-    """
+    """SIGTERM to ``server`` after ``load_before_s`` of load, which goes on until it exits; every request's fate."""
     exit_code: int | None = None
     exit_seconds: float | None = None
-    with crowd(port, request, clients, timeout=exit_timeout_s, keep_alive=keep_alive) as sent:
+    with crowd(server.port, request, clients, timeout=EXIT_TIMEOUT_S, keep_alive=keep_alive) as sent:
         time.sleep(load_before_s)  # the planned length of the load before the signal
         signalled = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        try:
-            exit_code = process.wait(exit_timeout_s)
+        server.process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            exit_code = server.process.wait(EXIT_TIMEOUT_S)
             exit_seconds = round(time.monotonic() - signalled, 3)
-        except subprocess.TimeoutExpired:
-            pass
         time.sleep(AFTER_EXIT_S)
-    outcomes = dict(Counter(each.answer.kind for each in sent))
-    malformed = [
-        each.answer for each in sent if each.answer.outcome == "complete" and not acceptable_answer(each.answer)
-    ]
-    partial = [each.answer for each in sent if each.answer.outcome == "partial"]
-    # Sent before the signal and answered (200) after it.
+    answers = [each.answer for each in sent]
+    outcomes = dict(Counter(answer.kind for answer in answers))
+    malformed = [answer for answer in answers if answer.outcome == "complete" and not acceptable_answer(answer)]
+    partial = [answer for answer in answers if answer.outcome == "partial"]
     in_flight = sum(each.answer.status == 200 and each.started < signalled < each.finished for each in sent)
     examples = [f"{answer.status}: {answer.body[:200]!r}" for answer in malformed[:EXAMPLES]]
     examples += [f"partial: {answer.status} {answer.body[:200]!r}" for answer in partial[: EXAMPLES - len(examples)]]
@@ -138,8 +116,7 @@ def sigterm_under_load(
 def soak(
     server: RunningServer, workload: Workload, *, seconds: float, concurrency: int, warm_up_s: float
 ) -> dict[str, Any]:
-    """Warm up, then load the server with ``workload`` for ``seconds`` sampling VmRSS; report hey's figures
-    (a :class:`benchmarks.load.LoadResult`), the server's own status counts and the memory drift."""
+    """hey's figures for ``workload`` over ``seconds`` after a warm-up, the server's own counts and memory drift."""
     if not hey_available():
         return {"skipped": HEY_MISSING}
     cpus = available_cpus()  # hey on every CPU, as many OS threads as there are
@@ -154,21 +131,16 @@ def soak(
             wait([loading], timeout=SAMPLE_EVERY_S)
     load = loading.result()
     samples.append((round(time.monotonic() - started, 2), status_kib(server.pid, "VmRSS")))
-    counted_after = server_side_statuses(server.port)
     # hey keeps per-request statuses for its first million answers only: the server's own counters cover them all.
-    served = {status: counted_after[status] - counted_before.get(status, 0) for status in counted_after}
-    served = {status: count for status, count in served.items() if count}
-    start_kib, middle_kib, end_kib = samples[0][1], samples[len(samples) // 2][1], samples[-1][1]
+    counted = server_side_statuses(server.port)
+    served = {status: new for status, count in counted.items() if (new := count - counted_before.get(status, 0))}
+    rss = [kib for _, kib in samples]
+    marks = {"start": rss[0], "middle": rss[len(rss) // 2], "end": rss[-1], "max": max(rss)}
     return {
         **load.as_dict(),
-        "rss_mib": {
-            "start": round(start_kib / 1024, 1),
-            "middle": round(middle_kib / 1024, 1),
-            "end": round(end_kib / 1024, 1),
-            "max": round(max(kib for _, kib in samples) / 1024, 1),
-        },
-        "rss_drift_mib": round((end_kib - start_kib) / 1024, 1),
-        "rss_drift_percent": round(100 * (end_kib - start_kib) / start_kib, 1),
+        "rss_mib": {mark: round(kib / 1024, 1) for mark, kib in marks.items()},
+        "rss_drift_mib": round((rss[-1] - rss[0]) / 1024, 1),
+        "rss_drift_percent": round(100 * (rss[-1] - rss[0]) / rss[0], 1),
         "rss_samples": samples,
         "server_side_statuses": served,
         "zero_errors": load.errors == 0 and load.non_2xx == 0 and load.requests > 0 and set(served) == {"200"},

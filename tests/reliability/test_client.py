@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 
 import pytest
 
@@ -105,7 +105,7 @@ def test_a_session_keeps_its_connection_until_the_server_says_close(connection: 
     # The canned server closes every connection after one answer: a session that kept it open loses the next
     # request (the keep-alive race), one told "Connection: close" opens a new connection for it.
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: " + connection + b"\r\n\r\n"
-    with canned_server(answer) as port, Session(HOST, port) as session:
+    with canned_server(answer) as port, closing(Session(HOST, port)) as session:
         assert [session.send(GET).kind, session.send(GET).kind] == ["200", second]
 
 

@@ -70,5 +70,5 @@ def test_resident_memory_comes_back_after_the_catalogue(warm_server: tuple[Runni
 def test_sigterm_under_keep_alive_load_leaves_nothing_unanswered(tiny_model_path: Path, tmp_path: Path) -> None:
     environ = {"CIFAR10_DRAIN_S": str(Settings().drain_s)}
     with client_pinned(split_cpus()[1]), RunningServer(service_spec(tiny_model_path, environ), tmp_path) as running:
-        result = sigterm_under_load(running.process, running.port, jpeg_request(), clients=32, keep_alive=True)
+        result = sigterm_under_load(running, jpeg_request(), clients=32, keep_alive=True)
     assert result["clean"] and result["unanswered"] == 0, result

@@ -33,7 +33,7 @@ def is_prediction(answer: HttpAnswer) -> bool:
 
 def test_sigterm_during_load_completes_in_flight_requests_and_exits_0(slow_model: Path, tmp_path: Path) -> None:
     with RunningServer(service_spec(slow_model, SLOW_SERVER_ENV), tmp_path) as server:
-        result = sigterm_under_load(server.process, server.port, PREDICT, clients=24, load_before_s=1.0)
+        result = sigterm_under_load(server, PREDICT, clients=24, load_before_s=1.0)
         log = server.log_text()
     outcomes = result["outcomes"]
     assert outcomes.get("partial", 0) == 0, result["examples"]  # nothing half-answered

@@ -18,7 +18,7 @@ def test_committed_results_render_to_the_committed_report() -> None:
 
 
 def test_every_check_case_attack_and_target_is_in_the_report() -> None:
-    for check, passed in checks(RESULTS):
+    for check, passed in checks(RESULTS).items():
         assert f"| {check} | {'yes' if passed else '**NO**'} |" in REPORT, check
     cost = RESULTS["cost"]
     named = [*RESULTS["hostile_inputs"]["results"], *cost["cases"], *RESULTS["startup_faults"]]
