@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--smoke]`: run every benchmark, write results JSON, RESULTS.md and the plots."""
+"""`python -m benchmarks [--smoke]`: run every benchmark, write the results JSON and RESULTS.md."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import importlib
 import json
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -24,7 +23,6 @@ from benchmarks.config import (
 )
 from benchmarks.context import BenchContext, Progress
 from benchmarks.machine import describe_machine, describe_models, load_average
-from benchmarks.plots import HTTP_PLOT, INPROCESS_PLOT, plot_http, plot_inprocess
 from benchmarks.report import render
 from benchmarks.targets import evaluate_targets
 from training.data import portable_source
@@ -67,17 +65,12 @@ def run_sections(plan: BenchPlan, progress: Progress) -> tuple[dict[str, Any], d
 
 
 def write_outputs(results: dict[str, Any], output_dir: Path, markdown_path: Path) -> None:
-    """Write results.json, the plots and RESULTS.md (plots linked relative to the Markdown file)."""
+    """Write results.json (with the targets' verdicts) and RESULTS.md."""
     output_dir.mkdir(parents=True, exist_ok=True)
     results["targets"] = [target.as_dict() for target in evaluate_targets(results)]
     (output_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
-    if "inprocess" in results:
-        plot_inprocess(results["inprocess"], output_dir / INPROCESS_PLOT)
-    if "http" in results:
-        plot_http(results["http"], output_dir / HTTP_PLOT)
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
-    link = os.path.relpath(output_dir, markdown_path.parent)
-    markdown_path.write_text(render(results, plot_dir_link=link))
+    markdown_path.write_text(render(results))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

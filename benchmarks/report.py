@@ -1,5 +1,5 @@
 """RESULTS.md from a results JSON: the targets first, then for each measured section a short fixed note on what it
-measures, its settings and single figures, and tables of the rest, with links to the plots."""
+measures, its settings and single figures, and tables of the rest."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 
 from benchmarks.context import CEILING, DEFAULT_SERVICE, IMAGE_SERVICE, TF_SERVICE
 from benchmarks.markdown import cell, fixed, table
-from benchmarks.plots import HTTP_PLOT, INPROCESS_PLOT, RUNNER_LABELS
 from benchmarks.profiling import FRAMEWORK_BUCKETS
 from benchmarks.stats import ratio
 from benchmarks.targets import (
@@ -23,6 +22,13 @@ from benchmarks.targets import (
 from service.stages import STAGE_HELP, STAGES
 
 Results = dict[str, Any]
+RUNNER_LABELS = {
+    "onnx_fp32": "onnxruntime FP32",
+    "onnx_int8": "onnxruntime INT8",
+    "tf_predict": "TF model.predict",
+    "tf_direct_call": "TF model(x)",
+    "tf_function": "TF tf.function",
+}
 # The profile buckets the no-op ceiling has too: the framework's own part of a request.
 FRAMEWORK_ROW = "framework (HTTP protocol, Starlette, multipart, event loop, JSON)"
 # Tables of one row per measured record: each column's header → the key of its figure in the record.
@@ -108,17 +114,17 @@ SAMPLED = (
 )
 REPRODUCE = """```
 make bench                  # full run (about 15 min) into a new folder runs/benchmarks-full-<time>/
-make bench ARGS=--publish   # the same, written here: this file, results/results.json and the plots
+make bench ARGS=--publish   # the same, written here: this file and results/results.json
 make bench-smoke            # about a minute; figures that mean nothing, verdicts NOT MEASURED
-python -m benchmarks --report-only --publish   # re-render this file and the plots from results.json
+python -m benchmarks --report-only --publish   # re-render this file from results.json
 ```"""
 
 
-def render(results: Results, plot_dir_link: str = "results") -> str:
+def render(results: Results) -> str:
     """The whole RESULTS.md text: a part for each section the run measured."""
     sections = [
-        ("inprocess", lambda: _inprocess(results, plot_dir_link)),
-        ("http", lambda: _http(results, plot_dir_link)),
+        ("inprocess", lambda: _inprocess(results)),
+        ("http", lambda: _http(results)),
         ("headtohead", lambda: _head_to_head(results["headtohead"])),
         ("workers", lambda: _workers(results["workers"])),
         ("coldstart", lambda: _cold_start(results["coldstart"])),
@@ -248,7 +254,7 @@ def best_per_image(inprocess: Mapping[str, Any], runner: str) -> tuple[float, in
     return best["p50_ms"] * 1e3 / best["batch_size"], best["batch_size"]
 
 
-def _inprocess(results: Results, plots: str) -> str:
+def _inprocess(results: Results) -> str:
     inprocess = results["inprocess"]
     runners, agreement = inprocess.get("runners", []), inprocess.get("agreement_vs_first_runner", {})
     costs = []
@@ -264,7 +270,6 @@ def _inprocess(results: Results, plots: str) -> str:
     ]
     return _part(
         "1. In-process inference",
-        f"![latency vs batch size]({plots}/{INPROCESS_PLOT})",
         _settings(inprocess),
         _records("", INPROCESS_COLUMNS, sorted(inprocess["rows"], key=lambda row: (row["batch_size"], row["p50_ms"]))),
         _records(
@@ -286,7 +291,7 @@ def _inprocess(results: Results, plots: str) -> str:
     )
 
 
-def _http(results: Results, plots: str) -> str:
+def _http(results: Results) -> str:
     http = results["http"]
     versus, batching = [], []
     for concurrency in http.get("concurrencies", []):
@@ -305,7 +310,6 @@ def _http(results: Results, plots: str) -> str:
     settings = http.get("service_settings", {})
     return _part(
         "2. End-to-end HTTP",
-        f"![throughput vs concurrency]({plots}/{HTTP_PLOT})",
         _settings(http),
         _table("Servers:", ["Server", "What it runs"], http.get("servers", {}).items()),
         _table("Workloads:", ["Workload", "Request"], http.get("workloads", {}).items()),

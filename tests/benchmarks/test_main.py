@@ -147,15 +147,12 @@ def test_cold_start_large_photo_and_footprint(smoke_run: SmokeRun) -> None:
     assert results["footprint"]["tensorflow_set"]["mb"] > results["footprint"]["runtime_set"]["mb"] > 0
 
 
-def test_report_and_plots_are_written(smoke_run: SmokeRun) -> None:
+def test_the_report_is_written(smoke_run: SmokeRun) -> None:
     results, _, output = smoke_run
     report = (output / "RESULTS.md").read_text()
     assert report.index("## Targets") < report.index("## 1. In-process inference")
     assert "Smoke run" in report
     assert {target["verdict"] for target in results["targets"]} <= {"PASS", "MISS", "NOT MEASURED"}
-    assert (output / "inprocess_latency.png").read_bytes().startswith(b"\x89PNG")
-    if results["http"]["rows"]:
-        assert (output / "http_throughput.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_results_name_project_files_relative_to_the_project(smoke_run: SmokeRun) -> None:
