@@ -8,7 +8,6 @@ from typing import Any
 
 from benchmarks.context import CEILING, DEFAULT_SERVICE, IMAGE_SERVICE, TF_SERVICE
 from benchmarks.markdown import cell, fixed, table
-from benchmarks.profiling import FRAMEWORK_BUCKETS
 from benchmarks.stats import ratio
 from benchmarks.targets import (
     CEILING_SHARE,
@@ -29,8 +28,6 @@ RUNNER_LABELS = {
     "tf_direct_call": "TF model(x)",
     "tf_function": "TF tf.function",
 }
-# The profile buckets the no-op ceiling has too: the framework's own part of a request.
-FRAMEWORK_ROW = "framework (HTTP protocol, Starlette, multipart, event loop, JSON)"
 # Tables of one row per measured record: each column's header → the key of its figure in the record.
 INPROCESS_COLUMNS = {
     "Runtime": "runner",
@@ -106,11 +103,6 @@ STAGES_MEASURED = (
     f"CPU µs per request of `{DEFAULT_SERVICE}` under `hey` at c={TARGET_CONCURRENCY}, from the service's own stage "
     "timers (`cifar10_stage_seconds_total`: CPU time of the thread doing each stage) and the server process's CPU "
     "time over the same run, beside the no-op ceiling's whole request."
-)
-SAMPLED = (
-    "A stack counts toward a specific kind of work (inference, decode, multipart, JSON, metrics, request id, "
-    "batching hand-off) if any of its frames does it, otherwise toward the layer of its innermost frame. CPU µs per "
-    f"request: the share of the server's CPU time per request at c={TARGET_CONCURRENCY} (section 2)."
 )
 REPRODUCE = """```
 make bench                  # full run (about 15 min) into a new folder runs/benchmarks-full-<time>/
@@ -492,40 +484,14 @@ def _stages(profile: Mapping[str, Any]) -> str:
 
 
 def _profile(results: Results) -> str:
-    profile = results["profile"]
+    title, profile = "7. Where the CPU goes", results["profile"]
     if "skipped" in profile:
-        return _part("7. Profile", _stages(profile), f"py-spy skipped: {profile['skipped']}.")
-    servers = []
-    for name, entry in profile.get("servers", {}).items():
-        per_request = figure(http_row(results, name), "server_cpu_us_per_ok")
-        framework = sum(item["share"] for item in entry["buckets"] if item["bucket"] in FRAMEWORK_BUCKETS)
-        shares = [*((item["bucket"], item["share"]) for item in entry["buckets"]), (FRAMEWORK_ROW, framework)]
-        buckets = [
-            (bucket, f"{share:.1%}", fixed(share * per_request if per_request else None, 0)) for bucket, share in shares
-        ]
-        threads = ", ".join(f"{item['thread']} {item['share']:.0%}" for item in entry["threads"])
-        servers += [
-            _table(
-                f"**{name}** ({entry['samples']} samples at {entry['requests_per_s_while_profiled']:.0f} req/s; "
-                f"threads: {threads})",
-                ["Work", "share of samples", "≈ CPU µs per request"],
-                buckets,
-            ),
-            _table(
-                "Self time by file of the innermost Python frame:",
-                ["File", "share"],
-                [(item["file"], f"{item['share']:.1%}") for item in entry["self_by_file"][:8]],
-            ),
-        ]
+        return _part(title, f"Skipped: {profile['skipped']}.")
     ceiling_us = figure(http_row(results, CEILING), "server_cpu_us_per_ok")
     best = best_per_image(results.get("inprocess", {}), "onnx_fp32")
     return _part(
-        "7. Profile",
+        title,
         _stages(profile),
-        "### Sampled",
-        SAMPLED,
-        _settings(profile),
-        *servers,
         _table(
             f"What the ceiling target leaves `/predict` at {CEILING_SHARE:.0%} of the ceiling's requests/s on a "
             "saturated core, against what inference alone needs (section 1):",

@@ -128,16 +128,6 @@ def test_the_stage_table_adds_up_to_at_most_the_whole_request(smoke_run: SmokeRu
     assert "### Stage by stage" in (output / "RESULTS.md").read_text()
 
 
-def test_profile_sampled_the_service_under_load(smoke_run: SmokeRun) -> None:
-    results, _, _ = smoke_run
-    profile = results["profile"]
-    if "skipped" in profile:
-        pytest.skip(profile["skipped"])
-    service = profile["servers"]["service_fp32_batching"]
-    assert service["samples"] > 0
-    assert sum(item["share"] for item in service["buckets"]) == pytest.approx(1.0, abs=0.05)
-
-
 def test_cold_start_large_photo_and_footprint(smoke_run: SmokeRun) -> None:
     results, _, _ = smoke_run
     service = results["coldstart"]["servers"]["service_fp32_batching"]
