@@ -16,15 +16,17 @@ from benchmarks.config import (
     RESULTS_MARKDOWN,
     RUNS_DIR,
     SECTIONS,
+    SMOKE,
     BenchPlan,
     add_run_options,
-    build_plan,
+    find_keras_model,
     settle_destination,
 )
 from benchmarks.context import BenchContext, Progress
 from benchmarks.machine import describe_machine, describe_models, load_average
 from benchmarks.report import render
 from benchmarks.targets import evaluate_targets
+from service.settings import Settings
 from training.data import portable_source
 
 RESULTS_FILE = "results.json"
@@ -37,11 +39,8 @@ def parse_args(argv: Sequence[str] | None, runs_dir: Path = RUNS_DIR) -> argpars
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     add_run_options(parser, "smoke", "tiny durations and few configurations (about a minute)")
     parser.add_argument("--keras-model", type=Path, default=None, help="Keras checkpoint for the TensorFlow path")
-    parser.add_argument("--threads", type=int, default=None, help="in-process threads (default: the service's)")
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="(default: all)")
     arguments = parser.parse_args(argv)
-    if arguments.threads is not None and arguments.threads < 1:
-        parser.error(f"--threads must be at least 1, got {arguments.threads}")
     mode = "smoke" if arguments.smoke else "full"
     return settle_destination(parser, arguments, "benchmarks", mode, published=RESULTS_MARKDOWN, runs_dir=runs_dir)
 
@@ -80,14 +79,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_outputs(json.loads((args.output / RESULTS_FILE).read_text()), args.output, args.markdown)
         print(f"wrote {args.markdown}", file=sys.stderr)
         return EXIT_OK
-    plan = build_plan(
-        smoke=args.smoke,
+    plan = BenchPlan(
         output_dir=args.output,
         markdown_path=args.markdown,
-        keras_model=args.keras_model,
-        threads=args.threads,
-        sections=tuple(args.sections),
+        keras_model=find_keras_model(args.keras_model),
+        threads=Settings().intra_op_threads,  # in-process, both runtimes get the service's thread count
+        sections=tuple(section for section in SECTIONS if section in args.sections),
     )
+    plan = dataclasses.replace(plan, **SMOKE) if args.smoke else plan
     progress = Progress()
     progress("benchmarks", f"{plan.mode} run, sections {', '.join(plan.sections)}, output {plan.output_dir}")
     results: dict[str, Any] = {
@@ -100,10 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "models": describe_models(plan.models_dir, plan.keras_model),
     }
     measured, errors = run_sections(plan, progress)
-    results.update(measured)
-    results["errors"] = errors
-    results["load_average_at_end"] = load_average()
-    results["elapsed_seconds"] = progress.elapsed_seconds
+    results.update(
+        measured, errors=errors, load_average_at_end=load_average(), elapsed_seconds=progress.elapsed_seconds
+    )
     write_outputs(results, plan.output_dir, plan.markdown_path)
     for target in results["targets"]:
         progress("targets", f"{target['verdict']:>12}  {target['goal']}  ({target['detail']})")

@@ -1,14 +1,14 @@
-"""The benchmark plan: one frozen dataclass per run mode (full or smoke), built in one function; and where a
-benchmark or reliability run writes, from the options both commands share."""
+"""The benchmark plan (a frozen dataclass; the smoke run's changes to it), and where a benchmark or reliability run
+writes, from the options both commands share."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
@@ -61,6 +61,25 @@ class BenchPlan:
     cold_start_repeats: int = 3
     large_photo_megapixels: float = 16.0
     large_photo_requests: int = 15
+
+
+# A smoke run: tiny durations and few configurations, seconds in all, for checking the scripts (figures mean nothing).
+SMOKE: dict[str, Any] = {
+    "mode": "smoke",
+    "batch_sizes": (1, 8),
+    "inprocess_rounds": 1,
+    "inprocess_seconds_per_measurement": 0.02,
+    "inprocess_min_calls": 2,
+    "concurrencies": (1, 4),
+    "http_seconds": 0.5,
+    "http_warmup_seconds": 0.2,
+    "http_full_matrix": False,
+    "headtohead_rounds": 1,
+    "headtohead_seconds": 0.5,
+    "cold_start_repeats": 1,
+    "large_photo_megapixels": 12.0,
+    "large_photo_requests": 1,
+}
 
 
 def run_folder(kind: str, mode: str, runs_dir: Path = RUNS_DIR) -> Path:
@@ -123,49 +142,4 @@ def split_cpus() -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 def find_keras_model(explicit: Path | None) -> Path | None:
     """The Keras checkpoint to benchmark: the given one, else the committed trained one if it is there."""
-    if explicit is not None:
-        return explicit
-    return KERAS_MODEL if KERAS_MODEL.is_file() else None
-
-
-def build_plan(
-    *,
-    smoke: bool,
-    output_dir: Path,
-    markdown_path: Path,
-    keras_model: Path | None = None,
-    threads: int | None = None,
-    sections: tuple[str, ...] = tuple(SECTIONS),
-) -> BenchPlan:
-    """The plan for a full run (about 15 minutes) or a smoke run (about a minute)."""
-    if threads is None:
-        from service.settings import Settings  # here, not at the top: the TensorFlow-path image has no service/
-
-        threads = Settings().intra_op_threads
-    plan = BenchPlan(
-        output_dir=output_dir,
-        markdown_path=markdown_path,
-        keras_model=find_keras_model(keras_model),
-        threads=threads,
-        sections=tuple(section for section in SECTIONS if section in sections),
-    )
-    if not smoke:
-        return plan
-    # Tiny durations and few configurations: seconds in all, for checking the scripts (the figures mean nothing).
-    return replace(
-        plan,
-        mode="smoke",
-        batch_sizes=(1, 8),
-        inprocess_rounds=1,
-        inprocess_seconds_per_measurement=0.02,
-        inprocess_min_calls=2,
-        concurrencies=(1, 4),
-        http_seconds=0.5,
-        http_warmup_seconds=0.2,
-        http_full_matrix=False,
-        headtohead_rounds=1,
-        headtohead_seconds=0.5,
-        cold_start_repeats=1,
-        large_photo_megapixels=12.0,
-        large_photo_requests=1,
-    )
+    return KERAS_MODEL if explicit is None and KERAS_MODEL.is_file() else explicit

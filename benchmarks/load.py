@@ -1,4 +1,4 @@
-"""Load generation with `hey` (Debian package `hey`) and parsing of its summary into figures."""
+"""Load generation with `hey` (Debian package `hey`), its summary parsed into figures."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class LoadGeneratorMissingError(RuntimeError):
 
 @dataclass(frozen=True)
 class LoadResult:
-    """What one `hey` run measured."""
+    """What one `hey` run measured (latencies in ms; errors are transport failures)."""
 
     concurrency: int
     seconds: float
@@ -52,7 +52,7 @@ _ERROR = re.compile(r"^\s*\[(\d+)\]\s+(.+)$", re.MULTILINE)
 
 
 def parse_hey(output: str, concurrency: int) -> LoadResult:
-    """Turn `hey`'s text summary into a LoadResult (latencies in ms; errors are transport failures)."""
+    """`hey`'s text summary as a LoadResult."""
     total = _TOTAL.search(output)
     if total is None:
         raise ValueError(f"not a hey summary:\n{output[:500]}")
