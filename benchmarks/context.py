@@ -7,7 +7,7 @@ import functools
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import TextIO, TypeVar
+from typing import TypeVar
 
 from benchmarks.config import BenchPlan, split_cpus
 from benchmarks.inputs import TestImage, Workload, read_test_images, write_workloads
@@ -25,17 +25,17 @@ CEILING_SPEC = ServerSpec(
     description="ceiling: Starlette/uvicorn reading the upload, constant JSON answer",
 )
 Measured = TypeVar("Measured")
+Cpus = tuple[int, ...]
 
 
 class Progress:
     """Prints `[  12.3s] section: message` lines on stderr so a long run shows where it is."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream if stream is not None else sys.stderr
+    def __init__(self) -> None:
         self._started = time.monotonic()
 
     def __call__(self, section: str, message: str) -> None:
-        print(f"[{self.elapsed_seconds:7.1f}s] {section}: {message}", file=self._stream, flush=True)
+        print(f"[{self.elapsed_seconds:7.1f}s] {section}: {message}", file=sys.stderr, flush=True)
 
     @property
     def elapsed_seconds(self) -> float:
@@ -102,13 +102,27 @@ class BenchContext:
         )
         return [self.service(), tf_service, CEILING_SPEC], {}
 
-    def start(self, spec: ServerSpec, cpus: tuple[int, ...] | None = None) -> RunningServer:
+    def start(self, spec: ServerSpec, cpus: Cpus | None = None) -> RunningServer:
         """A server pinned to ``cpus`` (by default the server CPUs); enter it to wait until it is ready."""
         return RunningServer(spec, self.work_dir / "logs", self.server_cpus if cpus is None else cpus)
 
-    def hey(self, server: RunningServer, workload: Workload, concurrency: int, seconds: float) -> LoadResult:
-        """`hey` against `server`, pinned to the load generator's CPU."""
-        return run_hey(server.port, workload, concurrency=concurrency, seconds=seconds, cpus=self.load_cpus)
+    def hey(
+        self, server: RunningServer, workload: Workload, concurrency: int, seconds: float, cpus: Cpus | None = None
+    ) -> LoadResult:
+        """`hey` against `server`, pinned to the load generator's CPU (or to ``cpus``)."""
+        return run_hey(server.port, workload, concurrency=concurrency, seconds=seconds, cpus=cpus or self.load_cpus)
+
+    def loaded(
+        self, server: RunningServer, workload: Workload, concurrency: int, seconds: float, cpus: Cpus | None = None
+    ) -> tuple[LoadResult, dict[str, float | None]]:
+        """`hey` against `server`, and the server's CPU meanwhile: cores busy, µs per successful request."""
+        before = server.cpu_seconds()
+        result = self.hey(server, workload, concurrency, seconds, cpus)
+        used = server.cpu_seconds() - before
+        return result, {
+            "server_cpu_cores": used / result.seconds if result.seconds else None,
+            "server_cpu_us_per_ok": used / result.ok * 1e6 if result.ok else None,
+        }
 
     def each_server(
         self, specs: Iterable[ServerSpec], measure: Callable[[RunningServer], Measured], notes: dict[str, str]

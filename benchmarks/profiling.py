@@ -9,7 +9,7 @@ from typing import Any
 
 from benchmarks.context import CEILING, CEILING_SPEC, BenchContext
 from benchmarks.load import hey_available
-from benchmarks.processes import RunningServer, cpu_seconds_of, request
+from benchmarks.processes import RunningServer, request
 from benchmarks.targets import TARGET_CONCURRENCY
 
 STAGE_WORKLOADS = ("multipart", "raw")
@@ -36,17 +36,14 @@ def stage_costs(context: BenchContext, server: RunningServer) -> dict[str, Any]:
         context.hey(server, workload, TARGET_CONCURRENCY, context.plan.http_warmup_seconds)
         time.sleep(PUBLISH_WAIT_S)
         before = stage_seconds(server)
-        cpu_before = cpu_seconds_of(server.pid)
-        load = context.hey(server, workload, TARGET_CONCURRENCY, context.plan.http_seconds)
-        cpu_after = cpu_seconds_of(server.pid)
+        load, cpu = context.loaded(server, workload, TARGET_CONCURRENCY, context.plan.http_seconds)
         time.sleep(PUBLISH_WAIT_S)
         after = stage_seconds(server)
-        requests = max(load.ok, 1)
         measured[name] = {
             "requests": load.ok,
             "requests_per_s": load.ok_per_s,
-            "server_cpu_us": (cpu_after - cpu_before) / requests * 1e6,
-            "stages_us": {stage: (after[stage] - before.get(stage, 0.0)) / requests * 1e6 for stage in after},
+            "server_cpu_us": cpu["server_cpu_us_per_ok"],
+            "stages_us": {stage: (after[stage] - before.get(stage, 0.0)) / max(load.ok, 1) * 1e6 for stage in after},
         }
     return measured
 
