@@ -7,6 +7,7 @@ import dataclasses
 import importlib
 import json
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     measured, errors = run_sections(plan, progress)
     results.update(
-        measured, errors=errors, load_average_at_end=load_average(), elapsed_seconds=progress.elapsed_seconds
+        measured, errors=errors, load_average_at_end=load_average(), elapsed_seconds=time.monotonic() - progress.started
     )
     write_outputs(results, plan.output_dir, plan.markdown_path)
     for target in results["targets"]:

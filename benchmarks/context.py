@@ -32,15 +32,10 @@ class Progress:
     """Prints `[  12.3s] section: message` lines on stderr so a long run shows where it is."""
 
     def __init__(self) -> None:
-        self._started = time.monotonic()
+        self.started = time.monotonic()
 
     def __call__(self, section: str, message: str) -> None:
-        print(f"[{self.elapsed_seconds:7.1f}s] {section}: {message}", file=sys.stderr, flush=True)
-
-    @property
-    def elapsed_seconds(self) -> float:
-        """Seconds since this progress reporter was created."""
-        return time.monotonic() - self._started
+        print(f"[{time.monotonic() - self.started:7.1f}s] {section}: {message}", file=sys.stderr, flush=True)
 
 
 class BenchContext:
@@ -82,19 +77,12 @@ class BenchContext:
             models_dir=self.plan.models_dir,
         )
 
-    def service_variants(self) -> list[ServerSpec]:
-        """Every service configuration to load-test (FP32/INT8 × batching on/off), or only the default one."""
-        if not self.plan.http_full_matrix:
-            return [self.service()]
-        return [self.service(model, batching) for model in ("fp32", "int8") for batching in (True, False)]
-
     def compared_specs(self) -> tuple[list[ServerSpec], dict[str, str]]:
-        """This service, the TensorFlow-path service (FastAPI + UploadFile + Pillow + model.predict, when a Keras
-        checkpoint is found) and the ceiling, in that order, with a note for what was skipped."""
-        keras_model = self.plan.keras_model
-        if keras_model is None:
+        """This service, the TensorFlow-path service (when a Keras checkpoint is found) and the ceiling, in that
+        order, with a note for what was skipped."""
+        if self.plan.keras_model is None:
             return [self.service(), CEILING_SPEC], {TF_SERVICE: "skipped: no Keras checkpoint found"}
-        command = (sys.executable, "-m", "benchmarks.tf_service", "--model", str(keras_model))
+        command = (sys.executable, "-m", "benchmarks.tf_service", "--model", str(self.plan.keras_model))
         tf_service = ServerSpec(
             name=TF_SERVICE,
             argv=(*command, "--threads", str(self.threads), "--port", "{port}"),
@@ -104,20 +92,15 @@ class BenchContext:
 
     def start(self, spec: ServerSpec, cpus: Cpus | None = None) -> RunningServer:
         """A server pinned to ``cpus`` (by default the server CPUs); enter it to wait until it is ready."""
-        return RunningServer(spec, self.work_dir / "logs", self.server_cpus if cpus is None else cpus)
+        return RunningServer(spec, self.work_dir / "logs", cpus or self.server_cpus)
 
     def hey(
         self, server: RunningServer, workload: Workload, concurrency: int, seconds: float, cpus: Cpus | None = None
-    ) -> LoadResult:
-        """`hey` against `server`, pinned to the load generator's CPU (or to ``cpus``)."""
-        return run_hey(server.port, workload, concurrency=concurrency, seconds=seconds, cpus=cpus or self.load_cpus)
-
-    def loaded(
-        self, server: RunningServer, workload: Workload, concurrency: int, seconds: float, cpus: Cpus | None = None
     ) -> tuple[LoadResult, dict[str, float | None]]:
-        """`hey` against `server`, and the server's CPU meanwhile: cores busy, µs per successful request."""
+        """`hey` against `server`, pinned to the load generator's CPU (or to ``cpus``), and the server's CPU
+        meanwhile: cores busy, µs per successful request."""
         before = server.cpu_seconds()
-        result = self.hey(server, workload, concurrency, seconds, cpus)
+        result = run_hey(server.port, workload, concurrency=concurrency, seconds=seconds, cpus=cpus or self.load_cpus)
         used = server.cpu_seconds() - before
         return result, {
             "server_cpu_cores": used / result.seconds if result.seconds else None,
@@ -134,7 +117,7 @@ class BenchContext:
             try:
                 with self.start(spec) as server:
                     measured[spec.name] = measure(server)
-            except RuntimeError as error:  # ServerStartError, a missing or failing `hey`, a failed profiler
+            except RuntimeError as error:  # ServerStartError, a missing or failing `hey`
                 notes[spec.name] = f"failed: {error}"
                 self.progress(spec.name, f"failed: {str(error).splitlines()[0]}")
         return measured

@@ -34,7 +34,8 @@ def run_matrix(context: BenchContext) -> dict[str, Any]:
     """Load-test each server with each workload at each concurrency; servers and `hey` on separate CPUs."""
     plan, workloads = context.plan, context.workloads
     compared, notes = context.compared_specs()  # the default service first, then TF path and ceiling
-    specs = [*context.service_variants(), *compared[1:]]
+    variants = [context.service(model, batching) for model in ("fp32", "int8") for batching in (True, False)]
+    specs = [*(variants if plan.http_full_matrix else compared[:1]), *compared[1:]]
     have_hey = hey_available()
     if not have_hey:
         notes["load_generator"] = "skipped load runs: `hey` not installed (make system-deps); sequential probes only"
@@ -55,7 +56,7 @@ def run_matrix(context: BenchContext) -> dict[str, Any]:
         # Multipart for every server; raw bodies for this service and the ceiling, V2 for this service.
         for workload in (workloads[each] for each in WORKLOADS.get(name, ("multipart",)) if have_hey):
             for concurrency in plan.concurrencies:
-                result, cpu = context.loaded(server, workload, concurrency, plan.http_seconds)
+                result, cpu = context.hey(server, workload, concurrency, plan.http_seconds)
                 rows.append({"server": name, "workload": workload.name, **result.as_dict(), **cpu})
                 context.progress(
                     "http",
@@ -150,7 +151,7 @@ def run_head_to_head(context: BenchContext) -> dict[str, Any]:
             context.hey(server, workloads["multipart"], TARGET_CONCURRENCY, plan.http_warmup_seconds)
 
         def turn(server: RunningServer, load: Load) -> dict[str, Any]:
-            result = context.hey(server, workloads[load[0]], load[1], plan.headtohead_seconds)
+            result, _ = context.hey(server, workloads[load[0]], load[1], plan.headtohead_seconds)
             return {"ok_per_s": succeeded(server, result).ok_per_s}
 
         rounds = interleave(context, "headtohead", {TARGET_LOAD: servers, **dict.fromkeys(MORE_LOADS, pair)}, turn)
@@ -207,7 +208,7 @@ def run_workers(context: BenchContext) -> dict[str, Any]:
 
         def turn(server: RunningServer, load: Load) -> dict[str, Any]:
             """Requests/s, and the CPU the server and the load generator spent per request."""
-            result, cpu = context.loaded(server, workload, TARGET_CONCURRENCY, plan.headtohead_seconds, cpus)
+            result, cpu = context.hey(server, workload, TARGET_CONCURRENCY, plan.headtohead_seconds, cpus)
             hey_seconds = (succeeded(server, result).load_generator_cpu_cores or 0.0) * result.seconds
             return {"ok_per_s": result.ok_per_s, **cpu, "load_generator_cpu_us_per_ok": hey_seconds / result.ok * 1e6}
 

@@ -36,7 +36,7 @@ def stage_costs(context: BenchContext, server: RunningServer) -> dict[str, Any]:
         context.hey(server, workload, TARGET_CONCURRENCY, context.plan.http_warmup_seconds)
         time.sleep(PUBLISH_WAIT_S)
         before = stage_seconds(server)
-        load, cpu = context.loaded(server, workload, TARGET_CONCURRENCY, context.plan.http_seconds)
+        load, cpu = context.hey(server, workload, TARGET_CONCURRENCY, context.plan.http_seconds)
         time.sleep(PUBLISH_WAIT_S)
         after = stage_seconds(server)
         measured[name] = {
