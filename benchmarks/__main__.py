@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.config import (
+    LOAD_SECTIONS,
     RESULTS_MARKDOWN,
     RUNS_DIR,
     SECTIONS,
@@ -24,6 +25,7 @@ from benchmarks.config import (
     settle_destination,
 )
 from benchmarks.context import BenchContext, Progress
+from benchmarks.load import hey_available
 from benchmarks.machine import describe_machine, describe_models, load_average
 from benchmarks.report import render
 from benchmarks.targets import evaluate_targets
@@ -80,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_outputs(json.loads((args.output / RESULTS_FILE).read_text()), args.output, args.markdown)
         print(f"wrote {args.markdown}", file=sys.stderr)
         return EXIT_OK
+    if not hey_available() and LOAD_SECTIONS.intersection(args.sections):
+        sys.exit(f"`hey` is not installed (make system-deps); it loads the servers of {', '.join(sorted(LOAD_SECTIONS))}")
     plan = BenchPlan(
         output_dir=args.output,
         markdown_path=args.markdown,

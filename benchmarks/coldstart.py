@@ -70,7 +70,8 @@ def run(context: BenchContext) -> dict[str, Any]:
 
     def measure(server: RunningServer) -> dict[str, Any]:
         """One start: seconds to ready, seconds to the first prediction, and memory right after it."""
-        first = server.wait_for_200("POST", workload.path, workload.body(), workload.headers(), request_timeout=60)
+        headers = {"Content-Type": workload.content_type}
+        first = server.wait_for_200("POST", workload.path, workload.body(), headers, request_timeout=60)
         return {"ready_seconds": server.ready_seconds, "first_prediction_seconds": first, "memory": server.memory()}
 
     for repeat in range(plan.cold_start_repeats):

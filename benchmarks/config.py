@@ -30,6 +30,7 @@ SECTIONS = {
     "workers": "http_bench.run_workers",
     "footprint": "footprint.run",
 }
+LOAD_SECTIONS = {"http", "headtohead", "profile", "workers"}  # they load servers with `hey`
 
 
 @dataclass(frozen=True)

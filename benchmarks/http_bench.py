@@ -12,14 +12,13 @@ from typing import Any
 
 from benchmarks.context import CEILING, DEFAULT_SERVICE, IMAGE_SERVICE, TF_SERVICE, BenchContext
 from benchmarks.inputs import MULTIPART_CONTENT_TYPE, large_photo_jpeg, multipart_body
-from benchmarks.load import LoadResult, hey_available
+from benchmarks.load import LoadResult
 from benchmarks.processes import RunningServer, cpu_seconds_of, request
 from benchmarks.stats import ratio, summarize_latencies
 from benchmarks.targets import TARGET_CONCURRENCY
 from service.settings import Settings
 
 WORKLOADS = {DEFAULT_SERVICE: ("multipart", "raw", "v2"), CEILING: ("multipart", "raw")}
-NO_HEY = "skipped: `hey` not installed (make system-deps)"
 IDLE_WINDOW_S = 0.2
 IDLE_CPU_SHARE = 0.05  # the /proc clock ticks every 10 ms: at most one tick in a window
 IDLE_TIMEOUT_S = 60.0
@@ -36,25 +35,16 @@ def run_matrix(context: BenchContext) -> dict[str, Any]:
     compared, notes = context.compared_specs()  # the default service first, then TF path and ceiling
     variants = [context.service(model, batching) for model in ("fp32", "int8") for batching in (True, False)]
     specs = [*(variants if plan.http_full_matrix else compared[:1]), *compared[1:]]
-    have_hey = hey_available()
-    if not have_hey:
-        notes["load_generator"] = "skipped load runs: `hey` not installed (make system-deps); sequential probes only"
     rows: list[dict[str, Any]] = []
     memory: dict[str, dict[str, Any]] = {}
-    probes: dict[str, Any] = {}
 
     def measure(server: RunningServer) -> None:
         name, multipart = server.spec.name, workloads["multipart"]
         context.progress("http", f"{name} ({server.spec.description}) ready")
-        if have_hey:
-            context.hey(server, multipart, max(plan.concurrencies), plan.http_warmup_seconds)
-        else:  # a few sequential requests: statuses only
-            body, headers = multipart.body(), multipart.headers()
-            statuses = [request(server.port, "POST", multipart.path, body=body, headers=headers)[0] for _ in range(5)]
-            probes[name] = {"statuses": statuses}
+        context.hey(server, multipart, max(plan.concurrencies), plan.http_warmup_seconds)
         memory[name] = {"after_warmup": server.memory(), "ready_seconds": server.ready_seconds}
         # Multipart for every server; raw bodies for this service and the ceiling, V2 for this service.
-        for workload in (workloads[each] for each in WORKLOADS.get(name, ("multipart",)) if have_hey):
+        for workload in (workloads[each] for each in WORKLOADS.get(name, ("multipart",))):
             for concurrency in plan.concurrencies:
                 result, cpu = context.hey(server, workload, concurrency, plan.http_seconds)
                 rows.append({"server": name, "workload": workload.name, **result.as_dict(), **cpu})
@@ -76,7 +66,7 @@ def run_matrix(context: BenchContext) -> dict[str, Any]:
         "server_cpus": list(context.server_cpus),
         "load_generator_cpus": list(context.load_cpus),
         "server_threads": context.threads,
-        "load_generator": "hey" if have_hey else None,
+        "load_generator": "hey",
         "seconds_per_run": plan.http_seconds,
         "warmup_seconds": plan.http_warmup_seconds,
         "concurrencies": list(plan.concurrencies),
@@ -84,7 +74,6 @@ def run_matrix(context: BenchContext) -> dict[str, Any]:
         "workloads": {name: workload.description for name, workload in workloads.items()},
         "rows": rows,
         "memory": memory,
-        "probes": probes,
         "notes": notes,
     }
 
@@ -139,8 +128,6 @@ def run_head_to_head(context: BenchContext) -> dict[str, Any]:
     """The servers the HTTP targets compare, side by side, taking turns in interleaved rounds (a neighbour's burst on
     this shared machine hits a round, not a server): all of them at the target load, this service (FP32 and INT8) and
     the ceiling at the other loads; medians of the rounds' rates and of the per-round ratios."""
-    if not hey_available():
-        return {"note": NO_HEY}
     plan, workloads = context.plan, context.workloads
     specs, _ = context.compared_specs()
     specs.insert(1, context.service("int8"))
@@ -190,8 +177,6 @@ def run_workers(context: BenchContext) -> dict[str, Any]:
     """This service (FP32, one inference thread per worker) with one and two workers on every CPU, `hey` too, in
     interleaved rounds at the target load. Since `hey` takes CPU, the server's CPU per request gives what two free
     cores would: 2 × one worker's over two workers' (while one worker keeps one core busy)."""
-    if not hey_available():
-        return {"note": NO_HEY}
     plan, workload, spec = context.plan, context.workloads["multipart"], context.service()
     cpus = (*context.server_cpus, *context.load_cpus)
     with ExitStack() as stack:

@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 from benchmarks.context import CEILING, CEILING_SPEC, BenchContext
-from benchmarks.load import hey_available
 from benchmarks.processes import RunningServer, request
 from benchmarks.targets import TARGET_CONCURRENCY
 
@@ -49,9 +48,7 @@ def stage_costs(context: BenchContext, server: RunningServer) -> dict[str, Any]:
 
 
 def run(context: BenchContext) -> dict[str, Any]:
-    """The stage costs of this service and the ceiling's whole request (skipped without hey)."""
-    if not hey_available():
-        return {"skipped": "hey not installed (make system-deps)"}
+    """The stage costs of this service and the ceiling's whole request."""
     notes: dict[str, str] = {}
     specs = (context.service(), CEILING_SPEC)
     stages = context.each_server(specs, lambda server: stage_costs(context, server), notes)

@@ -303,7 +303,7 @@ def _http(results: Results) -> str:
         http,
         _table("Servers:", ["Server", "What it runs"], http.get("servers", {}).items()),
         _table("Workloads:", ["Workload", "Request"], http.get("workloads", {}).items()),
-        _records("", HTTP_COLUMNS, http.get("rows", []), ms=_hey_ms) or "No load runs (see notes).",
+        _records("", HTTP_COLUMNS, http.get("rows", []), ms=_hey_ms),
         _table(
             f"`{DEFAULT_SERVICE}` against the TensorFlow path and the ceiling (multipart):",
             ["Concurrency", "req/s", "× TF-path service", "fraction of ceiling"],
@@ -326,8 +326,6 @@ def _http(results: Results) -> str:
 
 def _head_to_head(results: Results) -> str:
     title, headtohead = "2b. The HTTP targets, side by side in interleaved rounds", results["headtohead"]
-    if "rounds" not in headtohead:
-        return _part(title, headtohead.get("note", "Not measured."))
     loads = [headtohead, *headtohead.get("more", [])]
     rounds = []
     for load in loads:
@@ -362,8 +360,6 @@ def _percent(value: float | None) -> str:
 
 def _workers(results: Results) -> str:
     title, workers = "2c. One worker process or two", results["workers"]
-    if "rounds" not in workers:
-        return _part(title, workers.get("note", "Not measured."))
     records = [
         {"round": number, "workers": name.split("_")[1], **turn}
         for number, measured in [*enumerate(workers["rounds"], 1), ("median", workers["medians"])]
@@ -474,8 +470,6 @@ def _difference(whole: float | None, part: float) -> float | None:
 
 def _profile(results: Results) -> str:
     title, profile = "7. Where the CPU goes", results["profile"]
-    if "skipped" in profile:
-        return _part(title, f"Skipped: {profile['skipped']}.")
     ceiling_us = figure(http_row(results, CEILING), "server_cpu_us_per_ok")
     best = best_per_image(results.get("inprocess", {}), "onnx_fp32")
     budget = _table(
