@@ -83,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {args.markdown}", file=sys.stderr)
         return EXIT_OK
     if not hey_available() and LOAD_SECTIONS.intersection(args.sections):
-        sys.exit(f"`hey` is not installed (make system-deps); it loads the servers of {', '.join(sorted(LOAD_SECTIONS))}")
+        sys.exit(
+            f"`hey` is not installed (make system-deps); it loads the servers of {', '.join(sorted(LOAD_SECTIONS))}"
+        )
     plan = BenchPlan(
         output_dir=args.output,
         markdown_path=args.markdown,

@@ -15,16 +15,9 @@ from benchmarks.context import BenchContext
 from benchmarks.processes import RunningServer
 
 SERVICE_IMPORTS = (
-    "numpy",
-    "onnxruntime",
-    "PIL.Image",
-    "starlette.applications",
-    "python_multipart",
-    "prometheus_client",
-    "uvicorn",
-    "service.app",
+    "numpy, onnxruntime, PIL.Image, starlette.applications, python_multipart, prometheus_client, uvicorn, service.app"
 )
-TENSORFLOW_IMPORTS = ("numpy", "PIL.Image", "tensorflow", "keras", "fastapi", "uvicorn", "benchmarks.tf_service")
+TENSORFLOW_IMPORTS = "numpy, PIL.Image, tensorflow, keras, fastapi, uvicorn, benchmarks.tf_service"
 
 
 def parse_importtime(stderr: str) -> dict[str, float]:
@@ -38,28 +31,25 @@ def parse_importtime(stderr: str) -> dict[str, float]:
             continue
         root = name.strip().split(".")[0]
         per_root[root] = per_root.get(root, 0.0) + int(cumulative) / 1000
-    return dict(per_root)
+    return per_root
 
 
-def measure_imports(modules: tuple[str, ...]) -> dict[str, Any]:
+def measure_imports(modules: str) -> dict[str, Any]:
     """Wall-clock seconds to import `modules` in a new interpreter, and the ms each top-level package took."""
+    command = [sys.executable, "-X", "importtime", "-c", f"import {modules}"]
+    quiet = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     started = time.monotonic()
     completed = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import " + ", ".join(modules)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        timeout=300,
-        check=False,
+        command, cwd=PROJECT_ROOT, env=quiet, capture_output=True, text=True, timeout=300, check=False
     )
     wall = time.monotonic() - started
     if completed.returncode != 0:
         return {"error": completed.stderr.strip().splitlines()[-1:]}
-    packages = parse_importtime(completed.stderr)
-    roots = {module.split(".")[0] for module in modules}
-    ranked = sorted(((name, ms) for name, ms in packages.items() if name in roots), key=lambda item: -item[1])
-    return {"wall_seconds": wall, "packages_ms": dict(ranked)}
+    roots = {module.split(".")[0] for module in modules.split(", ")}
+    packages = sorted(
+        (item for item in parse_importtime(completed.stderr).items() if item[0] in roots), key=lambda item: -item[1]
+    )
+    return {"wall_seconds": wall, "packages_ms": dict(packages)}
 
 
 def run(context: BenchContext) -> dict[str, Any]:
