@@ -1,12 +1,12 @@
-"""The benchmark plan (a frozen dataclass; the smoke run's changes to it), and where a benchmark or reliability run
-writes, from the options both commands share."""
+"""The benchmark plan (full or smoke), and where a benchmark or reliability run writes, from the options both
+commands share."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,54 +33,40 @@ SECTIONS = {
 LOAD_SECTIONS = {"http", "headtohead", "profile", "workers"}  # they load servers with `hey`
 
 
+def _setting(full: Any, smoke: Any) -> Any:
+    """A plan setting's full-run value, with the smoke run's beside it."""
+    return field(default=full, metadata={"smoke": smoke})
+
+
 @dataclass(frozen=True)
 class BenchPlan:
-    """What one run measures and for how long; the defaults are the full run's (committed figures)."""
+    """What one run measures and for how long: the full run's settings (the committed figures), each with the smoke
+    run's (tiny durations and few configurations, for checking the scripts: its figures mean nothing)."""
 
     output_dir: Path
     markdown_path: Path
     keras_model: Path | None
     threads: int
     sections: tuple[str, ...]  # which sections run
-    mode: Literal["full", "smoke"] = "full"
+    mode: Literal["full", "smoke"] = _setting("full", "smoke")
     models_dir: Path = MODELS_DIR
     dataset_archive: Path = DATASET_ARCHIVE
-    # in-process
-    batch_sizes: tuple[int, ...] = (1, 8, 32, 128, 256)
-    inprocess_rounds: int = 5
-    inprocess_seconds_per_measurement: float = 0.5
-    inprocess_min_calls: int = 5
-    # HTTP
-    concurrencies: tuple[int, ...] = (1, 8, 32, 64)
-    http_seconds: float = 8.0
-    http_warmup_seconds: float = 2.0
-    http_full_matrix: bool = True  # every service variant, or only the default one
-    # the targets' servers side by side, and one worker against two, in interleaved rounds
-    headtohead_rounds: int = 5
-    headtohead_seconds: float = 5.0
-    # cold start, large photos
-    cold_start_repeats: int = 3
-    large_photo_megapixels: float = 16.0
-    large_photo_requests: int = 15
+    batch_sizes: tuple[int, ...] = _setting((1, 8, 32, 128, 256), (1, 8))
+    inprocess_rounds: int = _setting(5, 1)
+    inprocess_seconds_per_measurement: float = _setting(0.5, 0.02)
+    inprocess_min_calls: int = _setting(5, 2)
+    concurrencies: tuple[int, ...] = _setting((1, 8, 32, 64), (1, 4))
+    http_seconds: float = _setting(8.0, 0.5)
+    http_warmup_seconds: float = _setting(2.0, 0.2)
+    http_full_matrix: bool = _setting(True, False)  # every service variant, or only the default one
+    headtohead_rounds: int = _setting(5, 1)  # the head-to-head's and the workers' interleaved rounds
+    headtohead_seconds: float = _setting(5.0, 0.5)
+    cold_start_repeats: int = _setting(3, 1)
+    large_photo_megapixels: float = _setting(16.0, 12.0)
+    large_photo_requests: int = _setting(15, 1)
 
 
-# A smoke run: tiny durations and few configurations, seconds in all, for checking the scripts (figures mean nothing).
-SMOKE: dict[str, Any] = {
-    "mode": "smoke",
-    "batch_sizes": (1, 8),
-    "inprocess_rounds": 1,
-    "inprocess_seconds_per_measurement": 0.02,
-    "inprocess_min_calls": 2,
-    "concurrencies": (1, 4),
-    "http_seconds": 0.5,
-    "http_warmup_seconds": 0.2,
-    "http_full_matrix": False,
-    "headtohead_rounds": 1,
-    "headtohead_seconds": 0.5,
-    "cold_start_repeats": 1,
-    "large_photo_megapixels": 12.0,
-    "large_photo_requests": 1,
-}
+SMOKE = {setting.name: setting.metadata["smoke"] for setting in fields(BenchPlan) if "smoke" in setting.metadata}
 
 
 def run_folder(kind: str, mode: str, runs_dir: Path = RUNS_DIR) -> Path:

@@ -31,7 +31,7 @@ def describe_machine() -> dict[str, Any]:
     memory = proc_value("/proc/meminfo", "MemTotal")
     git = ["git", "rev-parse", "--short", "HEAD"]  # the checked-out commit, if there is one
     revision = subprocess.run(git, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
-    installed = {canonicalize_name(dist.metadata["Name"]): dist.version for dist in distributions()}
+    installed: dict[str, str] = {canonicalize_name(dist.metadata["Name"]): dist.version for dist in distributions()}
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "cpu_model": proc_value("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
