@@ -9,15 +9,7 @@ from typing import Any
 from benchmarks.context import CEILING, DEFAULT_SERVICE, IMAGE_SERVICE, TF_SERVICE
 from benchmarks.markdown import cell, fixed, table
 from benchmarks.stats import ratio
-from benchmarks.targets import (
-    CEILING_SHARE,
-    TARGET_CONCURRENCY,
-    Target,
-    evaluate_targets,
-    figure,
-    http_row,
-    inprocess_row,
-)
+from benchmarks.targets import CEILING_SHARE, TARGET_CONCURRENCY, evaluate_targets, figure, http_row, inprocess_row
 from service.stages import STAGE_HELP, STAGES
 
 Results = dict[str, Any]
@@ -130,7 +122,7 @@ def render(results: Results) -> str:
     raw = f"Raw figures: `results/results.json` (sections: {', '.join(results['plan']['sections'])})."
     return _blocks(
         _header(results),
-        _part("Targets", "All ratios come from this one run on this machine.", _targets(evaluate_targets(results))),
+        _part("Targets", "All ratios come from this one run on this machine.", _targets(results)),
         _part("How it was measured", HOW, _settings(results["plan"])),
         *(part(results) for section, part in parts if section in results),
         _part("Reproduce", REPRODUCE, raw) + "\n",
@@ -222,19 +214,22 @@ def _header(results: Results) -> str:
     )
 
 
-def _targets(targets: list[Target]) -> str:
-    rows = [(target.goal, _measured(target), target.detail, target.verdict) for target in targets]
+def _targets(results: Results) -> str:
+    rows = [
+        (each.goal, _measured(each.measured, each.unit), each.detail, each.verdict)
+        for each in evaluate_targets(results)
+    ]
     return table(["Target", "Measured", "Figures", "Verdict"], rows)
 
 
-def _measured(target: Target) -> str:
-    if target.measured is None:
+def _measured(value: float | None, unit: str) -> str:
+    if value is None:
         return "n/a"
-    if target.unit != "×":
-        return f"{target.measured:,.1f}{target.unit}"
-    if 0 < target.measured < 1:
-        return f"{target.measured:.3f}× (1/{1 / target.measured:.1f})"
-    return f"{cell(target.measured)}×"
+    if unit != "×":
+        return f"{value:,.1f}{unit}"
+    if 0 < value < 1:
+        return f"{value:.3f}× (1/{1 / value:.1f})"
+    return f"{cell(value)}×"
 
 
 def best_per_image(inprocess: Mapping[str, Any], runner: str) -> tuple[float, int] | None:
@@ -343,15 +338,11 @@ def _head_to_head(results: Results) -> str:
         )
         for load in loads
     ]
-    headers = [
-        "Load",
-        f"`{DEFAULT_SERVICE}` × TF-path service",
-        f"`{DEFAULT_SERVICE}` of the ceiling",
-        f"`{IMAGE_SERVICE}` of the ceiling",
-    ]
-    return _section(
-        title, HEAD_TO_HEAD, headtohead, *rounds, _table("Medians of the per-round ratios:", headers, ratios)
+    shares = (f"`{name}` of the ceiling" for name in (DEFAULT_SERVICE, IMAGE_SERVICE))
+    rounds.append(
+        _table("Medians of the per-round ratios:", ["Load", f"`{DEFAULT_SERVICE}` × TF-path service", *shares], ratios)
     )
+    return _section(title, HEAD_TO_HEAD, headtohead, *rounds)
 
 
 def _percent(value: float | None) -> str:
