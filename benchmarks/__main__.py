@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--smoke]`: run every benchmark, write results JSON, RESULTS.md and the plots."""
+"""`python -m benchmarks [--smoke]`: run every benchmark, write the results JSON and RESULTS.md."""
 
 from __future__ import annotations
 
@@ -6,27 +6,30 @@ import argparse
 import dataclasses
 import importlib
 import json
-import os
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.config import (
+    LOAD_SECTIONS,
     RESULTS_MARKDOWN,
     RUNS_DIR,
     SECTIONS,
+    SMOKE,
     BenchPlan,
     add_run_options,
-    build_plan,
+    find_keras_model,
     settle_destination,
 )
 from benchmarks.context import BenchContext, Progress
+from benchmarks.load import hey_available
 from benchmarks.machine import describe_machine, describe_models, load_average
-from benchmarks.plots import HTTP_PLOT, INPROCESS_PLOT, plot_http, plot_inprocess
 from benchmarks.report import render
 from benchmarks.targets import evaluate_targets
+from service.settings import Settings
 from training.data import portable_source
 
 RESULTS_FILE = "results.json"
@@ -39,11 +42,8 @@ def parse_args(argv: Sequence[str] | None, runs_dir: Path = RUNS_DIR) -> argpars
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     add_run_options(parser, "smoke", "tiny durations and few configurations (about a minute)")
     parser.add_argument("--keras-model", type=Path, default=None, help="Keras checkpoint for the TensorFlow path")
-    parser.add_argument("--threads", type=int, default=None, help="in-process threads (default: the service's)")
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="(default: all)")
     arguments = parser.parse_args(argv)
-    if arguments.threads is not None and arguments.threads < 1:
-        parser.error(f"--threads must be at least 1, got {arguments.threads}")
     mode = "smoke" if arguments.smoke else "full"
     return settle_destination(parser, arguments, "benchmarks", mode, published=RESULTS_MARKDOWN, runs_dir=runs_dir)
 
@@ -67,17 +67,12 @@ def run_sections(plan: BenchPlan, progress: Progress) -> tuple[dict[str, Any], d
 
 
 def write_outputs(results: dict[str, Any], output_dir: Path, markdown_path: Path) -> None:
-    """Write results.json, the plots and RESULTS.md (plots linked relative to the Markdown file)."""
+    """Write results.json (with the targets' verdicts) and RESULTS.md."""
     output_dir.mkdir(parents=True, exist_ok=True)
     results["targets"] = [target.as_dict() for target in evaluate_targets(results)]
     (output_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
-    if "inprocess" in results:
-        plot_inprocess(results["inprocess"], output_dir / INPROCESS_PLOT)
-    if "http" in results:
-        plot_http(results["http"], output_dir / HTTP_PLOT)
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
-    link = os.path.relpath(output_dir, markdown_path.parent)
-    markdown_path.write_text(render(results, plot_dir_link=link))
+    markdown_path.write_text(render(results))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,14 +82,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_outputs(json.loads((args.output / RESULTS_FILE).read_text()), args.output, args.markdown)
         print(f"wrote {args.markdown}", file=sys.stderr)
         return EXIT_OK
-    plan = build_plan(
-        smoke=args.smoke,
+    if not hey_available() and LOAD_SECTIONS.intersection(args.sections):
+        sys.exit(
+            f"`hey` is not installed (make system-deps); it loads the servers of {', '.join(sorted(LOAD_SECTIONS))}"
+        )
+    plan = BenchPlan(
         output_dir=args.output,
         markdown_path=args.markdown,
-        keras_model=args.keras_model,
-        threads=args.threads,
-        sections=tuple(args.sections),
+        keras_model=find_keras_model(args.keras_model),
+        threads=Settings().intra_op_threads,  # in-process, both runtimes get the service's thread count
+        sections=tuple(section for section in SECTIONS if section in args.sections),
     )
+    plan = dataclasses.replace(plan, **SMOKE) if args.smoke else plan
     progress = Progress()
     progress("benchmarks", f"{plan.mode} run, sections {', '.join(plan.sections)}, output {plan.output_dir}")
     results: dict[str, Any] = {
@@ -107,10 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "models": describe_models(plan.models_dir, plan.keras_model),
     }
     measured, errors = run_sections(plan, progress)
-    results.update(measured)
-    results["errors"] = errors
-    results["load_average_at_end"] = load_average()
-    results["elapsed_seconds"] = progress.elapsed_seconds
+    results.update(
+        measured, errors=errors, load_average_at_end=load_average(), elapsed_seconds=time.monotonic() - progress.started
+    )
     write_outputs(results, plan.output_dir, plan.markdown_path)
     for target in results["targets"]:
         progress("targets", f"{target['verdict']:>12}  {target['goal']}  ({target['detail']})")

@@ -1,8 +1,5 @@
-"""The no-op ceiling: the same Starlette/uvicorn stack reading the upload and answering a constant JSON.
-
-It shows the framework's own limit for `POST /predict`, so the report can say how close the real
-service comes to it. Run: `python -m benchmarks.ceiling --port 8002`.
-"""
+"""The no-op ceiling: the same Starlette/uvicorn stack reading the upload and answering a constant JSON, the
+framework's own limit for `POST /predict`. Run: `python -m benchmarks.ceiling --port 8002`."""
 
 from __future__ import annotations
 
@@ -54,13 +51,12 @@ def create_app() -> Starlette:
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve the ceiling app with uvicorn, configured like the service."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8002)
     args = parser.parse_args(argv)
     import uvicorn
 
     uvicorn.run(
-        create_app(), host=args.host, port=args.port, log_level="warning", access_log=False, server_header=False
+        create_app(), host="127.0.0.1", port=args.port, log_level="warning", access_log=False, server_header=False
     )
 
 

@@ -15,16 +15,9 @@ from benchmarks.context import BenchContext
 from benchmarks.processes import RunningServer
 
 SERVICE_IMPORTS = (
-    "numpy",
-    "onnxruntime",
-    "PIL.Image",
-    "starlette.applications",
-    "python_multipart",
-    "prometheus_client",
-    "uvicorn",
-    "service.app",
+    "numpy, onnxruntime, PIL.Image, starlette.applications, python_multipart, prometheus_client, uvicorn, service.app"
 )
-TENSORFLOW_IMPORTS = ("numpy", "PIL.Image", "tensorflow", "keras", "fastapi", "uvicorn", "benchmarks.tf_service")
+TENSORFLOW_IMPORTS = "numpy, PIL.Image, tensorflow, keras, fastapi, uvicorn, benchmarks.tf_service"
 
 
 def parse_importtime(stderr: str) -> dict[str, float]:
@@ -38,69 +31,63 @@ def parse_importtime(stderr: str) -> dict[str, float]:
             continue
         root = name.strip().split(".")[0]
         per_root[root] = per_root.get(root, 0.0) + int(cumulative) / 1000
-    return dict(per_root)
+    return per_root
 
 
-def measure_imports(modules: tuple[str, ...]) -> dict[str, Any]:
+def measure_imports(modules: str) -> dict[str, Any]:
     """Wall-clock seconds to import `modules` in a new interpreter, and the ms each top-level package took."""
+    command = [sys.executable, "-X", "importtime", "-c", f"import {modules}"]
+    quiet = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     started = time.monotonic()
     completed = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import " + ", ".join(modules)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        timeout=300,
-        check=False,
+        command, cwd=PROJECT_ROOT, env=quiet, capture_output=True, text=True, timeout=300, check=False
     )
     wall = time.monotonic() - started
     if completed.returncode != 0:
         return {"error": completed.stderr.strip().splitlines()[-1:]}
-    packages = parse_importtime(completed.stderr)
-    roots = {module.split(".")[0] for module in modules}
-    ranked = sorted(((name, ms) for name, ms in packages.items() if name in roots), key=lambda item: -item[1])
-    return {"wall_seconds": wall, "packages_ms": dict(ranked)}
+    roots = {module.split(".")[0] for module in modules.split(", ")}
+    packages = sorted(
+        (item for item in parse_importtime(completed.stderr).items() if item[0] in roots), key=lambda item: -item[1]
+    )
+    return {"wall_seconds": wall, "packages_ms": dict(packages)}
 
 
 def run(context: BenchContext) -> dict[str, Any]:
     """Start each server `cold_start_repeats` times, alternating servers, and report medians."""
     plan, workload = context.plan, context.workloads["multipart"]
     specs, notes = context.compared_specs()
-    samples: dict[str, list[dict[str, Any]]] = {spec.name: [] for spec in specs}
+    starts: dict[str, list[dict[str, Any]]] = {spec.name: [] for spec in specs}
 
     def measure(server: RunningServer) -> dict[str, Any]:
         """One start: seconds to ready, seconds to the first prediction, and memory right after it."""
-        first = server.wait_for_200("POST", workload.path, workload.body(), workload.headers(), request_timeout=60)
+        headers = {"Content-Type": workload.content_type}
+        first = server.wait_for_200("POST", workload.path, workload.body(), headers, request_timeout=60)
         return {"ready_seconds": server.ready_seconds, "first_prediction_seconds": first, "memory": server.memory()}
 
     for repeat in range(plan.cold_start_repeats):
-        for name, sample in context.each_server(specs, measure, notes).items():
-            samples[name].append(sample)
+        for name, start in context.each_server(specs, measure, notes).items():
+            starts[name].append(start)
+            ready, first = start["ready_seconds"], start["first_prediction_seconds"]
             context.progress(
-                "coldstart",
-                f"{name} start {repeat + 1}/{plan.cold_start_repeats}: ready {sample['ready_seconds']:.2f} s, "
-                f"first prediction {sample['first_prediction_seconds']:.2f} s",
+                "coldstart", f"{name} start {repeat + 1}: ready {ready:.2f} s, first prediction {first:.2f} s"
             )
-    summary = {
+    servers = {
         name: {
             "ready_seconds_median": median([run["ready_seconds"] for run in runs]),
             "first_prediction_seconds_median": median([run["first_prediction_seconds"] for run in runs]),
             "rss_mib_after_first_prediction_median": median([run["memory"]["rss_mib"] for run in runs]),
             "runs": runs,
         }
-        for name, runs in samples.items()
+        for name, runs in starts.items()
         if runs
     }
     imports = {"service": measure_imports(SERVICE_IMPORTS)}
     if plan.keras_model is not None:
         imports["tf_service"] = measure_imports(TENSORFLOW_IMPORTS)
-    context.progress(
-        "coldstart", "import times: " + ", ".join(f"{k} {v.get('wall_seconds', 0):.2f} s" for k, v in imports.items())
-    )
     return {
         "server_cpus": list(context.server_cpus),
         "repeats": plan.cold_start_repeats,
-        "servers": summary,
+        "servers": servers,
         "imports": imports,
         "notes": notes,
     }

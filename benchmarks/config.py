@@ -1,14 +1,14 @@
-"""The benchmark plan: one frozen dataclass per run mode (full or smoke), built in one function; and where a
-benchmark or reliability run writes, from the options both commands share."""
+"""The benchmark plan (full or smoke), and where a benchmark or reliability run writes, from the options both
+commands share."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
@@ -30,37 +30,43 @@ SECTIONS = {
     "workers": "http_bench.run_workers",
     "footprint": "footprint.run",
 }
+LOAD_SECTIONS = {"http", "headtohead", "profile", "workers"}  # they load servers with `hey`
+
+
+def _setting(full: Any, smoke: Any) -> Any:
+    """A plan setting's full-run value, with the smoke run's beside it."""
+    return field(default=full, metadata={"smoke": smoke})
 
 
 @dataclass(frozen=True)
 class BenchPlan:
-    """What one run measures and for how long; the defaults are the full run's (committed figures)."""
+    """What one run measures and for how long: the full run's settings (the committed figures), each with the smoke
+    run's (tiny durations and few configurations, for checking the scripts: its figures mean nothing)."""
 
     output_dir: Path
     markdown_path: Path
     keras_model: Path | None
     threads: int
     sections: tuple[str, ...]  # which sections run
-    mode: Literal["full", "smoke"] = "full"
+    mode: Literal["full", "smoke"] = _setting("full", "smoke")
     models_dir: Path = MODELS_DIR
     dataset_archive: Path = DATASET_ARCHIVE
-    # in-process
-    batch_sizes: tuple[int, ...] = (1, 8, 32, 128, 256)
-    inprocess_rounds: int = 5
-    inprocess_seconds_per_measurement: float = 0.5
-    inprocess_min_calls: int = 5
-    # HTTP
-    concurrencies: tuple[int, ...] = (1, 8, 32, 64)
-    http_seconds: float = 8.0
-    http_warmup_seconds: float = 2.0
-    http_full_matrix: bool = True  # every service variant, or only the default one
-    # the targets' servers side by side, and one worker against two, in interleaved rounds
-    headtohead_rounds: int = 5
-    headtohead_seconds: float = 5.0
-    # cold start, large photos
-    cold_start_repeats: int = 3
-    large_photo_megapixels: float = 16.0
-    large_photo_requests: int = 15
+    batch_sizes: tuple[int, ...] = _setting((1, 8, 32, 128, 256), (1, 8))
+    inprocess_rounds: int = _setting(5, 1)
+    inprocess_seconds_per_measurement: float = _setting(0.5, 0.02)
+    inprocess_min_calls: int = _setting(5, 2)
+    concurrencies: tuple[int, ...] = _setting((1, 8, 32, 64), (1, 4))
+    http_seconds: float = _setting(8.0, 0.5)
+    http_warmup_seconds: float = _setting(2.0, 0.2)
+    http_full_matrix: bool = _setting(True, False)  # every service variant, or only the default one
+    headtohead_rounds: int = _setting(5, 1)  # the head-to-head's and the workers' interleaved rounds
+    headtohead_seconds: float = _setting(5.0, 0.5)
+    cold_start_repeats: int = _setting(3, 1)
+    large_photo_megapixels: float = _setting(16.0, 12.0)
+    large_photo_requests: int = _setting(15, 1)
+
+
+SMOKE = {setting.name: setting.metadata["smoke"] for setting in fields(BenchPlan) if "smoke" in setting.metadata}
 
 
 def run_folder(kind: str, mode: str, runs_dir: Path = RUNS_DIR) -> Path:
@@ -123,49 +129,4 @@ def split_cpus() -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 def find_keras_model(explicit: Path | None) -> Path | None:
     """The Keras checkpoint to benchmark: the given one, else the committed trained one if it is there."""
-    if explicit is not None:
-        return explicit
-    return KERAS_MODEL if KERAS_MODEL.is_file() else None
-
-
-def build_plan(
-    *,
-    smoke: bool,
-    output_dir: Path,
-    markdown_path: Path,
-    keras_model: Path | None = None,
-    threads: int | None = None,
-    sections: tuple[str, ...] = tuple(SECTIONS),
-) -> BenchPlan:
-    """The plan for a full run (about 15 minutes) or a smoke run (about a minute)."""
-    if threads is None:
-        from service.settings import Settings  # here, not at the top: the TensorFlow-path image has no service/
-
-        threads = Settings().intra_op_threads
-    plan = BenchPlan(
-        output_dir=output_dir,
-        markdown_path=markdown_path,
-        keras_model=find_keras_model(keras_model),
-        threads=threads,
-        sections=tuple(section for section in SECTIONS if section in sections),
-    )
-    if not smoke:
-        return plan
-    # Tiny durations and few configurations: seconds in all, for checking the scripts (the figures mean nothing).
-    return replace(
-        plan,
-        mode="smoke",
-        batch_sizes=(1, 8),
-        inprocess_rounds=1,
-        inprocess_seconds_per_measurement=0.02,
-        inprocess_min_calls=2,
-        concurrencies=(1, 4),
-        http_seconds=0.5,
-        http_warmup_seconds=0.2,
-        http_full_matrix=False,
-        headtohead_rounds=1,
-        headtohead_seconds=0.5,
-        cold_start_repeats=1,
-        large_photo_megapixels=12.0,
-        large_photo_requests=1,
-    )
+    return KERAS_MODEL if explicit is None and KERAS_MODEL.is_file() else explicit

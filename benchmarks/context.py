@@ -7,7 +7,7 @@ import functools
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import TextIO, TypeVar
+from typing import TypeVar
 
 from benchmarks.config import BenchPlan, split_cpus
 from benchmarks.inputs import TestImage, Workload, read_test_images, write_workloads
@@ -25,22 +25,17 @@ CEILING_SPEC = ServerSpec(
     description="ceiling: Starlette/uvicorn reading the upload, constant JSON answer",
 )
 Measured = TypeVar("Measured")
+Cpus = tuple[int, ...]
 
 
 class Progress:
     """Prints `[  12.3s] section: message` lines on stderr so a long run shows where it is."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream if stream is not None else sys.stderr
-        self._started = time.monotonic()
+    def __init__(self) -> None:
+        self.started = time.monotonic()
 
     def __call__(self, section: str, message: str) -> None:
-        print(f"[{self.elapsed_seconds:7.1f}s] {section}: {message}", file=self._stream, flush=True)
-
-    @property
-    def elapsed_seconds(self) -> float:
-        """Seconds since this progress reporter was created."""
-        return time.monotonic() - self._started
+        print(f"[{time.monotonic() - self.started:7.1f}s] {section}: {message}", file=sys.stderr, flush=True)
 
 
 class BenchContext:
@@ -82,19 +77,12 @@ class BenchContext:
             models_dir=self.plan.models_dir,
         )
 
-    def service_variants(self) -> list[ServerSpec]:
-        """Every service configuration to load-test (FP32/INT8 × batching on/off), or only the default one."""
-        if not self.plan.http_full_matrix:
-            return [self.service()]
-        return [self.service(model, batching) for model in ("fp32", "int8") for batching in (True, False)]
-
     def compared_specs(self) -> tuple[list[ServerSpec], dict[str, str]]:
-        """This service, the TensorFlow-path service (FastAPI + UploadFile + Pillow + model.predict, when a Keras
-        checkpoint is found) and the ceiling, in that order, with a note for what was skipped."""
-        keras_model = self.plan.keras_model
-        if keras_model is None:
+        """This service, the TensorFlow-path service (when a Keras checkpoint is found) and the ceiling, in that
+        order, with a note for what was skipped."""
+        if self.plan.keras_model is None:
             return [self.service(), CEILING_SPEC], {TF_SERVICE: "skipped: no Keras checkpoint found"}
-        command = (sys.executable, "-m", "benchmarks.tf_service", "--model", str(keras_model))
+        command = (sys.executable, "-m", "benchmarks.tf_service", "--model", str(self.plan.keras_model))
         tf_service = ServerSpec(
             name=TF_SERVICE,
             argv=(*command, "--threads", str(self.threads), "--port", "{port}"),
@@ -102,13 +90,22 @@ class BenchContext:
         )
         return [self.service(), tf_service, CEILING_SPEC], {}
 
-    def start(self, spec: ServerSpec, cpus: tuple[int, ...] | None = None) -> RunningServer:
+    def start(self, spec: ServerSpec, cpus: Cpus | None = None) -> RunningServer:
         """A server pinned to ``cpus`` (by default the server CPUs); enter it to wait until it is ready."""
-        return RunningServer(spec, self.work_dir / "logs", self.server_cpus if cpus is None else cpus)
+        return RunningServer(spec, self.work_dir / "logs", cpus or self.server_cpus)
 
-    def hey(self, server: RunningServer, workload: Workload, concurrency: int, seconds: float) -> LoadResult:
-        """`hey` against `server`, pinned to the load generator's CPU."""
-        return run_hey(server.port, workload, concurrency=concurrency, seconds=seconds, cpus=self.load_cpus)
+    def hey(
+        self, server: RunningServer, workload: Workload, concurrency: int, seconds: float, cpus: Cpus | None = None
+    ) -> tuple[LoadResult, dict[str, float | None]]:
+        """`hey` against `server`, pinned to the load generator's CPU (or to ``cpus``), and the server's CPU
+        meanwhile: cores busy, µs per successful request."""
+        before = server.cpu_seconds()
+        result = run_hey(server.port, workload, concurrency=concurrency, seconds=seconds, cpus=cpus or self.load_cpus)
+        used = server.cpu_seconds() - before
+        return result, {
+            "server_cpu_cores": used / result.seconds if result.seconds else None,
+            "server_cpu_us_per_ok": used / result.ok * 1e6 if result.ok else None,
+        }
 
     def each_server(
         self, specs: Iterable[ServerSpec], measure: Callable[[RunningServer], Measured], notes: dict[str, str]
@@ -120,7 +117,7 @@ class BenchContext:
             try:
                 with self.start(spec) as server:
                     measured[spec.name] = measure(server)
-            except RuntimeError as error:  # ServerStartError, a missing or failing `hey`, a failed profiler
+            except RuntimeError as error:  # ServerStartError, a missing or failing `hey`
                 notes[spec.name] = f"failed: {error}"
                 self.progress(spec.name, f"failed: {str(error).splitlines()[0]}")
         return measured

@@ -25,10 +25,9 @@ TF_IMAGE = IMAGES["tensorflow"]
 CONTAINER_STATE = Path(os.environ.get("CONTAINER_STATE", "/var/tmp/container-env"))
 
 
-def runtime_roots(pyproject: Path = PROJECT_ROOT / "pyproject.toml") -> tuple[str, ...]:
+def runtime_roots() -> tuple[str, ...]:
     """The `[project] dependencies` of the project, as requirement strings."""
-    with pyproject.open("rb") as handle:
-        return tuple(tomllib.load(handle)["project"].get("dependencies", ()))
+    return tuple(tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
 
 
 def closure(roots: Iterable[str]) -> dict[str, Distribution]:
@@ -72,22 +71,16 @@ def set_size(distributions: Mapping[str, Distribution], largest: int = 8) -> dic
 
 
 def image_size(image: str) -> dict[str, Any]:
-    """The image's size in MB (10^6 bytes, as `podman images` shows it), or None and the reason, with podman's
-    environment from ../shared/tools/container-env.sh's state."""
+    """The image's size in MB (as `podman images` shows it), or None and the reason; podman's configuration from
+    ../shared/tools/container-env.sh's state."""
     if shutil.which("podman") is None:
         return {"image": image, "mb": None, "source": "not measured: podman is not installed"}
     environment = dict(os.environ)
     for variable, name in (("CONTAINERS_STORAGE_CONF", "storage.conf"), ("CONTAINERS_CONF", "containers.conf")):
         if variable not in environment and (CONTAINER_STATE / name).is_file():
             environment[variable] = str(CONTAINER_STATE / name)
-    completed = subprocess.run(
-        ["podman", "image", "inspect", "--format", "{{.Size}}", image],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=60,
-        check=False,
-    )
+    inspect = ["podman", "image", "inspect", "--format", "{{.Size}}", image]
+    completed = subprocess.run(inspect, capture_output=True, text=True, env=environment, timeout=60, check=False)
     if completed.returncode != 0:
         reason = f"not measured: image {image} not found ({completed.stderr.strip()[:200]})"
         return {"image": image, "mb": None, "source": reason}
@@ -95,8 +88,7 @@ def image_size(image: str) -> dict[str, Any]:
 
 
 def run(context: BenchContext) -> dict[str, Any]:
-    """Installed sizes of both dependency sets, and the image sizes when podman and the images exist (the run's
-    context is not needed: nothing here starts a server or reads the dataset)."""
+    """Installed sizes of both dependency sets, and the image sizes when podman and the images exist."""
     roots = runtime_roots()
     return {
         "runtime_roots": list(roots),

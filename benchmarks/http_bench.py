@@ -4,67 +4,50 @@ matrix), the targets' servers side by side in interleaved rounds, one worker aga
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import replace
 from statistics import median
 from typing import Any
 
 from benchmarks.context import CEILING, DEFAULT_SERVICE, IMAGE_SERVICE, TF_SERVICE, BenchContext
-from benchmarks.inputs import MULTIPART_CONTENT_TYPE, Workload, large_photo_jpeg, multipart_body
-from benchmarks.load import LoadResult, hey_available, run_hey
+from benchmarks.inputs import MULTIPART_CONTENT_TYPE, large_photo_jpeg, multipart_body
+from benchmarks.load import LoadResult
 from benchmarks.processes import RunningServer, cpu_seconds_of, request
 from benchmarks.stats import ratio, summarize_latencies
 from benchmarks.targets import TARGET_CONCURRENCY
 from service.settings import Settings
 
 WORKLOADS = {DEFAULT_SERVICE: ("multipart", "raw", "v2"), CEILING: ("multipart", "raw")}
-NO_HEY = "skipped: `hey` not installed (make system-deps)"
 IDLE_WINDOW_S = 0.2
 IDLE_CPU_SHARE = 0.05  # the /proc clock ticks every 10 ms: at most one tick in a window
 IDLE_TIMEOUT_S = 60.0
-# The other loads the targets name, each run by this service (FP32 and INT8) and the ceiling: (workload, concurrency).
-MORE_LOADS = (("multipart", 1), ("raw", TARGET_CONCURRENCY))
+Load = tuple[str, int]  # (workload, concurrency)
+TARGET_LOAD: Load = ("multipart", TARGET_CONCURRENCY)
+MORE_LOADS: tuple[Load, ...] = (("multipart", 1), ("raw", TARGET_CONCURRENCY))  # the other loads the targets name
 WORKER_COUNTS = (1, 2)
+Rounds = list[dict[str, dict[str, Any]]]  # per round, each server's figures
 
 
 def run_matrix(context: BenchContext) -> dict[str, Any]:
     """Load-test each server with each workload at each concurrency; servers and `hey` on separate CPUs."""
     plan, workloads = context.plan, context.workloads
     compared, notes = context.compared_specs()  # the default service first, then TF path and ceiling
-    specs = [*context.service_variants(), *compared[1:]]
-    have_hey = hey_available()
-    if not have_hey:
-        notes["load_generator"] = "skipped load runs: `hey` not installed (make system-deps); sequential probes only"
+    variants = [context.service(model, batching) for model in ("fp32", "int8") for batching in (True, False)]
+    specs = [*(variants if plan.http_full_matrix else compared[:1]), *compared[1:]]
     rows: list[dict[str, Any]] = []
     memory: dict[str, dict[str, Any]] = {}
-    probes: dict[str, Any] = {}
 
     def measure(server: RunningServer) -> None:
         name, multipart = server.spec.name, workloads["multipart"]
         context.progress("http", f"{name} ({server.spec.description}) ready")
-        if have_hey:
-            context.hey(server, multipart, max(plan.concurrencies), plan.http_warmup_seconds)
-        else:  # a few sequential requests: statuses only
-            body, headers = multipart.body(), multipart.headers()
-            statuses = [request(server.port, "POST", multipart.path, body=body, headers=headers)[0] for _ in range(5)]
-            probes[name] = {"statuses": statuses}
+        context.hey(server, multipart, max(plan.concurrencies), plan.http_warmup_seconds)
         memory[name] = {"after_warmup": server.memory(), "ready_seconds": server.ready_seconds}
         # Multipart for every server; raw bodies for this service and the ceiling, V2 for this service.
-        for workload in (workloads[each] for each in WORKLOADS.get(name, ("multipart",)) if have_hey):
+        for workload in (workloads[each] for each in WORKLOADS.get(name, ("multipart",))):
             for concurrency in plan.concurrencies:
-                cpu_before = server.cpu_seconds()
-                result = context.hey(server, workload, concurrency, plan.http_seconds)
-                cpu_used = server.cpu_seconds() - cpu_before
-                rows.append(
-                    {
-                        "server": name,
-                        "workload": workload.name,
-                        **result.as_dict(),
-                        "server_cpu_cores": cpu_used / result.seconds if result.seconds else None,
-                        "server_cpu_us_per_ok": cpu_used / result.ok * 1e6 if result.ok else None,
-                    }
-                )
+                result, cpu = context.hey(server, workload, concurrency, plan.http_seconds)
+                rows.append({"server": name, "workload": workload.name, **result.as_dict(), **cpu})
                 context.progress(
                     "http",
                     f"{name} {workload.name} c={concurrency}: {result.ok_per_s:.0f} req/s, "
@@ -83,7 +66,7 @@ def run_matrix(context: BenchContext) -> dict[str, Any]:
         "server_cpus": list(context.server_cpus),
         "load_generator_cpus": list(context.load_cpus),
         "server_threads": context.threads,
-        "load_generator": "hey" if have_hey else None,
+        "load_generator": "hey",
         "seconds_per_run": plan.http_seconds,
         "warmup_seconds": plan.http_warmup_seconds,
         "concurrencies": list(plan.concurrencies),
@@ -91,9 +74,19 @@ def run_matrix(context: BenchContext) -> dict[str, Any]:
         "workloads": {name: workload.description for name, workload in workloads.items()},
         "rows": rows,
         "memory": memory,
-        "probes": probes,
         "notes": notes,
     }
+
+
+def wait_until_idle(pid: int, *, timeout_s: float = IDLE_TIMEOUT_S) -> bool:
+    """Wait until the process uses under IDLE_CPU_SHARE of a core over IDLE_WINDOW_S; say whether it did."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        before = cpu_seconds_of(pid)
+        time.sleep(IDLE_WINDOW_S)
+        if cpu_seconds_of(pid) - before < IDLE_CPU_SHARE * IDLE_WINDOW_S:
+            return True
+    return False
 
 
 def turns(servers: list[RunningServer], number: int) -> Iterator[RunningServer]:
@@ -112,59 +105,54 @@ def succeeded(server: RunningServer, result: LoadResult) -> LoadResult:
     return result
 
 
-def run_head_to_head(context: BenchContext) -> dict[str, Any]:
-    """The HTTP targets, measured fairly on a noisy machine: the servers run side by side and take turns.
+def interleave(
+    context: BenchContext,
+    section: str,
+    loads: dict[Load, list[RunningServer]],
+    turn: Callable[[RunningServer, Load], dict[str, Any]],
+) -> dict[Load, Rounds]:
+    """The plan's rounds: in each, every load in turn, its servers taking turns under it; `turn` measures one."""
+    rounds: dict[Load, Rounds] = {load: [] for load in loads}
+    for number in range(context.plan.headtohead_rounds):
+        for (workload, concurrency), servers in loads.items():
+            measured = {server.spec.name: turn(server, (workload, concurrency)) for server in turns(servers, number)}
+            rounds[(workload, concurrency)].append(measured)
+            rates = ", ".join(f"{name} {figures['ok_per_s']:,.0f} req/s" for name, figures in measured.items())
+            context.progress(
+                section, f"round {number + 1}/{context.plan.headtohead_rounds}, {workload} c={concurrency}: {rates}"
+            )
+    return rounds
 
-    The matrix measures one server at a time, so a neighbour's burst on this shared machine can land on one
-    server's only run and move a ratio by 10-20 %. Here the servers the targets compare all run, and take turns in
-    interleaved rounds: multipart at the target concurrency (all of them), then this service (FP32 as `make serve`
-    runs it, INT8 as the container image does) and the ceiling alone for the other targets' loads. Each server's
-    figure is the median of its rounds and each ratio the median of the per-round ratios.
-    """
-    if not hey_available():
-        return {"note": NO_HEY}
+
+def run_head_to_head(context: BenchContext) -> dict[str, Any]:
+    """The servers the HTTP targets compare, side by side, taking turns in interleaved rounds (a neighbour's burst on
+    this shared machine hits a round, not a server): all of them at the target load, this service (FP32 and INT8) and
+    the ceiling at the other loads; medians of the rounds' rates and of the per-round ratios."""
     plan, workloads = context.plan, context.workloads
     specs, _ = context.compared_specs()
     specs.insert(1, context.service("int8"))
-    loads = [("multipart", TARGET_CONCURRENCY), *MORE_LOADS]
-    rounds: dict[tuple[str, int], list[dict[str, float]]] = {load: [] for load in loads}
     with ExitStack() as stack:
         servers = [stack.enter_context(context.start(spec)) for spec in specs]
         pair = [server for server in servers if server.spec.name in (DEFAULT_SERVICE, IMAGE_SERVICE, CEILING)]
         for server in servers:
             context.hey(server, workloads["multipart"], TARGET_CONCURRENCY, plan.http_warmup_seconds)
-        for number in range(plan.headtohead_rounds):
-            for workload, concurrency in loads:
-                rates: dict[str, float] = {}
-                for server in turns(servers if (workload, concurrency) == loads[0] else pair, number):
-                    result = context.hey(server, workloads[workload], concurrency, plan.headtohead_seconds)
-                    rates[server.spec.name] = succeeded(server, result).ok_per_s
-                rounds[(workload, concurrency)].append(rates)
-                context.progress(
-                    "headtohead",
-                    f"round {number + 1}/{plan.headtohead_rounds}, {workload} c={concurrency}: "
-                    + ", ".join(f"{name} {rate:,.0f} req/s" for name, rate in rates.items()),
-                )
-    summaries = [summarise(rounds[load], load[0], plan.headtohead_seconds, load[1]) for load in loads]
+
+        def turn(server: RunningServer, load: Load) -> dict[str, Any]:
+            result, _ = context.hey(server, workloads[load[0]], load[1], plan.headtohead_seconds)
+            return {"ok_per_s": succeeded(server, result).ok_per_s}
+
+        rounds = interleave(context, "headtohead", {TARGET_LOAD: servers, **dict.fromkeys(MORE_LOADS, pair)}, turn)
+    summaries = [
+        summarise(
+            [{name: turn["ok_per_s"] for name, turn in r.items()} for r in measured], load, plan.headtohead_seconds
+        )
+        for load, measured in rounds.items()
+    ]
     return {**summaries[0], "more": summaries[1:]}
 
 
-def wait_until_idle(pid: int, *, timeout_s: float = IDLE_TIMEOUT_S) -> bool:
-    """Wait until the process uses under IDLE_CPU_SHARE of a core over IDLE_WINDOW_S; say whether it did."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        before = cpu_seconds_of(pid)
-        time.sleep(IDLE_WINDOW_S)
-        if cpu_seconds_of(pid) - before < IDLE_CPU_SHARE * IDLE_WINDOW_S:
-            return True
-    return False
-
-
-def summarise(
-    rounds: list[dict[str, float]], workload: str, seconds: float, concurrency: int = TARGET_CONCURRENCY
-) -> dict[str, Any]:
+def summarise(rounds: list[dict[str, float]], load: Load, seconds: float) -> dict[str, Any]:
     """Median requests/s per server and median per-round ratios of this service to the others."""
-    names = list(rounds[0]) if rounds else []
     ratios: dict[str, float] = {}
     comparisons = (
         (DEFAULT_SERVICE, TF_SERVICE, "vs_tf_service"),
@@ -176,18 +164,60 @@ def summarise(
         if per_round and all(value is not None for value in per_round):
             ratios[key] = median([value for value in per_round if value is not None])
     return {
-        "concurrency": concurrency,
-        "workload": workload,
+        "concurrency": load[1],
+        "workload": load[0],
         "seconds_per_round": seconds,
         "rounds": rounds,
-        "median_ok_per_s": {name: median([r[name] for r in rounds]) for name in names},
+        "median_ok_per_s": {name: median([r[name] for r in rounds]) for name in (rounds[0] if rounds else [])},
         "median_ratios": ratios,
     }
 
 
+def run_workers(context: BenchContext) -> dict[str, Any]:
+    """This service (FP32, one inference thread per worker) with one and two workers on every CPU, `hey` too, in
+    interleaved rounds at the target load. Since `hey` takes CPU, the server's CPU per request gives what two free
+    cores would: 2 × one worker's over two workers' (while one worker keeps one core busy)."""
+    plan, workload, spec = context.plan, context.workloads["multipart"], context.service()
+    cpus = (*context.server_cpus, *context.load_cpus)
+    with ExitStack() as stack:
+        servers = []
+        for workers in WORKER_COUNTS:
+            variant = replace(
+                spec,
+                name=f"workers_{workers}",
+                env={**spec.env, "CIFAR10_WORKERS": str(workers), "CIFAR10_INTRA_OP_THREADS": "1"},
+                description=f"this service, FP32, {workers} worker(s), one inference thread each",
+            )
+            servers.append(stack.enter_context(context.start(variant, cpus)))
+            context.hey(servers[-1], workload, TARGET_CONCURRENCY, plan.http_warmup_seconds, cpus)
+
+        def turn(server: RunningServer, load: Load) -> dict[str, Any]:
+            """Requests/s, and the CPU the server and the load generator spent per request."""
+            result, cpu = context.hey(server, workload, TARGET_CONCURRENCY, plan.headtohead_seconds, cpus)
+            hey_seconds = (succeeded(server, result).load_generator_cpu_cores or 0.0) * result.seconds
+            return {"ok_per_s": result.ok_per_s, **cpu, "load_generator_cpu_us_per_ok": hey_seconds / result.ok * 1e6}
+
+        rounds = interleave(context, "workers", {TARGET_LOAD: servers}, turn)[TARGET_LOAD]
+    one, two = (f"workers_{count}" for count in WORKER_COUNTS)
+    return {
+        "cpus": list(cpus),
+        "concurrency": TARGET_CONCURRENCY,
+        "workload": workload.name,
+        "seconds_per_round": plan.headtohead_seconds,
+        "rounds": rounds,
+        "medians": {
+            name: {key: median([r[name][key] for r in rounds]) for key in rounds[0][name]} for name in (one, two)
+        },
+        "median_speedup": median([r[two]["ok_per_s"] / r[one]["ok_per_s"] for r in rounds]),
+        "median_speedup_on_free_cores": median(
+            [2 * r[one]["server_cpu_us_per_ok"] / r[two]["server_cpu_us_per_ok"] for r in rounds]
+        ),
+    }
+
+
 def run_large_photo(context: BenchContext) -> dict[str, Any]:
-    """`/predict` latency for a multi-megapixel JPEG made at benchmark time (16 MP full, 12 MP smoke), posted one
-    at a time to this service, the TensorFlow-path service and the ceiling."""
+    """`/predict` latency for a multi-megapixel JPEG made at benchmark time, posted one at a time to this service,
+    the TensorFlow-path service and the ceiling."""
     requests = context.plan.large_photo_requests
     photo, (width, height) = large_photo_jpeg(context.plan.large_photo_megapixels)
     body, headers = multipart_body(photo, filename="photo.jpg"), {"Content-Type": MULTIPART_CONTENT_TYPE}
@@ -218,71 +248,4 @@ def run_large_photo(context: BenchContext) -> dict[str, Any]:
         "requests": requests,
         "servers": context.each_server(specs, measure, notes),
         "notes": notes,
-    }
-
-
-def run_workers(context: BenchContext) -> dict[str, Any]:
-    """Does a second worker process double the throughput? This service (FP32, one inference thread per worker)
-    with one and with two workers, on every CPU, in interleaved rounds of multipart at the target concurrency.
-
-    `hey` has to run on the same CPUs, so the requests/s ratio undercounts what two free cores would give. The
-    server's CPU time per request is measured too: with two workers on two cores of their own, the ratio is
-    2 × (one worker's CPU per request) / (two workers' CPU per request), as long as one worker keeps one core busy.
-    """
-    if not hey_available():
-        return {"note": NO_HEY}
-    plan, workload = context.plan, context.workloads["multipart"]
-    cpus = (*context.server_cpus, *context.load_cpus)
-    rounds: list[dict[str, dict[str, float]]] = []
-    with ExitStack() as stack:
-        servers = []
-        for workers in WORKER_COUNTS:
-            spec = context.service()
-            variant = replace(
-                spec,
-                name=f"workers_{workers}",
-                env={**spec.env, "CIFAR10_WORKERS": str(workers), "CIFAR10_INTRA_OP_THREADS": "1"},
-                description=f"this service, FP32, {workers} worker(s), one inference thread each",
-            )
-            servers.append(stack.enter_context(context.start(variant, cpus)))
-        for server in servers:
-            run_hey(server.port, workload, concurrency=TARGET_CONCURRENCY, seconds=plan.http_warmup_seconds, cpus=cpus)
-        for number in range(plan.headtohead_rounds):
-            measured: dict[str, dict[str, float]] = {}
-            for server in turns(servers, number):
-                measured[server.spec.name] = _turn(server, workload, cpus, plan.headtohead_seconds)
-            rounds.append(measured)
-            context.progress(
-                "workers",
-                f"round {number + 1}/{plan.headtohead_rounds}: "
-                + ", ".join(f"{name} {turn['ok_per_s']:,.0f} req/s" for name, turn in measured.items()),
-            )
-    one, two = (f"workers_{count}" for count in WORKER_COUNTS)
-    return {
-        "cpus": list(cpus),
-        "concurrency": TARGET_CONCURRENCY,
-        "workload": workload.name,
-        "seconds_per_round": plan.headtohead_seconds,
-        "rounds": rounds,
-        "medians": {
-            name: {key: median([r[name][key] for r in rounds]) for key in rounds[0][name]} for name in (one, two)
-        },
-        "median_speedup": median([r[two]["ok_per_s"] / r[one]["ok_per_s"] for r in rounds]),
-        "median_speedup_on_free_cores": median(
-            [2 * r[one]["server_cpu_us_per_ok"] / r[two]["server_cpu_us_per_ok"] for r in rounds]
-        ),
-    }
-
-
-def _turn(server: RunningServer, workload: Workload, cpus: tuple[int, ...], seconds: float) -> dict[str, float]:
-    """One `hey` turn: requests/s, and the CPU the server and the load generator spent per request."""
-    server_before = server.cpu_seconds()
-    result = run_hey(server.port, workload, concurrency=TARGET_CONCURRENCY, seconds=seconds, cpus=cpus)
-    server_used = server.cpu_seconds() - server_before
-    client_used = (succeeded(server, result).load_generator_cpu_cores or 0.0) * result.seconds
-    return {
-        "ok_per_s": result.ok_per_s,
-        "server_cpu_cores": server_used / result.seconds,
-        "server_cpu_us_per_ok": server_used / result.ok * 1e6,
-        "load_generator_cpu_us_per_ok": client_used / result.ok * 1e6,
     }

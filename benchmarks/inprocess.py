@@ -22,9 +22,6 @@ from training.data import portable_source
 
 MAX_CALLS_PER_MEASUREMENT = 20_000
 WARMUP_CALLS = 3
-ONNX_MODELS = {f"onnx_{name}": file for name, file in MODEL_FILES.items()}
-TENSORFLOW_RUNNERS = ("tf_predict", "tf_direct_call", "tf_function")
-SERVICE_SESSION_SOURCE = "service.runtime.OnnxModel with the default service.settings.Settings"
 
 
 @dataclass(frozen=True)
@@ -57,14 +54,14 @@ def build_runners(plan: BenchPlan, progress: Progress) -> tuple[list[Runner], di
     notes: dict[str, str] = {}
     # The service's own loader with its default settings (only the thread count set): this measures what it runs.
     config = session_config(Settings().with_overrides(intra_op_threads=plan.threads))
-    for name, filename in ONNX_MODELS.items():
+    for precision, filename in MODEL_FILES.items():
         path = plan.models_dir / filename
         if not path.is_file():
-            notes[name] = f"skipped: {path} not found"
+            notes[f"onnx_{precision}"] = f"skipped: {path} not found"
             continue
-        notes["onnx_session_options"] = SERVICE_SESSION_SOURCE
+        notes["onnx_session_options"] = "service.runtime.OnnxModel with the default service.settings.Settings"
         # onnxruntime takes the raw uint8 batch: nothing to prepare.
-        runners.append(Runner(name, "onnxruntime", np.asarray, OnnxModel.load(path, config).predict))
+        runners.append(Runner(f"onnx_{precision}", "onnxruntime", np.asarray, OnnxModel.load(path, config).predict))
     if plan.keras_model is None:
         notes["tensorflow"] = "skipped: no Keras checkpoint (models/best_model.keras) found"
         return runners, notes
@@ -147,6 +144,6 @@ def speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for (name, batch_size), row in by_key.items()
         if name.startswith("onnx_")
-        for baseline in TENSORFLOW_RUNNERS
-        if (other := by_key.get((baseline, batch_size))) is not None
+        for (baseline, other_batch), other in by_key.items()
+        if baseline.startswith("tf_") and other_batch == batch_size
     ]

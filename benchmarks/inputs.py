@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,13 +42,9 @@ class Workload:
         """The request body."""
         return self.body_file.read_bytes()
 
-    def headers(self) -> Mapping[str, str]:
-        """Headers for a single request with this body."""
-        return {"Content-Type": self.content_type}
 
-
-def read_test_images(archive: Path, count: int, first: str = SAMPLE_MEMBER) -> list[TestImage]:
-    """Read `count` test-split JPEGs from the archive, starting with `first` (a real cat photo)."""
+def read_test_images(archive: Path, count: int) -> list[TestImage]:
+    """Read `count` test-split JPEGs from the archive, starting with SAMPLE_MEMBER (a real cat photo)."""
     if not archive.is_file():
         raise FileNotFoundError(f"CIFAR-10 archive not found at {archive}")
     leading: list[TestImage] = []
@@ -58,10 +54,10 @@ def read_test_images(archive: Path, count: int, first: str = SAMPLE_MEMBER) -> l
             if leading and len(others) >= count:
                 break
             test_jpeg = member.isfile() and member.name.startswith("test/") and member.name.endswith(".jpg")
-            wanted = test_jpeg and (member.name == first or len(others) < count)
+            wanted = test_jpeg and (member.name == SAMPLE_MEMBER or len(others) < count)
             handle = tar.extractfile(member) if wanted else None
             if handle is not None:
-                (leading if member.name == first else others).append(TestImage(member.name, handle.read()))
+                (leading if member.name == SAMPLE_MEMBER else others).append(TestImage(member.name, handle.read()))
     images = (leading + others)[:count]
     if not images:
         raise ValueError(f"no test JPEGs in {archive}")
@@ -87,11 +83,11 @@ def pixel_batch(images: list[TestImage], batch_size: int) -> NDArray[np.uint8]:
     return np.stack([pixels[index % len(pixels)] for index in range(batch_size)])
 
 
-def large_photo_jpeg(megapixels: float, seed: int = 0) -> tuple[bytes, tuple[int, int]]:
+def large_photo_jpeg(megapixels: float) -> tuple[bytes, tuple[int, int]]:
     """A photo-like 4:3 JPEG of about `megapixels` (smooth colour fields plus sensor-like noise), and its size."""
     width = round((megapixels * 1e6 * 4 / 3) ** 0.5)
     height = round(width * 3 / 4)
-    generator = np.random.default_rng(seed)
+    generator = np.random.default_rng(0)
     coarse = generator.integers(0, 256, size=(12, 16, 3), dtype=np.uint8)
     image = Image.fromarray(coarse).resize((width, height), Image.Resampling.BICUBIC)
     pixels = np.asarray(image, dtype=np.int16)
@@ -100,45 +96,37 @@ def large_photo_jpeg(megapixels: float, seed: int = 0) -> tuple[bytes, tuple[int
     return encode(photo, "JPEG", quality=90), (width, height)
 
 
-def multipart(
-    parts: Sequence[tuple[str, str | None, bytes]],
-    boundary: str = MULTIPART_BOUNDARY,
-    file_type: str = "application/octet-stream",
-) -> bytes:
+def multipart(parts: Sequence[tuple[str, str | None, bytes]], file_type: str = "application/octet-stream") -> bytes:
     """A multipart/form-data body from (field name, file name or None for a plain field, content)."""
     out = bytearray()
     for name, filename, content in parts:
         disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
-        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
+        out += f"--{MULTIPART_BOUNDARY}\r\nContent-Disposition: {disposition}\r\n".encode()
         if filename is not None:
             out += f"Content-Type: {file_type}\r\n".encode()
         out += b"\r\n" + content + b"\r\n"
-    return bytes(out + f"--{boundary}--\r\n".encode())
+    return bytes(out + f"--{MULTIPART_BOUNDARY}--\r\n".encode())
 
 
-def multipart_body(jpeg: bytes, field: str = "file", filename: str = "image.jpg") -> bytes:
-    """A multipart/form-data body carrying one JPEG, as browsers and `requests` send it."""
-    return multipart([(field, filename, jpeg)], file_type="image/jpeg")
+def multipart_body(jpeg: bytes, filename: str = "image.jpg") -> bytes:
+    """A multipart/form-data body carrying one JPEG in field `file`, as browsers and `requests` send it."""
+    return multipart([("file", filename, jpeg)], file_type="image/jpeg")
 
 
-def v2_infer_body(pixels: NDArray[np.uint8], input_name: str = "image") -> bytes:
+def v2_infer_body(pixels: NDArray[np.uint8]) -> bytes:
     """A KServe V2 JSON inference request for one image (uint8 NHWC, row-major flat data)."""
-    tensor = {"name": input_name, "shape": [1, *pixels.shape], "datatype": "UINT8", "data": pixels.reshape(-1).tolist()}
+    tensor = {"name": "image", "shape": [1, *pixels.shape], "datatype": "UINT8", "data": pixels.reshape(-1).tolist()}
     return json.dumps({"inputs": [tensor]}, separators=(",", ":")).encode()
 
 
 def write_workloads(image: TestImage, directory: Path) -> dict[str, Workload]:
     """The three ways to ask for one prediction: multipart upload, raw JPEG body, KServe V2 JSON tensor."""
     directory.mkdir(parents=True, exist_ok=True)
+    v2 = v2_infer_body(decode_pixels(image.jpeg))
     bodies = {
         "multipart": (multipart_body(image.jpeg), MULTIPART_CONTENT_TYPE, "/predict", "POST /predict, multipart"),
         "raw": (image.jpeg, "image/jpeg", "/predict", "POST /predict, raw JPEG body"),
-        "v2": (
-            v2_infer_body(decode_pixels(image.jpeg)),
-            "application/json",
-            V2_INFER_PATH,
-            "POST V2 infer, JSON uint8 tensor [1,32,32,3]",
-        ),
+        "v2": (v2, "application/json", V2_INFER_PATH, "POST V2 infer, JSON uint8 tensor [1,32,32,3]"),
     }
     workloads: dict[str, Workload] = {}
     for name, (body, content_type, path, description) in bodies.items():

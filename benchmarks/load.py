@@ -1,4 +1,4 @@
-"""Load generation with `hey` (Debian package `hey`) and parsing of its summary into figures."""
+"""Load generation with `hey` (Debian package `hey`), its summary parsed into figures."""
 
 from __future__ import annotations
 
@@ -14,13 +14,9 @@ from benchmarks.inputs import Workload
 from benchmarks.processes import HOST, pinned
 
 
-class LoadGeneratorMissingError(RuntimeError):
-    """`hey` is not installed (run `make system-deps`)."""
-
-
 @dataclass(frozen=True)
 class LoadResult:
-    """What one `hey` run measured."""
+    """What one `hey` run measured (latencies in ms; errors are transport failures)."""
 
     concurrency: int
     seconds: float
@@ -52,7 +48,7 @@ _ERROR = re.compile(r"^\s*\[(\d+)\]\s+(.+)$", re.MULTILINE)
 
 
 def parse_hey(output: str, concurrency: int) -> LoadResult:
-    """Turn `hey`'s text summary into a LoadResult (latencies in ms; errors are transport failures)."""
+    """`hey`'s text summary as a LoadResult."""
     total = _TOTAL.search(output)
     if total is None:
         raise ValueError(f"not a hey summary:\n{output[:500]}")
@@ -90,9 +86,8 @@ def hey_available() -> bool:
 
 
 def run_hey(port: int, workload: Workload, *, concurrency: int, seconds: float, cpus: Sequence[int]) -> LoadResult:
-    """POST the workload's body with `concurrency` keep-alive workers for `seconds`, the generator pinned to `cpus`."""
-    if not hey_available():
-        raise LoadGeneratorMissingError("hey is not installed (Debian package `hey`; run `make system-deps`)")
+    """POST the workload's body with `concurrency` keep-alive workers for `seconds`, the generator pinned to `cpus`
+    (callers check `hey_available` first)."""
     load = ["-z", f"{max(seconds, 0.1):.1f}s", "-c", str(concurrency), "-t", "60", "-cpus", str(max(len(cpus), 1))]
     body = ["-m", "POST", "-T", workload.content_type, "-D", str(workload.body_file)]
     argv = ["hey", *load, *body, f"http://{HOST}:{port}{workload.path}"]

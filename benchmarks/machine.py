@@ -7,9 +7,11 @@ import json
 import os
 import platform
 import subprocess
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import distributions
 from pathlib import Path
 from typing import Any
+
+from packaging.utils import canonicalize_name
 
 from benchmarks.config import KERAS_MODEL, PROJECT_ROOT, available_cpus
 from benchmarks.processes import proc_value
@@ -29,6 +31,7 @@ def describe_machine() -> dict[str, Any]:
     memory = proc_value("/proc/meminfo", "MemTotal")
     git = ["git", "rev-parse", "--short", "HEAD"]  # the checked-out commit, if there is one
     revision = subprocess.run(git, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+    installed: dict[str, str] = {canonicalize_name(dist.metadata["Name"]): dist.version for dist in distributions()}
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "cpu_model": proc_value("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
@@ -38,20 +41,9 @@ def describe_machine() -> dict[str, Any]:
         "load_average_at_start": load_average(),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "versions": distribution_versions(),
+        "versions": {name: installed[name] for name in LIBRARIES if name in installed},
         "git_revision": (revision.stdout.strip() or None) if revision.returncode == 0 else None,
     }
-
-
-def distribution_versions() -> dict[str, str]:
-    """Installed versions of the libraries that matter for these figures."""
-    versions: dict[str, str] = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return versions
 
 
 def file_digest(path: Path | None) -> str | None:
@@ -61,18 +53,12 @@ def file_digest(path: Path | None) -> str | None:
 
 def describe_models(models_dir: Path, keras_model: Path | None) -> dict[str, Any]:
     """Which model files were measured (with digests) and the export manifest if there is one."""
-    manifest_path = models_dir / "manifest.json"
-    manifest: Any = None
-    if manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError:
-            manifest = "unreadable"
+    manifest = models_dir / "manifest.json"
     return {
         **{f"onnx_{name}_sha256": file_digest(models_dir / file) for name, file in MODEL_FILES.items()},
         "keras_model": portable_source(keras_model.resolve()) if keras_model else None,
         "keras_sha256": file_digest(keras_model),
         "trained_keras_model": keras_model is not None
         and keras_model.resolve() == (models_dir / KERAS_MODEL.name).resolve(),
-        "manifest": manifest,
+        "manifest": json.loads(manifest.read_text()) if manifest.is_file() else None,
     }

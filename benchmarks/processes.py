@@ -1,5 +1,5 @@
-"""Server processes for the benchmarks, the reliability run and the tests: the one way to start a server on a free
-loopback port, hand it out once `/ready` answers 200, and stop it; its memory and CPU time from /proc."""
+"""Server processes for the benchmarks, the reliability run and the tests: start one on a free loopback port, hand it
+out once `/ready` answers 200, stop it; its memory and CPU time from /proc."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 from benchmarks.config import MODELS_DIR, PROJECT_ROOT
 
@@ -48,10 +47,8 @@ def service_spec(
     description: str = "",
     models_dir: Path = MODELS_DIR,
 ) -> ServerSpec:
-    """This service (`python -m service`) on `model` (fp32, int8 or a path), its defaults overridden by `env`.
-
-    No lame-duck window unless `env` asks for one: a harness stopping its server has no load balancer to wait for.
-    """
+    """This service on `model` (fp32, int8 or a path), its defaults overridden by `env`; no lame-duck window unless
+    `env` asks for one (a harness has no load balancer to wait for)."""
     return ServerSpec(
         name=name,
         argv=(sys.executable, "-m", "service", "--host", HOST, "--port", "{port}", "--model", str(model)),
@@ -92,11 +89,13 @@ def request(
 
 class RunningServer:
     """A server process started from `spec`, its output in `log_dir/<name>-<port>.log`; as a context manager, handed
-    out ready (else ServerStartError) and always stopped after. Outside one, the caller calls `stop()`."""
+    out ready (else ServerStartError) and always stopped after."""
 
     def __init__(self, spec: ServerSpec, log_dir: Path, cpus: Sequence[int] = ()) -> None:
         self.spec = spec
         self.port = free_port()
+        self.host_port = f"{HOST}:{self.port}"  # as clients that take no scheme want it
+        self.url = f"http://{self.host_port}"
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{spec.name}-{self.port}.log"
         argv = [part.format(port=self.port) for part in spec.argv]
@@ -112,6 +111,7 @@ class RunningServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        self.pid = self.process.pid
         self.ready_seconds: float | None = None
 
     def __enter__(self) -> RunningServer:
@@ -122,25 +122,8 @@ class RunningServer:
             raise
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    @property
-    def pid(self) -> int:
-        """The server's process id."""
-        return self.process.pid
-
-    @property
-    def host_port(self) -> str:
-        """`host:port`, as clients that take no scheme want it."""
-        return f"{HOST}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        """The base URL, without a trailing slash."""
-        return f"http://{self.host_port}"
 
     def log_text(self) -> str:
         """Everything the server wrote so far."""
@@ -156,8 +139,7 @@ class RunningServer:
         timeout: float = READY_TIMEOUT_SECONDS,
         request_timeout: float = 1.0,
     ) -> float:
-        """Seconds from process start until `method path` first answers 200; ServerStartError (with the end of
-        the log) if the process exits first or the time runs out."""
+        """Seconds from process start until `method path` first answers 200, else ServerStartError (the log's end)."""
         deadline = self.started + timeout
         while time.monotonic() < deadline and self.process.poll() is None:
             try:
@@ -208,7 +190,7 @@ def descendants(pid: int) -> list[int]:
 
 
 def proc_value(path: str, key: str) -> str | None:
-    """The value after `key:` in a /proc text file (status, meminfo, cpuinfo), or None if it is not there."""
+    """The value after `key:` in a /proc text file (status, meminfo, cpuinfo), if it is there."""
     for line in read_or_empty(Path(path)).splitlines():
         name, _, value = line.partition(":")
         if name.strip() == key:
@@ -223,7 +205,7 @@ def status_kib(pid: int, key: str) -> int:
 
 def process_tree_memory(pid: int) -> dict[str, float]:
     """VmRSS and VmHWM summed over `pid` and its descendants, in MiB, with the process count."""
-    pids = [pid, *descendants(pid)]  # `taskset` execs the command, so the pid is the server itself, not a wrapper
+    pids = [pid, *descendants(pid)]  # `taskset` execs the command: the pid is the server itself
     return {
         "rss_mib": sum(status_kib(each, "VmRSS") for each in pids) / 1024,
         "peak_rss_mib": sum(status_kib(each, "VmHWM") for each in pids) / 1024,

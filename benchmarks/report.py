@@ -1,5 +1,5 @@
 """RESULTS.md from a results JSON: the targets first, then for each measured section a short fixed note on what it
-measures, its settings and single figures, and tables of the rest, with links to the plots."""
+measures, its settings and single figures, and tables of the rest."""
 
 from __future__ import annotations
 
@@ -8,23 +8,18 @@ from typing import Any
 
 from benchmarks.context import CEILING, DEFAULT_SERVICE, IMAGE_SERVICE, TF_SERVICE
 from benchmarks.markdown import cell, fixed, table
-from benchmarks.plots import HTTP_PLOT, INPROCESS_PLOT, RUNNER_LABELS
-from benchmarks.profiling import FRAMEWORK_BUCKETS
 from benchmarks.stats import ratio
-from benchmarks.targets import (
-    CEILING_SHARE,
-    TARGET_CONCURRENCY,
-    Target,
-    evaluate_targets,
-    figure,
-    http_row,
-    inprocess_row,
-)
+from benchmarks.targets import CEILING_SHARE, TARGET_CONCURRENCY, evaluate_targets, figure, http_row, inprocess_row
 from service.stages import STAGE_HELP, STAGES
 
 Results = dict[str, Any]
-# The profile buckets the no-op ceiling has too: the framework's own part of a request.
-FRAMEWORK_ROW = "framework (HTTP protocol, Starlette, multipart, event loop, JSON)"
+RUNNER_LABELS = {
+    "onnx_fp32": "onnxruntime FP32",
+    "onnx_int8": "onnxruntime INT8",
+    "tf_predict": "TF model.predict",
+    "tf_direct_call": "TF model(x)",
+    "tf_function": "TF tf.function",
+}
 # Tables of one row per measured record: each column's header → the key of its figure in the record.
 INPROCESS_COLUMNS = {
     "Runtime": "runner",
@@ -71,6 +66,8 @@ COLD_START_COLUMNS = {
     "RSS MiB after it": "rss_mib_after_first_prediction_median",
     "starts": "starts",
 }
+PHOTO_COLUMNS = {"Server": "name", "p50 ms": "p50_ms", "p95 ms": "p95_ms", "requests": "calls", "statuses": "statuses"}
+IMAGE_COLUMNS = {"Role": "role", "Image": "image", "MB": "mb", "Source": "source"}
 MEMORY_COLUMNS = {
     "Server": "name",
     "RSS after warm-up MiB": "warm_rss_mib",
@@ -101,38 +98,33 @@ STAGES_MEASURED = (
     "timers (`cifar10_stage_seconds_total`: CPU time of the thread doing each stage) and the server process's CPU "
     "time over the same run, beside the no-op ceiling's whole request."
 )
-SAMPLED = (
-    "A stack counts toward a specific kind of work (inference, decode, multipart, JSON, metrics, request id, "
-    "batching hand-off) if any of its frames does it, otherwise toward the layer of its innermost frame. CPU µs per "
-    f"request: the share of the server's CPU time per request at c={TARGET_CONCURRENCY} (section 2)."
-)
 REPRODUCE = """```
 make bench                  # full run (about 15 min) into a new folder runs/benchmarks-full-<time>/
-make bench ARGS=--publish   # the same, written here: this file, results/results.json and the plots
+make bench ARGS=--publish   # the same, written here: this file and results/results.json
 make bench-smoke            # about a minute; figures that mean nothing, verdicts NOT MEASURED
-python -m benchmarks --report-only --publish   # re-render this file and the plots from results.json
+python -m benchmarks --report-only --publish   # re-render this file from results.json
 ```"""
 
 
-def render(results: Results, plot_dir_link: str = "results") -> str:
+def render(results: Results) -> str:
     """The whole RESULTS.md text: a part for each section the run measured."""
-    sections = [
-        ("inprocess", lambda: _inprocess(results, plot_dir_link)),
-        ("http", lambda: _http(results, plot_dir_link)),
-        ("headtohead", lambda: _head_to_head(results["headtohead"])),
-        ("workers", lambda: _workers(results["workers"])),
-        ("coldstart", lambda: _cold_start(results["coldstart"])),
-        ("http", lambda: _memory(results["http"])),  # the servers' memory is measured by the HTTP section
-        ("footprint", lambda: _footprint(results["footprint"])),
-        ("largephoto", lambda: _large_photo(results["largephoto"])),
-        ("profile", lambda: _profile(results)),
+    parts = [
+        ("inprocess", _inprocess),
+        ("http", _http),
+        ("headtohead", _head_to_head),
+        ("workers", _workers),
+        ("coldstart", _cold_start),
+        ("http", _memory),  # the servers' memory is measured by the HTTP section
+        ("footprint", _footprint),
+        ("largephoto", _large_photo),
+        ("profile", _profile),
     ]
     raw = f"Raw figures: `results/results.json` (sections: {', '.join(results['plan']['sections'])})."
     return _blocks(
         _header(results),
-        _part("Targets", "All ratios come from this one run on this machine.", _targets(evaluate_targets(results))),
+        _part("Targets", "All ratios come from this one run on this machine.", _targets(results)),
         _part("How it was measured", HOW, _settings(results["plan"])),
-        *(part() for section, part in sections if section in results),
+        *(part(results) for section, part in parts if section in results),
         _part("Reproduce", REPRODUCE, raw) + "\n",
     )
 
@@ -144,6 +136,17 @@ def _blocks(*blocks: str) -> str:
 
 def _part(title: str, *blocks: str) -> str:
     return _blocks(f"## {title}", *blocks)
+
+
+def _section(title: str, about: str, section: Mapping[str, Any], *tables: str) -> str:
+    """A part for one section: what it measures, its settings and single figures, its tables, its notes."""
+    return _part(title, about, _settings(section), *tables, _notes(section))
+
+
+def _notes(section: Mapping[str, Any]) -> str:
+    """A section's notes (skips, failures) as a list, or nothing."""
+    notes = "".join(f"\n- {name}: {value}" for name, value in section.get("notes", {}).items())
+    return f"Notes:{notes}" if notes else ""
 
 
 def _table(caption: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -180,11 +183,6 @@ def _records(
     return _table(caption, list(columns), rows)
 
 
-def _named(entries: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Records keyed by name (a server's, say), each with its name under ``name``."""
-    return [{"name": name, **entry} for name, entry in entries.items()]
-
-
 def _settings(section: Mapping[str, Any]) -> str:
     """A section's settings and single figures, as results.json names them: its values that are not tables."""
     rows = [(key, _shown(value)) for key, value in section.items() if not _is_table(value)]
@@ -192,15 +190,7 @@ def _settings(section: Mapping[str, Any]) -> str:
 
 
 def _is_table(value: object) -> bool:
-    if isinstance(value, list | tuple):
-        return any(isinstance(item, dict) for item in value)
-    return isinstance(value, dict)
-
-
-def _notes(section: Mapping[str, Any]) -> str:
-    """A section's notes (skips, failures) as a list, or nothing."""
-    notes = "".join(f"\n- {name}: {value}" for name, value in section.get("notes", {}).items())
-    return f"Notes:{notes}" if notes else ""
+    return isinstance(value, dict) or (isinstance(value, list) and any(isinstance(item, dict) for item in value))
 
 
 def _header(results: Results) -> str:
@@ -224,19 +214,22 @@ def _header(results: Results) -> str:
     )
 
 
-def _targets(targets: list[Target]) -> str:
-    rows = [(target.goal, _measured(target), target.detail, target.verdict) for target in targets]
+def _targets(results: Results) -> str:
+    rows = [
+        (each.goal, _measured(each.measured, each.unit), each.detail, each.verdict)
+        for each in evaluate_targets(results)
+    ]
     return table(["Target", "Measured", "Figures", "Verdict"], rows)
 
 
-def _measured(target: Target) -> str:
-    if target.measured is None:
+def _measured(value: float | None, unit: str) -> str:
+    if value is None:
         return "n/a"
-    if target.unit != "×":
-        return f"{target.measured:,.1f}{target.unit}"
-    if 0 < target.measured < 1:
-        return f"{target.measured:.3f}× (1/{1 / target.measured:.1f})"
-    return f"{cell(target.measured)}×"
+    if unit != "×":
+        return f"{value:,.1f}{unit}"
+    if 0 < value < 1:
+        return f"{value:.3f}× (1/{1 / value:.1f})"
+    return f"{cell(value)}×"
 
 
 def best_per_image(inprocess: Mapping[str, Any], runner: str) -> tuple[float, int] | None:
@@ -248,7 +241,7 @@ def best_per_image(inprocess: Mapping[str, Any], runner: str) -> tuple[float, in
     return best["p50_ms"] * 1e3 / best["batch_size"], best["batch_size"]
 
 
-def _inprocess(results: Results, plots: str) -> str:
+def _inprocess(results: Results) -> str:
     inprocess = results["inprocess"]
     runners, agreement = inprocess.get("runners", []), inprocess.get("agreement_vs_first_runner", {})
     costs = []
@@ -262,10 +255,10 @@ def _inprocess(results: Results, plots: str) -> str:
         for runner in runners[1:]
         if f"{runner}_top1_agreement" in agreement
     ]
-    return _part(
+    return _section(
         "1. In-process inference",
-        f"![latency vs batch size]({plots}/{INPROCESS_PLOT})",
-        _settings(inprocess),
+        "",
+        inprocess,
         _records("", INPROCESS_COLUMNS, sorted(inprocess["rows"], key=lambda row: (row["batch_size"], row["p50_ms"]))),
         _records(
             "Speed-up of onnxruntime over each TensorFlow call style (ratio of p50 latencies, and of images/s):",
@@ -282,11 +275,10 @@ def _inprocess(results: Results, plots: str) -> str:
             ["Runtime", "top-1 agreement", "largest probability difference"],
             agreements,
         ),
-        _notes(inprocess),
     )
 
 
-def _http(results: Results, plots: str) -> str:
+def _http(results: Results) -> str:
     http = results["http"]
     versus, batching = [], []
     for concurrency in http.get("concurrencies", []):
@@ -294,22 +286,19 @@ def _http(results: Results, plots: str) -> str:
             figure(http_row(results, name, concurrency), "ok_per_s") for name in (DEFAULT_SERVICE, TF_SERVICE, CEILING)
         )
         versus.append((concurrency, service, ratio(service, tf), ratio(service, ceiling)))
-        on, off = (
-            http_row(results, DEFAULT_SERVICE, concurrency),
-            http_row(results, "service_fp32_no_batching", concurrency),
-        )
+        on, off = (http_row(results, name, concurrency) for name in (DEFAULT_SERVICE, "service_fp32_no_batching"))
         if on and off:
             rates, cores = (on["ok_per_s"], off["ok_per_s"]), (on.get("server_cpu_cores"), off.get("server_cpu_cores"))
             batching.append((concurrency, *rates, ratio(*rates), _hey_ms(on["p50_ms"]), _hey_ms(off["p50_ms"]), *cores))
     predict = figure(inprocess_row(results, "tf_predict"), "p50_ms")
     settings = http.get("service_settings", {})
-    return _part(
+    return _section(
         "2. End-to-end HTTP",
-        f"![throughput vs concurrency]({plots}/{HTTP_PLOT})",
-        _settings(http),
+        "",
+        http,
         _table("Servers:", ["Server", "What it runs"], http.get("servers", {}).items()),
         _table("Workloads:", ["Workload", "Request"], http.get("workloads", {}).items()),
-        _records("", HTTP_COLUMNS, http.get("rows", []), ms=_hey_ms) or "No load runs (see notes).",
+        _records("", HTTP_COLUMNS, http.get("rows", []), ms=_hey_ms),
         _table(
             f"`{DEFAULT_SERVICE}` against the TensorFlow path and the ceiling (multipart):",
             ["Concurrency", "req/s", "× TF-path service", "fraction of ceiling"],
@@ -327,14 +316,11 @@ def _http(results: Results, plots: str) -> str:
             ["Concurrency", "req/s on", "req/s off", "on/off ×", "p50 ms on", "p50 ms off", "CPU on", "CPU off"],
             batching,
         ),
-        _notes(http),
     )
 
 
-def _head_to_head(headtohead: Mapping[str, Any]) -> str:
-    title = "2b. The HTTP targets, side by side in interleaved rounds"
-    if "rounds" not in headtohead:
-        return _part(title, headtohead.get("note", "Not measured."))
+def _head_to_head(results: Results) -> str:
+    title, headtohead = "2b. The HTTP targets, side by side in interleaved rounds", results["headtohead"]
     loads = [headtohead, *headtohead.get("more", [])]
     rounds = []
     for load in loads:
@@ -352,63 +338,53 @@ def _head_to_head(headtohead: Mapping[str, Any]) -> str:
         )
         for load in loads
     ]
-    headers = [
-        "Load",
-        f"`{DEFAULT_SERVICE}` × TF-path service",
-        f"`{DEFAULT_SERVICE}` of the ceiling",
-        f"`{IMAGE_SERVICE}` of the ceiling",
-    ]
-    return _part(
-        title,
-        HEAD_TO_HEAD,
-        _settings(headtohead),
-        *rounds,
-        _table("Medians of the per-round ratios:", headers, ratios),
+    shares = (f"`{name}` of the ceiling" for name in (DEFAULT_SERVICE, IMAGE_SERVICE))
+    rounds.append(
+        _table("Medians of the per-round ratios:", ["Load", f"`{DEFAULT_SERVICE}` × TF-path service", *shares], ratios)
     )
+    return _section(title, HEAD_TO_HEAD, headtohead, *rounds)
 
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
-def _workers(workers: Mapping[str, Any]) -> str:
-    title = "2c. One worker process or two"
-    if "rounds" not in workers:
-        return _part(title, workers.get("note", "Not measured."))
+def _workers(results: Results) -> str:
+    title, workers = "2c. One worker process or two", results["workers"]
     records = [
         {"round": number, "workers": name.split("_")[1], **turn}
         for number, measured in [*enumerate(workers["rounds"], 1), ("median", workers["medians"])]
         for name, turn in measured.items()
     ]
-    return _part(title, WORKERS, _settings(workers), _records("", WORKER_COLUMNS, records))
+    return _section(title, WORKERS, workers, _records("", WORKER_COLUMNS, records))
 
 
-def _cold_start(coldstart: Mapping[str, Any]) -> str:
-    servers = [{**entry, "starts": len(entry["runs"])} for entry in _named(coldstart.get("servers", {}))]
+def _cold_start(results: Results) -> str:
+    coldstart = results["coldstart"]
+    servers = [{"name": name, **entry, "starts": len(entry["runs"])} for name, entry in coldstart["servers"].items()]
     imports = [
         (name, entry["wall_seconds"], ", ".join(f"{package} {ms:.0f}" for package, ms in entry["packages_ms"].items()))
         for name, entry in coldstart.get("imports", {}).items()
         if "wall_seconds" in entry
     ]
-    return _part(
+    return _section(
         "3. Cold start",
         "From process start to the first 200 from `/ready`, and to the first successful `POST /predict`; medians of "
         "the starts, servers alternated, pinned to the server CPUs.",
-        _settings(coldstart),
+        coldstart,
         _records("", COLD_START_COLUMNS, servers),
         _table(
             "Import cost alone (`python -X importtime`, fresh interpreter, not pinned):",
             ["Modules of", "wall s", "ms per top-level package"],
             imports,
         ),
-        _notes(coldstart),
     )
 
 
-def _memory(http: Mapping[str, Any]) -> str:
+def _memory(results: Results) -> str:
     servers = [
         {"name": name, "warm_rss_mib": entry.get("after_warmup", {}).get("rss_mib"), **entry.get("after_load", {})}
-        for name, entry in http.get("memory", {}).items()
+        for name, entry in results["http"].get("memory", {}).items()
     ]
     return _part(
         "4. Memory",
@@ -418,13 +394,14 @@ def _memory(http: Mapping[str, Any]) -> str:
     )
 
 
-def _footprint(footprint: Mapping[str, Any]) -> str:
+def _footprint(results: Results) -> str:
+    footprint = results["footprint"]
     sets = [
         (
             name,
             entry["mb"],
             entry["distributions"],
-            ", ".join(f"{item['name']} {item['mb']:.0f}" for item in entry["largest"][:6]),
+            ", ".join(f"{i['name']} {i['mb']:.0f}" for i in entry["largest"][:6]),
         )
         for name, entry in (
             ("runtime set (`[project] dependencies` closure)", footprint["runtime_set"]),
@@ -432,30 +409,22 @@ def _footprint(footprint: Mapping[str, Any]) -> str:
         )
     ]
     images = [{"role": role, **entry} for role, entry in footprint.get("images", {}).items()]
-    return _part(
+    return _section(
         "5. Footprint",
         "Installed size in the virtualenv (sum of every file each distribution's RECORD lists), in MB (10^6 bytes).",
-        _settings(footprint),
+        footprint,
         table(["Dependency set", "MB", "distributions", "largest (MB)"], sets),
-        _records(
-            "Container images (`podman image inspect`):",
-            {"Role": "role", "Image": "image", "MB": "mb", "Source": "source"},
-            images,
-        ),
+        _records("Container images (`podman image inspect`):", IMAGE_COLUMNS, images),
     )
 
 
-def _large_photo(photo: Mapping[str, Any]) -> str:
-    return _part(
+def _large_photo(results: Results) -> str:
+    photo = results["largephoto"]
+    return _section(
         "6. Large photos",
         "A photo-like JPEG, generated at benchmark time (not committed), posted as multipart one request at a time.",
-        _settings(photo),
-        _records(
-            "",
-            {"Server": "name", "p50 ms": "p50_ms", "p95 ms": "p95_ms", "requests": "calls", "statuses": "statuses"},
-            _named(photo.get("servers", {})),
-        ),
-        _notes(photo),
+        photo,
+        _records("", PHOTO_COLUMNS, [{"name": name, **entry} for name, entry in photo.get("servers", {}).items()]),
     )
 
 
@@ -466,17 +435,16 @@ def _stages(profile: Mapping[str, Any]) -> str:
     if not service:
         return ""
     workloads = list(service)
-    rows: list[tuple[str, *tuple[float | None, ...]]] = []
-    for stage in STAGES:
-        if stage != "queue":
-            rows.append((f"{stage}: {STAGE_HELP[stage]}", *(service[w]["stages_us"].get(stage) for w in workloads)))
-    staged = {w: sum(v for k, v in service[w]["stages_us"].items() if k != "queue") for w in workloads}
+    whole = [figure(service, w, "server_cpu_us") for w in workloads]
+    staged = [sum(v for k, v in service[w]["stages_us"].items() if k != "queue") for w in workloads]
+    rows: list[tuple[str, *tuple[float | None, ...]]] = [
+        (f"{stage}: {STAGE_HELP[stage]}", *(service[w]["stages_us"].get(stage) for w in workloads))
+        for stage in STAGES
+        if stage != "queue"
+    ]
     rows += [
-        (
-            "the rest: HTTP protocol, framework, event loop, batching hand-off",
-            *(service[w]["server_cpu_us"] - staged[w] for w in workloads),
-        ),
-        ("**whole request (server CPU)**", *(service[w]["server_cpu_us"] for w in workloads)),
+        ("the rest: HTTP protocol, framework, event loop, batching hand-off", *map(_difference, whole, staged)),
+        ("**whole request (server CPU)**", *whole),
         ("no-op ceiling, whole request", *(figure(ceiling, w, "server_cpu_us") for w in workloads)),
         ("queue: wall time waiting for a batch (not CPU)", *(service[w]["stages_us"].get("queue") for w in workloads)),
     ]
@@ -487,48 +455,20 @@ def _stages(profile: Mapping[str, Any]) -> str:
     )
 
 
+def _difference(whole: float | None, part: float) -> float | None:
+    return None if whole is None else whole - part
+
+
 def _profile(results: Results) -> str:
-    profile = results["profile"]
-    if "skipped" in profile:
-        return _part("7. Profile", _stages(profile), f"py-spy skipped: {profile['skipped']}.")
-    servers = []
-    for name, entry in profile.get("servers", {}).items():
-        per_request = figure(http_row(results, name), "server_cpu_us_per_ok")
-        framework = sum(item["share"] for item in entry["buckets"] if item["bucket"] in FRAMEWORK_BUCKETS)
-        shares = [*((item["bucket"], item["share"]) for item in entry["buckets"]), (FRAMEWORK_ROW, framework)]
-        buckets = [
-            (bucket, f"{share:.1%}", fixed(share * per_request if per_request else None, 0)) for bucket, share in shares
-        ]
-        threads = ", ".join(f"{item['thread']} {item['share']:.0%}" for item in entry["threads"])
-        servers += [
-            _table(
-                f"**{name}** ({entry['samples']} samples at {entry['requests_per_s_while_profiled']:.0f} req/s; "
-                f"threads: {threads})",
-                ["Work", "share of samples", "≈ CPU µs per request"],
-                buckets,
-            ),
-            _table(
-                "Self time by file of the innermost Python frame:",
-                ["File", "share"],
-                [(item["file"], f"{item['share']:.1%}") for item in entry["self_by_file"][:8]],
-            ),
-        ]
+    title, profile = "7. Where the CPU goes", results["profile"]
     ceiling_us = figure(http_row(results, CEILING), "server_cpu_us_per_ok")
     best = best_per_image(results.get("inprocess", {}), "onnx_fp32")
-    return _part(
-        "7. Profile",
-        _stages(profile),
-        "### Sampled",
-        SAMPLED,
-        _settings(profile),
-        *servers,
-        _table(
-            f"What the ceiling target leaves `/predict` at {CEILING_SHARE:.0%} of the ceiling's requests/s on a "
-            "saturated core, against what inference alone needs (section 1):",
-            ["ceiling's CPU µs per request", "µs per request more", "onnxruntime FP32 best µs per image", "at batch"],
-            [(fixed(ceiling_us, 0), fixed(ceiling_us / CEILING_SHARE - ceiling_us, 0), fixed(best[0], 0), best[1])]
-            if ceiling_us and best
-            else [],
-        ),
-        _notes(profile),
+    budget = _table(
+        f"What the ceiling target leaves `/predict` at {CEILING_SHARE:.0%} of the ceiling's requests/s on a "
+        "saturated core, against what inference alone needs (section 1):",
+        ["ceiling's CPU µs per request", "µs per request more", "onnxruntime FP32 best µs per image", "at batch"],
+        [(fixed(ceiling_us, 0), fixed(ceiling_us / CEILING_SHARE - ceiling_us, 0), fixed(best[0], 0), best[1])]
+        if ceiling_us and best
+        else [],
     )
+    return _part(title, _stages(profile), budget, _notes(profile))

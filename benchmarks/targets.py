@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from benchmarks.context import CEILING, DEFAULT_SERVICE, IMAGE_SERVICE, TF_SERVICE
@@ -24,6 +25,9 @@ CEILING_SERVICES = ((DEFAULT_SERVICE, "vs_ceiling", "", "FP32"), (IMAGE_SERVICE,
 INT8_SPEEDUP = 1.5  # INT8 images/s over FP32's, one thread, at batch 1 and at batch 32
 INT8_BATCHES = (1, 32)
 WORKERS_SPEEDUP = 1.8  # two workers on two cores over one worker
+TF_PATH_SHARE = 0.2  # cold start and memory: at most this share of the TensorFlow-path service's
+IMAGE_MB = 200.0
+TF_IMAGE_SHARE = 0.125
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,8 @@ class Target:
     goal: str
     measured: float | None
     threshold: float
-    higher_is_better: bool
     detail: str
+    higher_is_better: bool = True
     unit: str = "×"
     smoke: bool = False  # from a smoke run: its figures mean nothing, so it has no verdict
 
@@ -91,120 +95,75 @@ def http_figures(
 
 def evaluate_targets(results: dict[str, Any]) -> list[Target]:
     """Every target of the issue, from this run's figures (FP32 service with its default batching)."""
-    smoke = results.get("mode") == "smoke"
+    target = partial(Target, smoke=results.get("mode") == "smoke")
     targets: list[Target] = []
-
-    def target(
-        key: str,
-        goal: str,
-        measured: float | None,
-        threshold: float,
-        detail: str,
-        *,
-        higher_is_better: bool = True,
-        unit: str = "×",
-    ) -> None:
-        targets.append(Target(key, goal, measured, threshold, higher_is_better, detail, unit, smoke))
-
     onnx = figure(inprocess_row(results, "onnx_fp32"), "p50_ms")
     for key, (runner, name, speedup) in INPROCESS_SPEEDUPS.items():
         tensorflow = figure(inprocess_row(results, runner), "p50_ms")
-        target(
-            key,
-            f"in-process batch-1 p50: onnxruntime ≥ {speedup:.0f}× faster than {name}",
-            ratio(tensorflow, onnx),
-            speedup,
-            f"{name} {fixed(tensorflow, 3, ' ms')} vs onnxruntime FP32 {fixed(onnx, 3, ' ms')}",
-        )
-    service, tf_rate, measured, source = http_figures(
-        results, DEFAULT_SERVICE, TF_SERVICE, "vs_tf_service", ("multipart", TARGET_CONCURRENCY)
-    )
-    target(
-        "http_vs_tf_service",
+        goal = f"in-process batch-1 p50: onnxruntime ≥ {speedup:.0f}× faster than {name}"
+        detail = f"{name} {fixed(tensorflow, 3, ' ms')} vs onnxruntime FP32 {fixed(onnx, 3, ' ms')}"
+        targets.append(target(key, goal, ratio(tensorflow, onnx), speedup, detail))
+    load = ("multipart", TARGET_CONCURRENCY)
+    service, tf_rate, measured, source = http_figures(results, DEFAULT_SERVICE, TF_SERVICE, "vs_tf_service", load)
+    goal = (
         f"HTTP c={TARGET_CONCURRENCY}: this service ≥ {TF_SERVICE_SPEEDUP:.0f}× the requests/s of the TensorFlow-path "
-        "service",
-        measured,
-        TF_SERVICE_SPEEDUP,
-        f"{fixed(service, 0, ' req/s')} vs {fixed(tf_rate, 0, ' req/s')}{source}",
+        "service"
     )
+    detail = f"{fixed(service, 0, ' req/s')} vs {fixed(tf_rate, 0, ' req/s')}{source}"
+    targets.append(target("http_vs_tf_service", goal, measured, TF_SERVICE_SPEEDUP, detail))
     for server, ratio_key, suffix, precision in CEILING_SERVICES:
         for (workload, concurrency), share in CEILING_SHARES.items():
             service, ceiling, measured, source = http_figures(
                 results, server, CEILING, ratio_key, (workload, concurrency)
             )
-            primary = (workload, concurrency) == ("multipart", TARGET_CONCURRENCY)
-            target(
-                ("http_vs_ceiling" if primary else f"http_vs_ceiling_{workload}_c{concurrency}") + suffix,
-                f"HTTP c={concurrency}, {workload}: this service ({precision}) ≥ {share:.0%} of the no-op ceiling",
-                measured,
-                share,
-                f"{fixed(service, 0, ' req/s')} vs ceiling {fixed(ceiling, 0, ' req/s')}{source}",
-            )
+            key = "http_vs_ceiling" if (workload, concurrency) == load else f"http_vs_ceiling_{workload}_c{concurrency}"
+            goal = f"HTTP c={concurrency}, {workload}: this service ({precision}) ≥ {share:.0%} of the no-op ceiling"
+            detail = f"{fixed(service, 0, ' req/s')} vs ceiling {fixed(ceiling, 0, ' req/s')}{source}"
+            targets.append(target(key + suffix, goal, measured, share, detail))
     for batch in INT8_BATCHES:
         fp32, int8 = (figure(inprocess_row(results, f"onnx_{name}", batch), "items_per_s") for name in ("fp32", "int8"))
-        target(
-            f"int8_vs_fp32_batch{batch}",
-            f"in-process batch {batch}: onnxruntime INT8 ≥ {INT8_SPEEDUP:g}× the images/s of FP32 (one thread)",
-            ratio(int8, fp32),
-            INT8_SPEEDUP,
-            f"INT8 {fixed(int8, 0, ' images/s')} vs FP32 {fixed(fp32, 0, ' images/s')}",
-        )
-    medians = results.get("workers", {}).get("medians", {})
+        goal = f"in-process batch {batch}: onnxruntime INT8 ≥ {INT8_SPEEDUP:g}× the images/s of FP32 (one thread)"
+        detail = f"INT8 {fixed(int8, 0, ' images/s')} vs FP32 {fixed(fp32, 0, ' images/s')}"
+        targets.append(target(f"int8_vs_fp32_batch{batch}", goal, ratio(int8, fp32), INT8_SPEEDUP, detail))
+    workers, medians = results.get("workers", {}), results.get("workers", {}).get("medians", {})
     one, two = (figure(medians, f"workers_{count}", "ok_per_s") for count in (1, 2))
     cpu_one, cpu_two = (figure(medians, f"workers_{count}", "server_cpu_us_per_ok") for count in (1, 2))
-    target(
-        "workers",
+    goal = (
         f"HTTP c={TARGET_CONCURRENCY}, multipart: 2 workers ≥ {WORKERS_SPEEDUP:g}× the requests/s of 1 worker "
-        "(the load generator on the same cores)",
-        figure(results, "workers", "median_speedup"),
-        WORKERS_SPEEDUP,
-        f"{fixed(two, 0, ' req/s')} vs {fixed(one, 0, ' req/s')}; `hey` itself spends "
-        f"{fixed(figure(medians, 'workers_2', 'load_generator_cpu_us_per_ok'), 0, ' µs')} of CPU per request",
+        "(the load generator on the same cores)"
     )
-    target(
-        "workers_on_free_cores",
+    hey_us = fixed(figure(medians, "workers_2", "load_generator_cpu_us_per_ok"), 0, " µs")
+    detail = f"{fixed(two, 0, ' req/s')} vs {fixed(one, 0, ' req/s')}; `hey` itself spends {hey_us} of CPU per request"
+    targets.append(target("workers", goal, figure(workers, "median_speedup"), WORKERS_SPEEDUP, detail))
+    goal = (
         f"2 workers on 2 cores of their own ≥ {WORKERS_SPEEDUP:g}× 1 worker: 2 × the server CPU per request of 1 "
-        "worker over that of 2",
-        figure(results, "workers", "median_speedup_on_free_cores"),
-        WORKERS_SPEEDUP,
-        f"{fixed(cpu_one, 0, ' µs')} vs {fixed(cpu_two, 0, ' µs')} of server CPU per request; 1 worker kept "
-        f"{fixed(figure(medians, 'workers_1', 'server_cpu_cores'), 2, ' cores')} busy",
+        "worker over that of 2"
     )
-    starts = (
+    busy = fixed(figure(medians, "workers_1", "server_cpu_cores"), 2, " cores")
+    detail = (
+        f"{fixed(cpu_one, 0, ' µs')} vs {fixed(cpu_two, 0, ' µs')} of server CPU per request; 1 worker kept {busy} busy"
+    )
+    measured = figure(workers, "median_speedup_on_free_cores")
+    targets.append(target("workers_on_free_cores", goal, measured, WORKERS_SPEEDUP, detail))
+    at_most = partial(target, higher_is_better=False)
+    service_start, tf_start = (
         figure(results, "coldstart", "servers", name, "ready_seconds_median") for name in (DEFAULT_SERVICE, TF_SERVICE)
     )
-    service_start, tf_start = starts
-    target(
-        "cold_start",
-        "cold start (process start → /ready 200) ≤ 1/5 of the TensorFlow-path service",
-        ratio(service_start, tf_start),
-        0.2,
-        f"{fixed(service_start, 2, ' s')} vs {fixed(tf_start, 2, ' s')}",
-        higher_is_better=False,
+    goal = "cold start (process start → /ready 200) ≤ 1/5 of the TensorFlow-path service"
+    detail = f"{fixed(service_start, 2, ' s')} vs {fixed(tf_start, 2, ' s')}"
+    targets.append(at_most("cold_start", goal, ratio(service_start, tf_start), TF_PATH_SHARE, detail))
+    memory = results.get("http", {}).get("memory", {})
+    service_rss, tf_rss = (  # after the load runs, or after the warm-up when no load ran
+        figure(memory, name, "after_load", "rss_mib") or figure(memory, name, "after_warmup", "rss_mib")
+        for name in (DEFAULT_SERVICE, TF_SERVICE)
     )
-    # After the load runs, or after the warm-up when no load ran.
-    service_rss, tf_rss = (
-        figure(memory, "after_load", "rss_mib") or figure(memory, "after_warmup", "rss_mib")
-        for memory in (results.get("http", {}).get("memory", {}).get(name) for name in (DEFAULT_SERVICE, TF_SERVICE))
-    )
-    target(
-        "memory",
-        "resident memory after the load run ≤ 1/5 of the TensorFlow-path service",
-        ratio(service_rss, tf_rss),
-        0.2,
-        f"{fixed(service_rss, 1, ' MiB')} vs {fixed(tf_rss, 1, ' MiB')}",
-        higher_is_better=False,
-    )
+    goal = "resident memory after the load run ≤ 1/5 of the TensorFlow-path service"
+    detail = f"{fixed(service_rss, 1, ' MiB')} vs {fixed(tf_rss, 1, ' MiB')}"
+    targets.append(at_most("memory", goal, ratio(service_rss, tf_rss), TF_PATH_SHARE, detail))
     image, tf_image = (figure(results, "footprint", "images", role, "mb") for role in ("runtime", "tensorflow"))
-    target(
-        "image_size", "runtime image ≤ 200 MB", image, 200.0, fixed(image, 1, " MB"), unit=" MB", higher_is_better=False
-    )
-    target(
-        "image_vs_tf_image",
-        "runtime image ≤ 1/8 of the TensorFlow-based image",
-        ratio(image, tf_image),
-        0.125,
-        f"{fixed(image, 1, ' MB')} vs {fixed(tf_image, 1, ' MB')}",
-        higher_is_better=False,
-    )
+    goal = f"runtime image ≤ {IMAGE_MB:.0f} MB"
+    targets.append(at_most("image_size", goal, image, IMAGE_MB, fixed(image, 1, " MB"), unit=" MB"))
+    goal = "runtime image ≤ 1/8 of the TensorFlow-based image"
+    detail = f"{fixed(image, 1, ' MB')} vs {fixed(tf_image, 1, ' MB')}"
+    targets.append(at_most("image_vs_tf_image", goal, ratio(image, tf_image), TF_IMAGE_SHARE, detail))
     return targets

@@ -1,7 +1,5 @@
 """Build the TensorFlow-path comparison image (`cifar10-tf-path:bench`) with buildah, for the footprint figures.
-
-Run `eval "$(../shared/tools/container-env.sh)"` first, then `python -m benchmarks.tf_image`.
-"""
+Run `eval "$(../shared/tools/container-env.sh)"` first, then `python -m benchmarks.tf_image`."""
 
 from __future__ import annotations
 
@@ -16,7 +14,6 @@ from pathlib import Path
 from benchmarks.config import PROJECT_ROOT, find_keras_model
 from benchmarks.footprint import TF_IMAGE
 
-DOCKERFILE = PROJECT_ROOT / "benchmarks" / "tf_path.Dockerfile"
 # The TensorFlow-path service and the modules it imports; nothing else of the project goes in.
 APP_FILES = (
     "benchmarks/__init__.py",
@@ -25,18 +22,17 @@ APP_FILES = (
     "training/__init__.py",
     "training/labels.py",
 )
+BUILD = ["buildah", "bud", "--isolation", "chroot", "--pull=never", "--network", "host", "--format", "docker"]
 
 
 def assemble_context(directory: Path, keras_model: Path) -> None:
     """Copy the Dockerfile, the service files and the Keras checkpoint into a fresh build context."""
-    shutil.copy(DOCKERFILE, directory / "Dockerfile")
+    shutil.copy(PROJECT_ROOT / "benchmarks" / "tf_path.Dockerfile", directory / "Dockerfile")
     for relative in APP_FILES:
-        target = directory / "app" / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(PROJECT_ROOT / relative, target)
-    models = directory / "app" / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    shutil.copy(keras_model, models / "best_model.keras")
+        (directory / "app" / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT_ROOT / relative, directory / "app" / relative)
+    (directory / "app" / "models").mkdir()
+    shutil.copy(keras_model, directory / "app" / "models" / "best_model.keras")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,8 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     with tempfile.TemporaryDirectory(prefix="tf-image-") as context:
         assemble_context(Path(context), keras_model)
-        options = ["--isolation", "chroot", "--pull=never", "--network", "host", "--format", "docker", "-t", args.tag]
-        return subprocess.run(["buildah", "bud", *options, context], check=False).returncode
+        return subprocess.run([*BUILD, "-t", args.tag, context], check=False).returncode
 
 
 if __name__ == "__main__":

@@ -1,17 +1,16 @@
-"""The TensorFlow path: the comparison service in its original design (FastAPI + UploadFile + Pillow +
-`model.predict`), and the three ways a TensorFlow user calls the model, for the in-process benchmark.
-
-Kept only as a baseline for the benchmarks; it is deliberately the straightforward version a
-Keras user writes first, not a tuned one. Run: `python -m benchmarks.tf_service --port 8001`.
-"""
+"""The TensorFlow path, a baseline for the benchmarks: the comparison service in its original design (FastAPI +
+UploadFile + Pillow + `model.predict`, the version a Keras user writes first, not a tuned one), and the three ways a
+TensorFlow user calls the model. Run: `python -m benchmarks.tf_service --port 8001`."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,6 @@ from PIL import Image
 from benchmarks.config import find_keras_model
 from training.labels import LABELS
 
-TensorFlowCall = Callable[[Any], NDArray[np.float32]]
-
 
 def load_keras_model(path: Path, threads: int) -> Any:
     """Import TensorFlow with `threads` intra- and inter-op threads and load the Keras checkpoint."""
@@ -32,47 +29,25 @@ def load_keras_model(path: Path, threads: int) -> Any:
     import keras
     import tensorflow as tf
 
-    try:
+    with contextlib.suppress(RuntimeError):  # TensorFlow already ran in this process (a test): keep its pools
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:
-        # TensorFlow already ran in this process (a test that built the model first): keep its pools.
-        pass
     return keras.models.load_model(path, compile=False)
 
 
-def tensorflow_runners(model: Any) -> dict[str, tuple[Callable[[NDArray[np.uint8]], Any], TensorFlowCall]]:
-    """name → (prepare, call): the three ways a TensorFlow user can run the model on a batch.
-
-    Inputs are converted to float32 outside the timed call (the model rescales by 1/255 itself),
-    which favours TensorFlow slightly: onnxruntime is timed on the raw uint8 batch.
-    """
+def tensorflow_runners(model: Any) -> dict[str, tuple[Callable[[NDArray[np.uint8]], Any], Callable[[Any], Any]]]:
+    """name → (prepare, call): the three ways a TensorFlow user runs the model on a batch. Inputs become float32
+    outside the timed call (the model rescales by 1/255 itself), which favours TensorFlow slightly."""
     import tensorflow as tf
 
-    compiled = tf.function(
-        lambda images: model(images, training=False),
-        input_signature=[tf.TensorSpec(shape=[None, 32, 32, 3], dtype=tf.float32)],
-    )
-
-    def as_float_array(batch: NDArray[np.uint8]) -> NDArray[np.float32]:
-        return batch.astype(np.float32)
-
-    def as_float_tensor(batch: NDArray[np.uint8]) -> Any:
-        return tf.constant(batch, dtype=tf.float32)
-
-    def predict(images: Any) -> NDArray[np.float32]:
-        return np.asarray(model.predict(images, verbose=0), dtype=np.float32)
-
-    def direct(images: Any) -> NDArray[np.float32]:
-        return np.asarray(model(images, training=False).numpy(), dtype=np.float32)
-
-    def function(images: Any) -> NDArray[np.float32]:
-        return np.asarray(compiled(images).numpy(), dtype=np.float32)
-
+    signature = [tf.TensorSpec(shape=[None, 32, 32, 3], dtype=tf.float32)]
+    compiled = tf.function(lambda images: model(images, training=False), input_signature=signature)
+    as_array = partial(np.asarray, dtype=np.float32)
+    as_tensor = partial(tf.constant, dtype=tf.float32)
     return {
-        "tf_predict": (as_float_array, predict),
-        "tf_direct_call": (as_float_tensor, direct),
-        "tf_function": (as_float_tensor, function),
+        "tf_predict": (as_array, lambda images: model.predict(images, verbose=0)),
+        "tf_direct_call": (as_tensor, lambda images: model(images, training=False).numpy()),
+        "tf_function": (as_tensor, lambda images: compiled(images).numpy()),
     }
 
 

@@ -41,7 +41,6 @@ def test_run_folders_never_collide(tmp_path: Path) -> None:
     [
         (["--report-only"], "--output"),
         (["--sections", "inprocess", "nope"], "invalid choice"),
-        (["--threads", "0"], "at least 1"),
     ],
 )
 def test_a_command_line_that_cannot_run_is_a_usage_error(

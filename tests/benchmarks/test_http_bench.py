@@ -22,7 +22,7 @@ ROUNDS = [
 
 
 def test_summary_takes_medians_of_rates_and_of_per_round_ratios() -> None:
-    summary = summarise(ROUNDS, "multipart", 5.0)
+    summary = summarise(ROUNDS, ("multipart", 32), 5.0)
     assert summary["median_ok_per_s"] == {"service_fp32_batching": 3000.0, "tf_service": 20.0, "ceiling": 10000.0}
     # per-round ratios 150, 50, 110 → 110; 0.3, 0.5, 0.3 → 0.3 (not 3000 / 10000 by luck: the rounds decide)
     assert summary["median_ratios"]["vs_tf_service"] == pytest.approx(110.0)
@@ -31,13 +31,13 @@ def test_summary_takes_medians_of_rates_and_of_per_round_ratios() -> None:
 
 def test_summary_without_the_tensorflow_service_has_no_ratio_for_it() -> None:
     rounds = [{"service_fp32_batching": 3000.0, "ceiling": 10000.0}]
-    assert set(summarise(rounds, "multipart", 5.0)["median_ratios"]) == {"vs_ceiling"}
+    assert set(summarise(rounds, ("multipart", 32), 5.0)["median_ratios"]) == {"vs_ceiling"}
 
 
 def test_targets_prefer_the_head_to_head_medians_over_single_runs() -> None:
     # the single matrix runs say 1900 req/s: 190× TF and 95 % of the ceiling (both PASS) ...
     results = results_with(onnx_ms=0.05, predict_ms=50.0, function_ms=1.0, service_rps=1900.0, image_mb=150)
-    results["headtohead"] = summarise(ROUNDS, "multipart", 5.0)
+    results["headtohead"] = summarise(ROUNDS, ("multipart", 32), 5.0)
     targets = {target.key: target for target in evaluate_targets(results)}
     # ... but the interleaved rounds say 110× and 30 %
     assert targets["http_vs_tf_service"].measured == pytest.approx(110.0)

@@ -27,6 +27,8 @@ SmokeRun = tuple[dict[str, Any], str, Path]
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
     if not DATASET_ARCHIVE.is_file():
         pytest.skip(f"dataset archive not found at {DATASET_ARCHIVE}")
+    if not hey_available():
+        pytest.skip("hey is not installed (make system-deps)")
     output = tmp_path_factory.mktemp("bench")
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke", "--output", str(output)],
@@ -71,8 +73,6 @@ def test_http_servers_answered(smoke_run: SmokeRun) -> None:
     http = results["http"]
     assert "service_fp32_batching" in http["memory"]
     assert http["memory"]["service_fp32_batching"]["after_warmup"]["rss_mib"] > 10
-    if not hey_available():
-        pytest.skip("hey is not installed (make system-deps): load runs skipped, sequential probes checked")
     served = {(row["server"], row["workload"]) for row in http["rows"]}
     assert {("service_fp32_batching", "multipart"), ("service_fp32_batching", "v2"), ("ceiling", "multipart")} <= served
     for row in http["rows"]:
@@ -82,8 +82,6 @@ def test_http_servers_answered(smoke_run: SmokeRun) -> None:
 
 def test_head_to_head_rounds_compare_the_targets_servers(smoke_run: SmokeRun) -> None:
     results, _, _ = smoke_run
-    if not hey_available():
-        pytest.skip("hey is not installed (make system-deps)")
     headtohead = results["headtohead"]
     assert len(headtohead["rounds"]) == results["plan"]["headtohead_rounds"] == 1
     services = {"service_fp32_batching", "service_int8_batching", "ceiling"}
@@ -100,8 +98,6 @@ def test_head_to_head_rounds_compare_the_targets_servers(smoke_run: SmokeRun) ->
 
 def test_one_and_two_workers_take_turns_under_the_same_load(smoke_run: SmokeRun) -> None:
     results, _, _ = smoke_run
-    if not hey_available():
-        pytest.skip("hey is not installed (make system-deps)")
     workers = results["workers"]
     assert len(workers["rounds"]) == results["plan"]["headtohead_rounds"]
     for measured in workers["rounds"]:
@@ -114,8 +110,6 @@ def test_one_and_two_workers_take_turns_under_the_same_load(smoke_run: SmokeRun)
 
 def test_the_stage_table_adds_up_to_at_most_the_whole_request(smoke_run: SmokeRun) -> None:
     results, _, output = smoke_run
-    if not hey_available():
-        pytest.skip("hey is not installed (make system-deps)")
     stages = results["profile"]["stages"]
     for workload in ("multipart", "raw"):
         service = stages["service_fp32_batching"][workload]
@@ -128,16 +122,6 @@ def test_the_stage_table_adds_up_to_at_most_the_whole_request(smoke_run: SmokeRu
     assert "### Stage by stage" in (output / "RESULTS.md").read_text()
 
 
-def test_profile_sampled_the_service_under_load(smoke_run: SmokeRun) -> None:
-    results, _, _ = smoke_run
-    profile = results["profile"]
-    if "skipped" in profile:
-        pytest.skip(profile["skipped"])
-    service = profile["servers"]["service_fp32_batching"]
-    assert service["samples"] > 0
-    assert sum(item["share"] for item in service["buckets"]) == pytest.approx(1.0, abs=0.05)
-
-
 def test_cold_start_large_photo_and_footprint(smoke_run: SmokeRun) -> None:
     results, _, _ = smoke_run
     service = results["coldstart"]["servers"]["service_fp32_batching"]
@@ -147,15 +131,12 @@ def test_cold_start_large_photo_and_footprint(smoke_run: SmokeRun) -> None:
     assert results["footprint"]["tensorflow_set"]["mb"] > results["footprint"]["runtime_set"]["mb"] > 0
 
 
-def test_report_and_plots_are_written(smoke_run: SmokeRun) -> None:
+def test_the_report_is_written(smoke_run: SmokeRun) -> None:
     results, _, output = smoke_run
     report = (output / "RESULTS.md").read_text()
     assert report.index("## Targets") < report.index("## 1. In-process inference")
     assert "Smoke run" in report
     assert {target["verdict"] for target in results["targets"]} <= {"PASS", "MISS", "NOT MEASURED"}
-    assert (output / "inprocess_latency.png").read_bytes().startswith(b"\x89PNG")
-    if results["http"]["rows"]:
-        assert (output / "http_throughput.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_results_name_project_files_relative_to_the_project(smoke_run: SmokeRun) -> None:
