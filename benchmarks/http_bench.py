@@ -174,7 +174,7 @@ def summarise(rounds: list[dict[str, float]], load: Load, seconds: float) -> dic
 
 
 def run_workers(context: BenchContext) -> dict[str, Any]:
-    """This service (FP32, one inference thread per worker) with one and two workers on every CPU, `hey` too, in
+    """This service (FP32, one onnxruntime thread per worker) with one and two workers on every CPU, `hey` too, in
     interleaved rounds at the target load. Since `hey` takes CPU, the server's CPU per request gives what two free
     cores would: 2 × one worker's over two workers' (while one worker keeps one core busy)."""
     plan, workload, spec = context.plan, context.workloads["multipart"], context.service()
@@ -186,7 +186,7 @@ def run_workers(context: BenchContext) -> dict[str, Any]:
                 spec,
                 name=f"workers_{workers}",
                 env={**spec.env, "CIFAR10_WORKERS": str(workers), "CIFAR10_INTRA_OP_THREADS": "1"},
-                description=f"this service, FP32, {workers} worker(s), one inference thread each",
+                description=f"this service, FP32, {workers} worker(s), one onnxruntime thread each",
             )
             servers.append(stack.enter_context(context.start(variant, cpus)))
             context.hey(servers[-1], workload, TARGET_CONCURRENCY, plan.http_warmup_seconds, cpus)

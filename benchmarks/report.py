@@ -88,15 +88,18 @@ HEAD_TO_HEAD = (
     "burst from a neighbour on this shared machine hits a round, not a server. The targets use these medians."
 )
 WORKERS = (
-    "This service (FP32, one inference thread per worker) with one and two workers on the same CPUs, multipart, in "
-    "interleaved rounds; `hey` shares those CPUs. Medians of the per-round ratios: `median_speedup`, two workers' "
-    "requests/s over one's here; `median_speedup_on_free_cores`, 2 × one worker's server CPU per request over two "
-    "workers', what two cores free of the load generator would give."
+    "This service (FP32, one onnxruntime thread per worker, batches where `CIFAR10_INFERENCE_THREAD=auto` puts them: "
+    "the inference thread for one worker on two CPUs, the event loop for each of two) with one and two workers on "
+    "the same CPUs, multipart, in interleaved rounds; `hey` shares those CPUs. Medians of the per-round ratios: "
+    "`median_speedup`, two workers' requests/s over one's here; `median_speedup_on_free_cores`, 2 × one worker's "
+    "server CPU per request over two workers', what two cores free of the load generator would give."
 )
 STAGES_MEASURED = (
     f"CPU µs per request of `{DEFAULT_SERVICE}` under `hey` at c={TARGET_CONCURRENCY}, from the service's own stage "
-    "timers (`cifar10_stage_seconds_total`: CPU time of the thread doing each stage) and the server process's CPU "
-    "time over the same run, beside the no-op ceiling's whole request."
+    "timers (`cifar10_stage_seconds_total`: CPU time of the thread doing each stage, read for a random one call in "
+    "16 and scaled, whole batches every time) and the server process's CPU time over the same run, beside the no-op "
+    "ceiling's whole request. A server on one CPU runs its batches on the event loop's thread "
+    "(`CIFAR10_INFERENCE_THREAD=auto`)."
 )
 REPRODUCE = """```
 make bench                  # full run (about 15 min) into a new folder runs/benchmarks-full-<time>/
