@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 from starlette.testclient import TestClient
 
+from service import v2
 from service.errors import InvalidRequestError, InvalidTensorError, PayloadTooLargeError
 from service.v2 import HEADER_LENGTH, parse_infer_request
 from tests.conftest import LABELS
@@ -215,3 +217,45 @@ def test_infer_errors_over_http(client: TestClient) -> None:
     too_many = json_request(images(65))
     response = client.post(INFER, json=too_many)
     assert response.status_code == 413
+
+
+RAGGED_OR_NOT = [
+    [[255]] * 20_000,
+    [7] * 20_000,
+    [[[[1, 2, 3]] * 32] * 32] * 9,
+    [[1], [2, 3]] + [[1]] * 20_000,
+    [[1]] * 20_000 + [[1, 2]],
+    [[1]] * 9_000 + [1] * 9_000,
+    [1.5] * 10 + [1] * 20_000,
+    [True] * 20_000,
+    [],
+]
+
+
+@pytest.mark.parametrize("data", RAGGED_OR_NOT, ids=range(len(RAGGED_OR_NOT)))
+def test_json_tensors_convert_in_slices_exactly_as_in_one_call(
+    data: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    try:
+        whole: np.ndarray | str = np.asarray(data)
+    except ValueError:
+        whole = "ValueError"
+    sizes: list[int] = []
+    one_call = np.asarray
+
+    def recording(value: Any, *arguments: Any, **options: Any) -> np.ndarray:
+        converted = one_call(value, *arguments, **options)
+        sizes.append(converted.size)
+        return converted
+
+    monkeypatch.setattr(np, "asarray", recording)
+    try:
+        sliced: np.ndarray | str = v2._as_array(data)
+    except ValueError:
+        sliced = "ValueError"
+    if isinstance(whole, str) or isinstance(sliced, str):
+        assert whole == sliced
+    else:
+        assert sliced.dtype == whole.dtype and sliced.shape == whole.shape and np.array_equal(sliced, whole)
+    # No single conversion holds the GIL for much more than a slice (one outer element may exceed it).
+    assert max(sizes, default=0) <= max(v2._JSON_SLICE_VALUES, 3072)
