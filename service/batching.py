@@ -139,7 +139,7 @@ class AdaptiveBatcher:
         self._direct_calls: set[asyncio.Future[np.ndarray]] = set()
         self._closing = False
         self._last_batch_requests = 0
-        self._running = 0  # batches in the inference thread
+        self._running = 0  # batches running (in the inference thread, or on the loop for an inline batch)
         self._small_run_s: float | None = None  # moving average of runs of at most INLINE_MAX_IMAGES images
         self.inline_batches = inline_batches
         self._image_s: float | None = None  # moving average of a run's seconds per image
