@@ -7,8 +7,9 @@ batch runs in the inference thread, the event loop keeps accepting requests, whi
 
 A worker with a single CPU gains nothing from that thread: the loop and the model cannot run at the same
 time, and every batch costs thread wake-ups and GIL hand-offs. There (``inline_batches``) a batch runs on
-the event loop's thread, as long as batches are known to be quick; a slow model still runs in the thread,
-so the loop never stalls for long.
+the event loop's thread when it is expected to be quick (the fastest run so far, for any fixed cost per
+call, plus the average seconds per image times its images); a slow model still runs in the thread. After
+each such batch the loop gets a turn (answers go out, new requests come in, deadlines fire) before the next.
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ class AdaptiveBatcher:
         self._small_run_s: float | None = None  # moving average of runs of at most INLINE_MAX_IMAGES images
         self.inline_batches = inline_batches
         self._image_s: float | None = None  # moving average of a run's seconds per image
+        self._fastest_run_s: float | None = None  # no run is faster than the model's fixed cost per call
 
     async def start(self) -> None:
         """Start the worker thread (and the batching task when enabled)."""
@@ -242,11 +244,15 @@ class AdaptiveBatcher:
         if len(images) <= INLINE_MAX_IMAGES:
             self._small_run_s = _moving_average(self._small_run_s, seconds)
         self._image_s = _moving_average(self._image_s, seconds / max(len(images), 1))
+        self._fastest_run_s = seconds if self._fastest_run_s is None else min(self._fastest_run_s, seconds)
         return output
 
     def _quick(self, images: int) -> bool:
-        """A batch of ``images`` is expected to take at most INLINE_BATCH_MAX_SECONDS."""
-        return self._image_s is not None and self._image_s * images <= INLINE_BATCH_MAX_SECONDS
+        """A batch of ``images`` is expected to take at most INLINE_BATCH_MAX_SECONDS: a bound on the fixed cost
+        per call (no run was faster than it) plus the average cost per image (which includes a share of it)."""
+        if self._image_s is None or self._fastest_run_s is None:
+            return False
+        return self._fastest_run_s + self._image_s * images <= INLINE_BATCH_MAX_SECONDS
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -257,6 +263,8 @@ class AdaptiveBatcher:
             finally:
                 for _ in batch:
                     self._queue.task_done()
+            if self.inline_batches:
+                await asyncio.sleep(0)  # the loop's turn: a queue of inline batches must not run back to back
 
     async def _collect(self) -> list[_Pending]:
         """Take the next batch: the carried-over request or the next queued one, then whatever fits."""

@@ -413,6 +413,58 @@ def test_inline_batches_leave_a_slow_model_in_the_inference_thread() -> None:
     assert len(threads) == 3 and threading.get_ident() not in threads
 
 
+def test_inline_batches_give_the_event_loop_a_turn_between_them() -> None:
+    per_batch_s = 0.004
+
+    def model(batch: np.ndarray) -> np.ndarray:
+        time.sleep(per_batch_s)
+        return batch.astype(np.float32)
+
+    async def scenario() -> float:
+        batcher = AdaptiveBatcher(model, max_batch_size=2, inline_batches=True)
+        await batcher.start()
+        await batcher.predict(rows(0))  # measured in the inference thread: from now on batches run inline
+        longest = 0.0
+        draining = True
+
+        async def ticker() -> None:
+            nonlocal longest
+            while draining:
+                before = time.perf_counter()
+                await asyncio.sleep(0)
+                longest = max(longest, time.perf_counter() - before)
+
+        ticking = asyncio.create_task(ticker())
+        await asyncio.gather(*(batcher.predict(rows(value)) for value in range(20)))  # ten batches queued at once
+        draining = False
+        await ticking
+        await batcher.stop()
+        return longest
+
+    longest = asyncio.run(asyncio.wait_for(scenario(), timeout=10))
+    assert longest < 3 * per_batch_s, f"the loop waited {longest * 1000:.1f} ms: batches ran back to back"
+
+
+def test_inline_batches_leave_a_model_with_a_fixed_cost_per_call_in_the_thread() -> None:
+    threads: list[int] = []
+
+    def fixed_cost(batch: np.ndarray) -> np.ndarray:
+        threads.append(threading.get_ident())
+        time.sleep(INLINE_BATCH_MAX_SECONDS * 1.2 + 0.0001 * len(batch))  # mostly per call, little per image
+        return batch.astype(np.float32)
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(fixed_cost, max_batch_size=32, inline_batches=True)
+        await batcher.start()
+        await asyncio.gather(*(batcher.predict(rows(value)) for value in range(33)))  # big batches: cheap per image
+        for value in range(3):
+            await batcher.predict(rows(value))  # a small batch still costs the whole fixed cost
+        await batcher.stop()
+
+    run(scenario)
+    assert threads and threading.get_ident() not in threads
+
+
 # --- deadlines: one timer for every waiting call ---------------------------------------------------------------
 
 
