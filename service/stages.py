@@ -56,4 +56,6 @@ class StageClock:
     def stop(self, stage: Stage, started: float) -> None:
         """End what :meth:`start` began: a sampled call counts ``one_in`` times its seconds in ``stage``."""
         if started != UNTIMED:
-            self.seconds[stage] += (cpu_clock() - started) * self.one_in
+            # The clock is read before the total: a thread switch during the read cannot lose another's addition.
+            elapsed = (cpu_clock() - started) * self.one_in
+            self.seconds[stage] += elapsed

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import random
+import sys
+import threading
 
 import pytest
 
@@ -48,3 +50,21 @@ def test_the_sampled_sum_estimates_the_whole() -> None:
     for _ in range(20_000):
         clock.stop("answer", clock.start())  # every call costs one second of the ticking clock
     assert clock.seconds["answer"] == pytest.approx(20_000, rel=0.1)
+
+
+def test_threads_stopping_at_once_lose_no_addition(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stages, "cpu_clock", lambda: 1.0)  # a Python call: a point where threads may switch
+    clock = StageClock(one_in=2)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch as often as the interpreter can
+    try:
+        threads = [
+            threading.Thread(target=lambda: [clock.stop("decode", 0.0) for _ in range(20_000)]) for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert clock.seconds["decode"] == 4 * 20_000 * 2.0
