@@ -106,9 +106,7 @@ async def predict(request: Request) -> Response:
     top_k = _top_k(request, len(pipeline.labels))
     stages = state.metrics.stages
     with state.body_budget.reservation() as reservation:
-        started = stages.start()
-        upload = await read_image(request, single_image_limit(state.settings), reservation)
-        stages.stop("parse", started)
+        upload = await read_image(request, single_image_limit(state.settings), reservation, stages)
         (outcome,) = await pipeline.classify([upload], top_k=top_k)
     if isinstance(outcome, ServiceError):
         raise outcome
@@ -126,9 +124,9 @@ async def predict_batch(request: Request) -> Response:
     settings = state.settings
     limit = BodyLimit(settings.max_batch_upload_bytes, "CIFAR10_MAX_BATCH_UPLOAD_BYTES")
     with state.body_budget.reservation() as reservation:
-        started = state.metrics.stages.start()
-        uploads = await read_images(request, limit, reservation, max_files=settings.max_batch_images)
-        state.metrics.stages.stop("parse", started)
+        uploads = await read_images(
+            request, limit, reservation, state.metrics.stages, max_files=settings.max_batch_images
+        )
         outcomes = await pipeline.classify(uploads, top_k=top_k)
     results = [
         _image_error(outcome, upload.filename) if isinstance(outcome, ServiceError) else outcome

@@ -19,6 +19,7 @@ from service.errors import (
 )
 from service.multipart import FormReader, boundary_of
 from service.pipeline import Upload
+from service.stages import StageClock
 
 MULTIPART: Final = "multipart/form-data"
 RAW_IMAGE_TYPES_HINT: Final = "image/* or application/octet-stream"
@@ -89,12 +90,12 @@ def is_raw_image(content_type: str) -> bool:
     return content_type.startswith("image/") or content_type == "application/octet-stream"
 
 
-async def read_image(request: Request, limit: BodyLimit, reservation: Reservation) -> Upload:
+async def read_image(request: Request, limit: BodyLimit, reservation: Reservation, stages: StageClock) -> Upload:
     """The one image of a ``/predict`` request: a raw image body, or the multipart field ``file``."""
     header = raw_header(request, b"content-type")
     content_type = media_type(header)
     if is_raw_image(content_type):
-        return Upload(await read_body(request, limit, reservation))
+        return Upload(await read_body(request, limit, reservation, stages))
     if content_type != MULTIPART:
         raise UnsupportedMediaTypeError(
             f"unsupported content type {content_type or 'none'!r}: send multipart/form-data with a 'file' field "
@@ -102,14 +103,23 @@ async def read_image(request: Request, limit: BodyLimit, reservation: Reservatio
         )
     one_file = InvalidRequestError("/predict takes one image; send several as repeated 'files' to /predict/batch")
     uploads = await _read_multipart(
-        request, boundary_of(header or b""), ("file", "files"), limit, reservation, max_files=1, too_many=one_file
+        request,
+        boundary_of(header or b""),
+        ("file", "files"),
+        limit,
+        reservation,
+        stages=stages,
+        max_files=1,
+        too_many=one_file,
     )
     if not uploads:
         raise InvalidRequestError("multipart body has no file in the field 'file'")
     return uploads[0]
 
 
-async def read_images(request: Request, limit: BodyLimit, reservation: Reservation, *, max_files: int) -> list[Upload]:
+async def read_images(
+    request: Request, limit: BodyLimit, reservation: Reservation, stages: StageClock, *, max_files: int
+) -> list[Upload]:
     """The images of a ``/predict/batch`` request: repeated multipart ``files`` (or ``file``) fields, in order."""
     header = raw_header(request, b"content-type")
     content_type = media_type(header)
@@ -124,6 +134,7 @@ async def read_images(request: Request, limit: BodyLimit, reservation: Reservati
         ("files", "file"),
         limit,
         reservation,
+        stages=stages,
         max_files=max_files,
         too_many=too_many,
     )
@@ -132,28 +143,39 @@ async def read_images(request: Request, limit: BodyLimit, reservation: Reservati
     return uploads
 
 
-async def read_body(request: Request, limit: BodyLimit, reservation: Reservation) -> bytes:
+async def read_body(request: Request, limit: BodyLimit, reservation: Reservation, stages: StageClock) -> bytes:
     """Read the whole body, refusing with 413 as soon as it is known to exceed the limit."""
     chunks: list[bytes] = []
-    await _receive(request, limit, reservation, chunks.append)
+    await _receive(request, limit, reservation, chunks.append, stages)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _receive(
-    request: Request, limit: BodyLimit, reservation: Reservation, consume: Callable[[bytes], object]
+    request: Request,
+    limit: BodyLimit,
+    reservation: Reservation,
+    consume: Callable[[bytes], object],
+    stages: StageClock,
 ) -> None:
-    """Hand each chunk of the body to ``consume`` as it arrives, under the byte limit and the memory budget."""
+    """Hand each chunk of the body to ``consume`` as it arrives, under the byte limit and the memory budget.
+
+    The ``parse`` stage is the work on each chunk, not the wait for it: while this request waits, the event loop
+    runs other requests' work (and, on a one-CPU worker, whole batches), which must not count here."""
     meter = _BodyMeter(request, limit, reservation)
     while True:  # the ASGI messages themselves: no generator layers on the hot path
         message = await request.receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect
-        chunk = message.get("body", b"")
-        if chunk:
-            meter.count(chunk)
-            consume(chunk)
-        if not message.get("more_body", False):
-            return
+        started = stages.start()
+        try:
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect
+            chunk = message.get("body", b"")
+            if chunk:
+                meter.count(chunk)
+                consume(chunk)
+            if not message.get("more_body", False):
+                return
+        finally:
+            stages.stop("parse", started)
 
 
 class _BodyMeter:
@@ -198,10 +220,11 @@ async def _read_multipart(
     limit: BodyLimit,
     reservation: Reservation,
     *,
+    stages: StageClock,
     max_files: int,
     too_many: ServiceError,
 ) -> list[Upload]:
     form = FormReader(boundary, field_names, max_files=max_files, too_many=too_many)
-    await _receive(request, limit, reservation, form.write)  # to the parser as they arrive: never joined
+    await _receive(request, limit, reservation, form.write, stages)  # to the parser as they arrive: never joined
     form.close()
     return form.uploads

@@ -72,7 +72,7 @@ async def infer(request: Request) -> Response:
     info = _model_info(request)
     pipeline = state.serving()
     with state.body_budget.reservation() as reservation:
-        body = await read_body(request, single_image_limit(state.settings), reservation)
+        body = await read_body(request, single_image_limit(state.settings), reservation, state.metrics.stages)
         parse = partial(
             parse_infer_request, body, request.headers.get(HEADER_LENGTH), max_images=state.settings.max_batch_images
         )
