@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -35,8 +36,12 @@ def describe_prediction(
 ) -> dict[str, Any]:
     """Build the JSON object for one image from its probability row."""
     values: list[float] = probabilities.tolist()
-    confidence = max(values)
-    index = values.index(confidence)  # the first maximum, as np.argmax picks: a fifth of its cost on ten values
+    if not math.isnan(sum(values)):  # no NaN: the first maximum, as np.argmax picks it, for a fraction of its cost
+        confidence = max(values)
+        index = values.index(confidence)
+    else:  # a NaN (a broken model): numpy's choice, the first NaN, whatever its position
+        index = int(np.argmax(probabilities))
+        confidence = values[index]
     label = labels[index]
     accepted = thresholds.reject_below is None or confidence >= thresholds.reject_below
     result: dict[str, Any] = {

@@ -64,3 +64,11 @@ def test_the_label_is_the_first_maximum_as_numpy_picks_it(seed: int) -> None:
     answer = describe_prediction(row, LABELS, Thresholds())
     assert answer["index"] == int(np.argmax(row))
     assert answer["label"] == LABELS[int(np.argmax(row))]
+
+
+@pytest.mark.parametrize("position", [0, 1, 5, 9])
+def test_a_nan_row_gets_numpys_answer_wherever_the_nan_is(position: int) -> None:
+    row = np.linspace(0.01, 0.5, len(LABELS), dtype=np.float32)
+    row[position] = np.nan
+    answer = describe_prediction(row, LABELS, Thresholds())
+    assert answer["index"] == int(np.argmax(row)) == position
