@@ -247,16 +247,25 @@ def _json_tensor(data: Any, expected: int) -> np.ndarray:
 
 
 def _as_array(data: list[Any]) -> np.ndarray:
-    """``np.asarray(data)``, converted a slice of the outer list at a time (see ``_JSON_SLICE_VALUES``)."""
-    if not data:
+    """``np.asarray(data)``; a list of lists a slice of the outer list at a time (see ``_JSON_SLICE_VALUES``).
+
+    A flat list converts fast enough in one call. A slice whose shape differs from the others is ragged data:
+    ``np.concatenate`` refuses it with the ValueError that ``np.asarray`` raises for the whole list."""
+    if not data or not isinstance(data[0], list):
         return np.asarray(data)
-    step = max(1, _JSON_SLICE_VALUES // max(np.asarray(data[0]).size, 1))
+    step = max(1, _JSON_SLICE_VALUES // max(_values_in(data[0]), 1))
     if step >= len(data):
         return np.asarray(data)
-    slices = [np.asarray(data[start : start + step]) for start in range(0, len(data), step)]
-    if any(part.shape[1:] != slices[0].shape[1:] for part in slices):
-        raise ValueError("ragged")  # what np.asarray says of the whole list
-    return np.concatenate(slices)
+    return np.concatenate([np.asarray(data[start : start + step]) for start in range(0, len(data), step)])
+
+
+def _values_in(item: Any) -> int:
+    """How many values a nested list holds, if it is regular: the product of its first elements' lengths."""
+    count = 1
+    while isinstance(item, list) and item:
+        count *= len(item)
+        item = item[0]
+    return count
 
 
 def _output_options(request: dict[str, Any]) -> tuple[bool, int]:
