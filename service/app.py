@@ -215,7 +215,7 @@ async def _start(state: ServiceState, model_loader: ModelLoader) -> None:
             "version": info.version,
             "precision": info.precision,
             "path": str(model.path),
-            "batches_run_on": "the event loop" if batcher.inline_batches else "the inference thread",
+            "batches_run_on": "the event loop" if batcher.inline_batches and settings.batching else "a thread",
         },
     )
 
