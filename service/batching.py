@@ -141,7 +141,6 @@ class AdaptiveBatcher:
         self._closing = False
         self._last_batch_requests = 0
         self._running = 0  # batches running (in the inference thread, or on the loop for an inline batch)
-        self._small_run_s: float | None = None  # moving average of runs of at most INLINE_MAX_IMAGES images
         self.inline_batches = inline_batches
         self._image_s: float | None = None  # moving average of a run's seconds per image
         self._fastest_run_s: float | None = None  # no run is faster than the model's fixed cost per call
@@ -190,7 +189,7 @@ class AdaptiveBatcher:
         """Nothing to batch with: no other request in the server, nothing queued or running, a small input."""
         if self._only_client is None or len(images) > INLINE_MAX_IMAGES or not self._only_client():
             return False
-        if self._small_run_s is None or self._small_run_s > INLINE_MAX_SECONDS:
+        if not self._quick(len(images), INLINE_MAX_SECONDS):
             return False
         assert self._queue is not None
         return self._running == 0 and self._queue.empty() and self._carry is None
@@ -241,18 +240,17 @@ class AdaptiveBatcher:
         output = self._predict(images)
         seconds = time.perf_counter() - started
         self._observer.observe_batch(len(images), requests, seconds, cpu_clock() - cpu_started)
-        if len(images) <= INLINE_MAX_IMAGES:
-            self._small_run_s = _moving_average(self._small_run_s, seconds)
-        self._image_s = _moving_average(self._image_s, seconds / max(len(images), 1))
+        per_image = seconds / max(len(images), 1)
+        self._image_s = per_image if self._image_s is None else 0.8 * self._image_s + 0.2 * per_image
         self._fastest_run_s = seconds if self._fastest_run_s is None else min(self._fastest_run_s, seconds)
         return output
 
-    def _quick(self, images: int) -> bool:
-        """A batch of ``images`` is expected to take at most INLINE_BATCH_MAX_SECONDS: a bound on the fixed cost
-        per call (no run was faster than it) plus the average cost per image (which includes a share of it)."""
+    def _quick(self, images: int, within_s: float) -> bool:
+        """A run of ``images`` is expected to take at most ``within_s``: a bound on the fixed cost per call (no run
+        was faster than it) plus the average cost per image (which includes a share of it). Unknown: not quick."""
         if self._image_s is None or self._fastest_run_s is None:
             return False
-        return self._fastest_run_s + self._image_s * images <= INLINE_BATCH_MAX_SECONDS
+        return self._fastest_run_s + self._image_s * images <= within_s
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -306,7 +304,7 @@ class AdaptiveBatcher:
         assert self._executor is not None
         self._running += 1
         try:
-            if self.inline_batches and self._quick(len(images)):
+            if self.inline_batches and self._quick(len(images), INLINE_BATCH_MAX_SECONDS):
                 output = self._timed_predict(images, len(live))
             else:
                 output = await asyncio.get_running_loop().run_in_executor(
@@ -332,7 +330,3 @@ class AdaptiveBatcher:
             if not item.future.done():
                 item.future.set_result(output[start:end])
             start = end
-
-
-def _moving_average(previous: float | None, value: float) -> float:
-    return value if previous is None else 0.8 * previous + 0.2 * value
