@@ -3,7 +3,7 @@ memory budget for all bodies (503 when it is spent), and pick image uploads out 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Final
@@ -14,7 +14,6 @@ from service.errors import (
     InvalidRequestError,
     OverloadedError,
     PayloadTooLargeError,
-    ServiceError,
     UnsupportedMediaTypeError,
 )
 from service.multipart import FormReader, boundary_of
@@ -102,19 +101,9 @@ async def read_image(request: Request, limit: BodyLimit, reservation: Reservatio
             f"or a raw body with {RAW_IMAGE_TYPES_HINT}"
         )
     one_file = InvalidRequestError("/predict takes one image; send several as repeated 'files' to /predict/batch")
-    uploads = await _read_multipart(
-        request,
-        boundary_of(header or b""),
-        ("file", "files"),
-        limit,
-        reservation,
-        stages=stages,
-        max_files=1,
-        too_many=one_file,
-    )
-    if not uploads:
-        raise InvalidRequestError("multipart body has no file in the field 'file'")
-    return uploads[0]
+    form = FormReader(boundary_of(header or b""), ("file", "files"), max_files=1, too_many=one_file)
+    (upload,) = await _read_form(request, form, limit, reservation, stages, missing="no file in the field 'file'")
+    return upload
 
 
 async def read_images(
@@ -128,19 +117,8 @@ async def read_images(
     too_many = PayloadTooLargeError(
         f"too many files in one request (the limit is {max_files}, CIFAR10_MAX_BATCH_IMAGES)"
     )
-    uploads = await _read_multipart(
-        request,
-        boundary_of(header or b""),
-        ("files", "file"),
-        limit,
-        reservation,
-        stages=stages,
-        max_files=max_files,
-        too_many=too_many,
-    )
-    if not uploads:
-        raise InvalidRequestError("multipart body has no files in the field 'files'")
-    return uploads
+    form = FormReader(boundary_of(header or b""), ("files", "file"), max_files=max_files, too_many=too_many)
+    return await _read_form(request, form, limit, reservation, stages, missing="no files in the field 'files'")
 
 
 async def read_body(request: Request, limit: BodyLimit, reservation: Reservation, stages: StageClock) -> bytes:
@@ -213,18 +191,12 @@ class _BodyMeter:
         self.reservation.take(2 * len(chunk))
 
 
-async def _read_multipart(
-    request: Request,
-    boundary: bytes,
-    field_names: Sequence[str],
-    limit: BodyLimit,
-    reservation: Reservation,
-    *,
-    stages: StageClock,
-    max_files: int,
-    too_many: ServiceError,
+async def _read_form(
+    request: Request, form: FormReader, limit: BodyLimit, reservation: Reservation, stages: StageClock, *, missing: str
 ) -> list[Upload]:
-    form = FormReader(boundary, field_names, max_files=max_files, too_many=too_many)
-    await _receive(request, limit, reservation, form.write, stages)  # to the parser as they arrive: never joined
+    """The uploads ``form`` picks out of the body (fed to it as it arrives: never joined); 400 when none."""
+    await _receive(request, limit, reservation, form.write, stages)
     form.close()
+    if not form.uploads:
+        raise InvalidRequestError(f"multipart body has {missing}")
     return form.uploads
