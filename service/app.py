@@ -31,7 +31,7 @@ from service.logs import configure_logging
 from service.memory import tune_allocator, tune_garbage_collector
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
-from service.pipeline import build_pipeline, inline_batches, load_model, warm_up_sizes
+from service.pipeline import batches_on_loop, build_pipeline, load_model, warm_up_sizes
 from service.responses import JsonResponse
 from service.runtime import OnnxModel
 from service.settings import Settings
@@ -190,7 +190,7 @@ async def _start(state: ServiceState, model_loader: ModelLoader) -> None:
         max_queue=settings.max_queue,
         observer=state.metrics,
         alone=state.alone,
-        inline_batches=inline_batches(settings),
+        inline_batches=batches_on_loop(settings),
     )
     await batcher.start()
     decoders = DecodePool(settings.decode_workers, settings.max_decode_queue)

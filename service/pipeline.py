@@ -206,7 +206,7 @@ def warm_up_sizes(settings: Settings) -> list[int]:
     return sorted({1, settings.max_batch_size})
 
 
-def inline_batches(settings: Settings, cpus: Callable[[], int] = available_cpus) -> bool:
+def batches_on_loop(settings: Settings, cpus: Callable[[], int] = available_cpus) -> bool:
     """Whether batches run on the event loop's thread: asked for, or ``auto`` and a worker has under two CPUs."""
     if settings.inference_thread != "auto":
         return settings.inference_thread == "never"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.pipeline import inline_batches
+from service.pipeline import batches_on_loop
 from service.settings import Settings
 
 
@@ -15,11 +15,11 @@ from service.settings import Settings
 def test_auto_runs_batches_on_the_loop_when_a_worker_has_under_two_cpus(
     cpus: int, workers: int, expected: bool
 ) -> None:
-    assert inline_batches(Settings(workers=workers), cpus=lambda: cpus) is expected
+    assert batches_on_loop(Settings(workers=workers), cpus=lambda: cpus) is expected
 
 
 @pytest.mark.parametrize(("choice", "expected"), [("always", False), ("never", True)])
 def test_an_explicit_choice_wins_over_the_cpu_count(choice: str, expected: bool) -> None:
     settings = Settings.from_environ({"CIFAR10_INFERENCE_THREAD": choice})
-    assert inline_batches(settings, cpus=lambda: 1) is expected
-    assert inline_batches(settings, cpus=lambda: 64) is expected
+    assert batches_on_loop(settings, cpus=lambda: 1) is expected
+    assert batches_on_loop(settings, cpus=lambda: 64) is expected
