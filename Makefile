@@ -45,7 +45,7 @@ serve: $(VENV)/.runtime  ## runtime virtualenv (no TensorFlow), then serve the c
 predict: $(VENV)/.runtime  ## the offline classifier: make predict ARGS='photos/'
 	$(BIN)/python -m service.offline $(ARGS)
 
-system-deps:  ## apt: chromium and hey (what the browser tests and the load tests use)
+system-deps:  ## apt: chromium, hey and wrk (what the browser tests and the load tests use)
 	@bash scripts/system-deps.sh
 
 lint: $(VENV)/.dev  ## ruff check + ruff format --check

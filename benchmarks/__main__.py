@@ -25,7 +25,7 @@ from benchmarks.config import (
     settle_destination,
 )
 from benchmarks.context import BenchContext, Progress
-from benchmarks.load import hey_available
+from benchmarks.load import hey_available, wrk_available
 from benchmarks.machine import describe_machine, describe_models, load_average
 from benchmarks.report import render
 from benchmarks.targets import evaluate_targets
@@ -86,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.exit(
             f"`hey` is not installed (make system-deps); it loads the servers of {', '.join(sorted(LOAD_SECTIONS))}"
         )
+    if not wrk_available() and "workers" in args.sections:
+        sys.exit("`wrk` is not installed (make system-deps); it loads the servers of workers")
     plan = BenchPlan(
         output_dir=args.output,
         markdown_path=args.markdown,

@@ -30,7 +30,7 @@ SECTIONS = {
     "workers": "http_bench.run_workers",
     "footprint": "footprint.run",
 }
-LOAD_SECTIONS = {"http", "headtohead", "profile", "workers"}  # they load servers with `hey`
+LOAD_SECTIONS = {"http", "headtohead", "profile"}  # they load servers with `hey` (workers: with `wrk`)
 
 
 def _setting(full: Any, smoke: Any) -> Any:

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from benchmarks.config import BenchPlan, split_cpus
 from benchmarks.inputs import TestImage, Workload, read_test_images, write_workloads
-from benchmarks.load import LoadResult, run_hey
+from benchmarks.load import Generator, LoadResult, run_hey
 from benchmarks.processes import RunningServer, ServerSpec, service_spec
 
 TEST_IMAGES = 16
@@ -57,7 +57,7 @@ class BenchContext:
 
     @functools.cached_property
     def workloads(self) -> dict[str, Workload]:
-        """The request bodies for the first test image, written where `hey` can read them."""
+        """The request bodies for the first test image, written where the load generators can read them."""
         return write_workloads(self.images[0], self.work_dir / "bodies")
 
     def service(self, model: str = "fp32", batching: bool = True) -> ServerSpec:
@@ -94,13 +94,20 @@ class BenchContext:
         """A server pinned to ``cpus`` (by default the server CPUs); enter it to wait until it is ready."""
         return RunningServer(spec, self.work_dir / "logs", cpus or self.server_cpus)
 
-    def hey(
-        self, server: RunningServer, workload: Workload, concurrency: int, seconds: float, cpus: Cpus | None = None
+    def drive(
+        self,
+        server: RunningServer,
+        workload: Workload,
+        concurrency: int,
+        seconds: float,
+        cpus: Cpus | None = None,
+        *,
+        generator: Generator = run_hey,
     ) -> tuple[LoadResult, dict[str, float | None]]:
-        """`hey` against `server`, pinned to the load generator's CPU (or to ``cpus``), and the server's CPU
-        meanwhile: cores busy, µs per successful request."""
+        """Load `server` (with `hey` unless told), the generator pinned to the load generator's CPU (or to ``cpus``),
+        and the server's CPU meanwhile: cores busy, µs per successful request."""
         before = server.cpu_seconds()
-        result = run_hey(server.port, workload, concurrency=concurrency, seconds=seconds, cpus=cpus or self.load_cpus)
+        result = generator(server.port, workload, concurrency=concurrency, seconds=seconds, cpus=cpus or self.load_cpus)
         used = server.cpu_seconds() - before
         return result, {
             "server_cpu_cores": used / result.seconds if result.seconds else None,

@@ -12,7 +12,7 @@ from typing import Any
 
 from benchmarks.context import CEILING, DEFAULT_SERVICE, IMAGE_SERVICE, TF_SERVICE, BenchContext
 from benchmarks.inputs import MULTIPART_CONTENT_TYPE, large_photo_jpeg, multipart_body
-from benchmarks.load import LoadResult
+from benchmarks.load import LoadResult, run_wrk
 from benchmarks.processes import RunningServer, cpu_seconds_of, request
 from benchmarks.stats import ratio, summarize_latencies
 from benchmarks.targets import TARGET_CONCURRENCY
@@ -25,7 +25,6 @@ IDLE_TIMEOUT_S = 60.0
 Load = tuple[str, int]  # (workload, concurrency)
 TARGET_LOAD: Load = ("multipart", TARGET_CONCURRENCY)
 MORE_LOADS: tuple[Load, ...] = (("multipart", 1), ("raw", TARGET_CONCURRENCY))  # the other loads the targets name
-WORKER_COUNTS = (1, 2)
 Rounds = list[dict[str, dict[str, Any]]]  # per round, each server's figures
 
 
@@ -41,12 +40,12 @@ def run_matrix(context: BenchContext) -> dict[str, Any]:
     def measure(server: RunningServer) -> None:
         name, multipart = server.spec.name, workloads["multipart"]
         context.progress("http", f"{name} ({server.spec.description}) ready")
-        context.hey(server, multipart, max(plan.concurrencies), plan.http_warmup_seconds)
+        context.drive(server, multipart, max(plan.concurrencies), plan.http_warmup_seconds)
         memory[name] = {"after_warmup": server.memory(), "ready_seconds": server.ready_seconds}
         # Multipart for every server; raw bodies for this service and the ceiling, V2 for this service.
         for workload in (workloads[each] for each in WORKLOADS.get(name, ("multipart",))):
             for concurrency in plan.concurrencies:
-                result, cpu = context.hey(server, workload, concurrency, plan.http_seconds)
+                result, cpu = context.drive(server, workload, concurrency, plan.http_seconds)
                 rows.append({"server": name, "workload": workload.name, **result.as_dict(), **cpu})
                 context.progress(
                     "http",
@@ -135,10 +134,10 @@ def run_head_to_head(context: BenchContext) -> dict[str, Any]:
         servers = [stack.enter_context(context.start(spec)) for spec in specs]
         pair = [server for server in servers if server.spec.name in (DEFAULT_SERVICE, IMAGE_SERVICE, CEILING)]
         for server in servers:
-            context.hey(server, workloads["multipart"], TARGET_CONCURRENCY, plan.http_warmup_seconds)
+            context.drive(server, workloads["multipart"], TARGET_CONCURRENCY, plan.http_warmup_seconds)
 
         def turn(server: RunningServer, load: Load) -> dict[str, Any]:
-            result, _ = context.hey(server, workloads[load[0]], load[1], plan.headtohead_seconds)
+            result, _ = context.drive(server, workloads[load[0]], load[1], plan.headtohead_seconds)
             return {"ok_per_s": succeeded(server, result).ok_per_s}
 
         rounds = interleave(context, "headtohead", {TARGET_LOAD: servers, **dict.fromkeys(MORE_LOADS, pair)}, turn)
@@ -174,36 +173,43 @@ def summarise(rounds: list[dict[str, float]], load: Load, seconds: float) -> dic
 
 
 def run_workers(context: BenchContext) -> dict[str, Any]:
-    """This service (FP32, one onnxruntime thread per worker) with one and two workers on every CPU, `hey` too, in
-    interleaved rounds at the target load. Since `hey` takes CPU, the server's CPU per request gives what two free
-    cores would: 2 × one worker's over two workers' (while one worker keeps one core busy)."""
+    """This service (FP32, one onnxruntime thread per worker) with one worker on one CPU and two workers on two, in
+    interleaved rounds at the target load. The load generator is `wrk`, which leaves the most CPU to the servers: on
+    a CPU of its own for one worker; for two, on a third CPU when the machine has one, else on their two. Beside the
+    measured ratio, 2 × one worker's server CPU per request over two workers' says what two free cores would give."""
     plan, workload, spec = context.plan, context.workloads["multipart"], context.service()
-    cpus = (*context.server_cpus, *context.load_cpus)
+    every = (*context.server_cpus, *context.load_cpus)
+    pinning = {1: (every[:1], context.load_cpus), 2: (every[:2], context.load_cpus if len(every) > 2 else every[:2])}
     with ExitStack() as stack:
-        servers = []
-        for workers in WORKER_COUNTS:
+        servers, load_cpus_of = [], {}
+        for workers, (cpus, load_cpus) in pinning.items():
             variant = replace(
                 spec,
                 name=f"workers_{workers}",
                 env={**spec.env, "CIFAR10_WORKERS": str(workers), "CIFAR10_INTRA_OP_THREADS": "1"},
-                description=f"this service, FP32, {workers} worker(s), one onnxruntime thread each",
+                description=f"this service, FP32, {workers} worker(s), {len(cpus)} CPU(s), one onnxruntime thread each",
             )
             servers.append(stack.enter_context(context.start(variant, cpus)))
-            context.hey(servers[-1], workload, TARGET_CONCURRENCY, plan.http_warmup_seconds, cpus)
+            load_cpus_of[variant.name] = load_cpus
+            warm_up = plan.http_warmup_seconds
+            context.drive(servers[-1], workload, TARGET_CONCURRENCY, warm_up, load_cpus, generator=run_wrk)
 
         def turn(server: RunningServer, load: Load) -> dict[str, Any]:
             """Requests/s, and the CPU the server and the load generator spent per request."""
-            result, cpu = context.hey(server, workload, TARGET_CONCURRENCY, plan.headtohead_seconds, cpus)
-            hey_seconds = (succeeded(server, result).load_generator_cpu_cores or 0.0) * result.seconds
-            return {"ok_per_s": result.ok_per_s, **cpu, "load_generator_cpu_us_per_ok": hey_seconds / result.ok * 1e6}
+            seconds, load_cpus = plan.headtohead_seconds, load_cpus_of[server.spec.name]
+            result, cpu = context.drive(server, workload, TARGET_CONCURRENCY, seconds, load_cpus, generator=run_wrk)
+            wrk_seconds = (succeeded(server, result).load_generator_cpu_cores or 0.0) * result.seconds
+            return {"ok_per_s": result.ok_per_s, **cpu, "load_generator_cpu_us_per_ok": wrk_seconds / result.ok * 1e6}
 
         rounds = interleave(context, "workers", {TARGET_LOAD: servers}, turn)[TARGET_LOAD]
-    one, two = (f"workers_{count}" for count in WORKER_COUNTS)
+    one, two = (f"workers_{count}" for count in pinning)
     return {
-        "cpus": list(cpus),
+        "cpus": {name: list(cpus) for name, (cpus, _) in zip((one, two), pinning.values(), strict=True)},
+        "load_cpus": {name: list(cpus) for name, (_, cpus) in zip((one, two), pinning.values(), strict=True)},
+        "load_generator": "wrk",
         "concurrency": TARGET_CONCURRENCY,
         "workload": workload.name,
-        "seconds_per_round": plan.headtohead_seconds,
+        "seconds_per_round": max(round(plan.headtohead_seconds), 1),
         "rounds": rounds,
         "medians": {
             name: {key: median([r[name][key] for r in rounds]) for key in rounds[0][name]} for name in (one, two)

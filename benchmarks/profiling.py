@@ -32,10 +32,10 @@ def stage_costs(context: BenchContext, server: RunningServer) -> dict[str, Any]:
     measured: dict[str, Any] = {}
     for name in STAGE_WORKLOADS:
         workload = context.workloads[name]
-        context.hey(server, workload, TARGET_CONCURRENCY, context.plan.http_warmup_seconds)
+        context.drive(server, workload, TARGET_CONCURRENCY, context.plan.http_warmup_seconds)
         time.sleep(PUBLISH_WAIT_S)
         before = stage_seconds(server)
-        load, cpu = context.hey(server, workload, TARGET_CONCURRENCY, context.plan.http_seconds)
+        load, cpu = context.drive(server, workload, TARGET_CONCURRENCY, context.plan.http_seconds)
         time.sleep(PUBLISH_WAIT_S)
         after = stage_seconds(server)
         measured[name] = {

@@ -57,7 +57,7 @@ WORKER_COLUMNS = {
     "req/s": "ok_per_s",
     "server CPU µs/request": "server_cpu_us_per_ok",
     "server cores busy": "server_cpu_cores",
-    "`hey` CPU µs/request": "load_generator_cpu_us_per_ok",
+    "`wrk` CPU µs/request": "load_generator_cpu_us_per_ok",
 }
 COLD_START_COLUMNS = {
     "Server": "name",
@@ -88,11 +88,12 @@ HEAD_TO_HEAD = (
     "burst from a neighbour on this shared machine hits a round, not a server. The targets use these medians."
 )
 WORKERS = (
-    "This service (FP32, one onnxruntime thread per worker, batches where `CIFAR10_INFERENCE_THREAD=auto` puts them: "
-    "the inference thread for one worker on two CPUs, the event loop for each of two) with one and two workers on "
-    "the same CPUs, multipart, in interleaved rounds; `hey` shares those CPUs. Medians of the per-round ratios: "
-    "`median_speedup`, two workers' requests/s over one's here; `median_speedup_on_free_cores`, 2 × one worker's "
-    "server CPU per request over two workers', what two cores free of the load generator would give."
+    "This service (FP32, one onnxruntime thread per worker; with one CPU per worker, `CIFAR10_INFERENCE_THREAD=auto` "
+    "runs batches on each event loop) with one worker pinned to one CPU and two workers to two, multipart, in "
+    "interleaved rounds under `wrk`, which spends about a third of `hey`'s CPU per request: on the other CPU for one "
+    "worker, on the same two CPUs for two (a machine with a third CPU gives it to `wrk`). Medians of the per-round "
+    "ratios: `median_speedup`, two workers' requests/s over one's, as measured; `median_speedup_on_free_cores`, 2 × "
+    "one worker's server CPU per request over two workers', what two cores free of the load generator would give."
 )
 STAGES_MEASURED = (
     f"CPU µs per request of `{DEFAULT_SERVICE}` under `hey` at c={TARGET_CONCURRENCY}, from the service's own stage "

@@ -130,10 +130,10 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
     cpu_one, cpu_two = (figure(medians, f"workers_{count}", "server_cpu_us_per_ok") for count in (1, 2))
     goal = (
         f"HTTP c={TARGET_CONCURRENCY}, multipart: 2 workers ≥ {WORKERS_SPEEDUP:g}× the requests/s of 1 worker "
-        "(the load generator on the same cores)"
+        "(`wrk` on the same cores)"
     )
-    hey_us = fixed(figure(medians, "workers_2", "load_generator_cpu_us_per_ok"), 0, " µs")
-    detail = f"{fixed(two, 0, ' req/s')} vs {fixed(one, 0, ' req/s')}; `hey` itself spends {hey_us} of CPU per request"
+    wrk_us = fixed(figure(medians, "workers_2", "load_generator_cpu_us_per_ok"), 0, " µs")
+    detail = f"{fixed(two, 0, ' req/s')} vs {fixed(one, 0, ' req/s')}; `wrk` itself spends {wrk_us} of CPU per request"
     targets.append(target("workers", goal, figure(workers, "median_speedup"), WORKERS_SPEEDUP, detail))
     goal = (
         f"2 workers on 2 cores of their own ≥ {WORKERS_SPEEDUP:g}× 1 worker: 2 × the server CPU per request of 1 "

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Debian tools the tests and benchmarks use: headless Chromium (web page test), hey (load).
+# Debian tools the tests and benchmarks use: headless Chromium (web page test), hey and wrk (load).
 # Installs what is missing when run as root with apt; otherwise says what the dependent tests will skip.
 set -euo pipefail
 packages=()
 command -v chromium >/dev/null || packages+=(chromium)
 command -v hey >/dev/null || packages+=(hey)
+command -v wrk >/dev/null || packages+=(wrk)
 ((${#packages[@]})) || exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "system-deps: installing ${packages[*]}" >&2

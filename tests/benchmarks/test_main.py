@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from benchmarks.config import DATASET_ARCHIVE, PROJECT_ROOT, find_keras_model
-from benchmarks.load import hey_available
+from benchmarks.load import hey_available, wrk_available
 from service.stages import STAGES
 
 pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.dataset, pytest.mark.tensorflow]
@@ -27,8 +27,8 @@ SmokeRun = tuple[dict[str, Any], str, Path]
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
     if not DATASET_ARCHIVE.is_file():
         pytest.skip(f"dataset archive not found at {DATASET_ARCHIVE}")
-    if not hey_available():
-        pytest.skip("hey is not installed (make system-deps)")
+    if not hey_available() or not wrk_available():
+        pytest.skip("hey or wrk is not installed (make system-deps)")
     output = tmp_path_factory.mktemp("bench")
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke", "--output", str(output)],
@@ -99,12 +99,16 @@ def test_head_to_head_rounds_compare_the_targets_servers(smoke_run: SmokeRun) ->
 def test_one_and_two_workers_take_turns_under_the_same_load(smoke_run: SmokeRun) -> None:
     results, _, _ = smoke_run
     workers = results["workers"]
+    assert workers["load_generator"] == "wrk"
+    # One worker on one CPU, two on two (this machine has at least two); wrk beside the one worker, not on its CPU.
+    assert [len(workers["cpus"][name]) for name in ("workers_1", "workers_2")] == [1, 2]
+    assert not set(workers["cpus"]["workers_1"]) & set(workers["load_cpus"]["workers_1"])
     assert len(workers["rounds"]) == results["plan"]["headtohead_rounds"]
     for measured in workers["rounds"]:
         assert set(measured) == {"workers_1", "workers_2"}
         for turn in measured.values():
             assert turn["ok_per_s"] > 0 and turn["server_cpu_us_per_ok"] > 0
-            assert turn["load_generator_cpu_us_per_ok"] > 0  # hey's own CPU, from the children's rusage
+            assert turn["load_generator_cpu_us_per_ok"] > 0  # wrk's own CPU, from the children's rusage
     assert workers["median_speedup"] > 0 and workers["median_speedup_on_free_cores"] > 0
 
 
