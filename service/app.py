@@ -190,6 +190,7 @@ async def _start(state: ServiceState, model_loader: ModelLoader) -> None:
         max_queue=settings.max_queue,
         observer=state.metrics,
         alone=state.alone,
+        clients=lambda: state.connections.open or None,  # 0: a server that does not count them
         inline_batches=batches_on_loop(settings),
     )
     await batcher.start()

@@ -2,8 +2,12 @@
 
 Each request awaits its own future. The worker takes everything already queued (up to the max batch
 size); it waits up to the max wait for more only while requests are arriving concurrently (the previous
-batch held more than one request), so a lone request on an idle server never pays the wait. While one
-batch runs in the inference thread, the event loop keeps accepting requests, which form the next batch.
+batch held more than one request) and a connected client has no request in the batch or the running one
+(over HTTP/1.1 a connection carries one request at a time, so once every client's is in, none can join),
+so a lone request on an idle server never pays the wait, and neither do a few clients all in one batch.
+Each model run has a cost of its own beyond its images, and the code around a run slows after it, so fewer,
+fuller batches cost less CPU per request. While one batch runs in the inference thread, the event loop keeps
+accepting requests, which form the next batch.
 
 A worker with a single CPU gains nothing from that thread: the loop and the model cannot run at the same
 time, and every batch costs thread wake-ups and GIL hand-offs. There (``inline_batches``) a batch runs on
@@ -117,16 +121,20 @@ class AdaptiveBatcher:
         *,
         enabled: bool = True,
         max_batch_size: int = 32,
-        max_wait_s: float = 0.0,  # the default of Settings.max_batch_wait_ms: batch what queued, never wait
+        max_wait_s: float = 0.0,  # 0: batch what queued, never wait (Settings.max_batch_wait_ms says 2 ms)
         max_queue: int = 1024,
         observer: BatchObserver | None = None,
         alone: Callable[[], bool] | None = None,
+        clients: Callable[[], int | None] | None = None,
         inline_batches: bool = False,
     ) -> None:
         self._predict = predict
         # Whether the request being served is the server's only client right now: then it runs on the event
         # loop's thread (it has nothing to be batched with, and the hand-off would cost more than the run).
         self._only_client = alone
+        # Open client connections (HTTP/1.1: at most one request each at a time): while more are connected than
+        # have a request in this batch or the running one, a batch waiting for more (max_wait_s) may get one.
+        self._clients = clients
         self.enabled = enabled
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
@@ -141,6 +149,7 @@ class AdaptiveBatcher:
         self._closing = False
         self._last_batch_requests = 0
         self._running = 0  # batches running (in the inference thread, or on the loop for an inline batch)
+        self._running_requests = 0  # the requests in them
         self.inline_batches = inline_batches
         self._image_s: float | None = None  # moving average of a run's seconds per image
         self._fastest_run_s: float | None = None  # no run is faster than the model's fixed cost per call
@@ -278,7 +287,7 @@ class AdaptiveBatcher:
             try:
                 item = self._queue.get_nowait()
             except asyncio.QueueEmpty:
-                if not wait or loop.time() >= deadline:
+                if not wait or loop.time() >= deadline or not self._more_may_come(len(batch)):
                     break
                 try:
                     async with asyncio.timeout_at(deadline):
@@ -293,6 +302,12 @@ class AdaptiveBatcher:
         self._last_batch_requests = len(batch)
         return batch
 
+    def _more_may_come(self, requests: int) -> bool:
+        """Whether a client connection has no request in this batch or the running one (it may send one soon), or
+        the connections are not counted."""
+        clients = None if self._clients is None else self._clients()
+        return clients is None or clients > requests + self._running_requests
+
     async def _run_batch(self, batch: list[_Pending]) -> None:
         live = [item for item in batch if not item.future.done()]  # drop requests whose client went away
         if not live:
@@ -303,6 +318,7 @@ class AdaptiveBatcher:
         images = live[0].images if len(live) == 1 else np.concatenate([item.images for item in live])
         assert self._executor is not None
         self._running += 1
+        self._running_requests += len(live)
         try:
             if self.inline_batches and self._quick(len(images), INLINE_BATCH_MAX_SECONDS):
                 output = self._timed_predict(images, len(live))
@@ -324,6 +340,7 @@ class AdaptiveBatcher:
             return
         finally:
             self._running -= 1
+            self._running_requests -= len(live)
         start = 0
         for item in live:
             end = start + len(item.images)

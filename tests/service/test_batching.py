@@ -142,6 +142,43 @@ def test_under_concurrency_the_worker_waits_up_to_the_max_wait_for_more() -> Non
     assert model.batches == [2, 2]
 
 
+def test_the_wait_ends_once_every_connected_client_has_its_request_in_the_batch() -> None:
+    model = Recorder()
+    clients = 2
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(model, max_batch_size=32, max_wait_s=5.0, clients=lambda: clients)
+        await batcher.start()
+        await asyncio.gather(batcher.predict(rows(1)), batcher.predict(rows(2)))  # concurrency observed
+        # Two clients, both requests in: no third can come over HTTP/1.1, so the batch runs without the 5 s wait.
+        started = time.perf_counter()
+        await asyncio.gather(batcher.predict(rows(3)), batcher.predict(rows(4)))
+        assert time.perf_counter() - started < 1.0
+        await batcher.stop()
+
+    run(scenario)
+    assert model.batches == [2, 2]
+
+
+def test_the_wait_holds_a_batch_for_a_connected_client_without_a_request_in_it() -> None:
+    model = Recorder()
+
+    async def scenario() -> None:
+        batcher = AdaptiveBatcher(model, max_batch_size=32, max_wait_s=5.0, clients=lambda: 3)
+        await batcher.start()
+        await asyncio.gather(batcher.predict(rows(1)), batcher.predict(rows(2)))  # the first batch ran
+        # Three clients, two requests: the batch waits for the third client's request, which joins it.
+        pair = asyncio.gather(batcher.predict(rows(3)), batcher.predict(rows(4)))
+        await until(lambda: batcher.queue_depth == 0)  # the worker took both and is waiting for more
+        await asyncio.sleep(0.05)
+        assert model.batches == [2]
+        await asyncio.gather(pair, batcher.predict(rows(5)))
+        await batcher.stop()
+
+    run(scenario)
+    assert model.batches == [2, 3]
+
+
 def test_without_a_max_wait_requests_are_not_held_back() -> None:
     model = Recorder()
 
