@@ -31,7 +31,7 @@ from service.logs import configure_logging
 from service.memory import tune_allocator, tune_garbage_collector
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
-from service.pipeline import batches_on_loop, build_pipeline, load_model, warm_up_sizes
+from service.pipeline import batch_wait_s, batches_on_loop, build_pipeline, load_model, warm_up_sizes
 from service.responses import JsonResponse
 from service.runtime import OnnxModel
 from service.settings import Settings
@@ -182,16 +182,17 @@ async def _start(state: ServiceState, model_loader: ModelLoader) -> None:
     # Loading parses and optimises the graph: off the event loop, so /health answers meanwhile.
     model = await asyncio.to_thread(model_loader, settings)
     await asyncio.to_thread(model.warm_up, warm_up_sizes(settings))
+    on_loop = batches_on_loop(settings)
     batcher = AdaptiveBatcher(
         model.predict,
         enabled=settings.batching,
         max_batch_size=settings.max_batch_size,
-        max_wait_s=settings.max_batch_wait_ms / 1000,
+        max_wait_s=batch_wait_s(settings, on_loop),
         max_queue=settings.max_queue,
         observer=state.metrics,
         alone=state.alone,
         clients=lambda: state.connections.open or None,  # 0: a server that does not count them
-        inline_batches=batches_on_loop(settings),
+        inline_batches=on_loop,
     )
     await batcher.start()
     decoders = DecodePool(settings.decode_workers, settings.max_decode_queue)

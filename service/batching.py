@@ -2,9 +2,10 @@
 
 Each request awaits its own future. The worker takes everything already queued (up to the max batch
 size); it waits up to the max wait for more only while requests are arriving concurrently (the previous
-batch held more than one request) and a connected client has no request in the batch or the running one
-(over HTTP/1.1 a connection carries one request at a time, so once every client's is in, none can join),
-so a lone request on an idle server never pays the wait, and neither do a few clients all in one batch.
+batch held more than one request), a connected client has no request in the batch or the running one
+(over HTTP/1.1 a connection carries one request at a time, so once every client's is in, none can join) and
+a request joined within ``ARRIVAL_GAP_S``. A lone request on an idle server never pays the wait, nor do a
+few clients all in one batch, and idle keep-alive connections hold a batch for the gap, not the whole wait.
 Each model run has a cost of its own beyond its images, and the code around a run slows after it, so fewer,
 fuller batches cost less CPU per request. While one batch runs in the inference thread, the event loop keeps
 accepting requests, which form the next batch.
@@ -40,6 +41,10 @@ PredictFunction = Callable[[np.ndarray], np.ndarray]
 INLINE_MAX_IMAGES = 4  # a lone request this small runs on the event loop's thread (see AdaptiveBatcher._alone)
 INLINE_MAX_SECONDS = 0.0005  # ...if such runs are known to take less than this (a slow model never blocks the loop)
 INLINE_BATCH_MAX_SECONDS = 0.01  # with inline_batches, the longest a batch may be expected to hold the event loop
+# A batch waiting for more (max_wait_s) stops when no request joined it for this long: clients that answered
+# their last response send the next one within it, while idle keep-alive connections (a proxy's pool, or an
+# attacker's) would otherwise hold every batch for the whole wait.
+ARRIVAL_GAP_S = 0.0005
 
 
 class BatchObserver(Protocol):
@@ -121,7 +126,7 @@ class AdaptiveBatcher:
         *,
         enabled: bool = True,
         max_batch_size: int = 32,
-        max_wait_s: float = 0.0,  # 0: batch what queued, never wait (Settings.max_batch_wait_ms says 2 ms)
+        max_wait_s: float = 0.0,  # 0: batch what queued, never wait (see pipeline.batch_wait_s for the service's)
         max_queue: int = 1024,
         observer: BatchObserver | None = None,
         alone: Callable[[], bool] | None = None,
@@ -290,7 +295,7 @@ class AdaptiveBatcher:
                 if not wait or loop.time() >= deadline or not self._more_may_come(len(batch)):
                     break
                 try:
-                    async with asyncio.timeout_at(deadline):
+                    async with asyncio.timeout_at(min(deadline, loop.time() + ARRIVAL_GAP_S)):
                         item = await self._queue.get()
                 except TimeoutError:
                     break

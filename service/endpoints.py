@@ -78,7 +78,7 @@ async def model(request: Request) -> Response:
             "batching": {
                 "enabled": settings.batching,
                 "max_batch_size": settings.max_batch_size,
-                "max_batch_wait_ms": settings.max_batch_wait_ms,
+                "max_batch_wait_ms": state.batch_wait_ms(),
                 "max_queue": settings.max_queue,
             },
             "thresholds": {

@@ -213,6 +213,18 @@ def batches_on_loop(settings: Settings, cpus: Callable[[], int] = available_cpus
     return cpus() < 2 * settings.workers
 
 
+AUTO_BATCH_WAIT_S = 0.002  # CIFAR10_MAX_BATCH_WAIT_MS=auto where batches run on the event loop
+
+
+def batch_wait_s(settings: Settings, on_loop: bool) -> float:
+    """The longest a batch waits for more requests: the setting, or for ``auto`` 2 ms where batches run on the event
+    loop (fewer, fuller runs cost less CPU per request) and none where they run in the inference thread (it would
+    idle while the loop works)."""
+    if settings.max_batch_wait_ms == "auto":
+        return AUTO_BATCH_WAIT_S if on_loop else 0.0
+    return settings.max_batch_wait_ms / 1000
+
+
 def thresholds(settings: Settings) -> Thresholds:
     """The confidence bands and rejection threshold the settings choose."""
     return Thresholds(high=settings.high_confidence, low=settings.low_confidence, reject_below=settings.reject_below)

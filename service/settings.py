@@ -68,13 +68,15 @@ class Settings:
     graph_optimization: GraphOptimization = "all"
     batching: bool = True
     max_batch_size: int = setting(32, low=1, high=4096)
-    # How long a batch may wait for more requests, while a connected client has none in it (HTTP/1.1: one request
-    # per connection at a time, so once every client's request is in, it runs at once) and the previous batch held
-    # more than one. 0: a batch is whatever queued while the previous one ran. Measured side by side with wrk
-    # (raw JPEG, paired rounds), 2 ms against 0 on one CPU: batches of 31.7 images instead of 11.6 at 32 clients
-    # and 8.0 instead of 3.75 at 8; 1.09x the requests/s at 32, 1.32x at 8. On two CPUs (batches in the inference
-    # thread): 0.93x and 1.05x the requests/s, 13 % and 21 % less CPU per request.
-    max_batch_wait_ms: float = setting(2.0, low=0.0, high=10_000.0)
+    # How long a batch may wait for more requests (ms), while a connected client has none in it (HTTP/1.1: one
+    # request per connection at a time, so once every client's request is in, it runs at once), the previous batch
+    # held more than one, and a request joined within the last 0.5 ms (batching.ARRIVAL_GAP_S). "auto": 2 ms where
+    # batches run on the event loop, none where they run in the inference thread; 0: a batch is whatever queued
+    # while the previous one ran. Measured with wrk against the same server without a wait, paired rounds, raw
+    # JPEG: on one CPU, batches of 31.7 images instead of 11.6 at 32 clients, 1.08x the requests/s at 32 and
+    # 1.14x at 8; with 100 idle keep-alive connections beside 8 clients, 0.8-0.9x (0.6x before the gap). On two
+    # CPUs (batches in the inference thread), 0.89x and 0.90x: there the thread runs beside the loop's work.
+    max_batch_wait_ms: float | Literal["auto"] = setting("auto", low=0.0, high=10_000.0)
     # Where batches run: "always" in the inference thread, "never" on the event loop's thread (while they are
     # quick), "auto" on the loop when a worker has less than two CPUs. With one CPU the thread cannot run beside
     # the loop; it only adds wake-ups and GIL hand-offs (measured in benchmarks/RESULTS.md).
@@ -208,9 +210,19 @@ def _parsers() -> dict[str, Callable[[str], Any]]:
 def _parser_for(kind: Any) -> Callable[[str], Any]:
     origin = get_origin(kind)
     if origin in (Union, types.UnionType):
-        (inner,) = [arg for arg in get_args(kind) if arg is not type(None)]
+        # X | None reads "", "none" or "off" as None; X | Literal[...] reads the literal's words as themselves.
+        optional = type(None) in get_args(kind)
+        words = {word for arg in get_args(kind) if get_origin(arg) is Literal for word in get_args(arg)}
+        (inner,) = [arg for arg in get_args(kind) if arg is not type(None) and get_origin(arg) is not Literal]
         parse_inner = _parser_for(inner)
-        return lambda raw: None if raw.lower() in _NONE else parse_inner(raw)
+
+        def parse(raw: str) -> Any:
+            lowered = raw.lower()
+            if lowered in words:
+                return lowered
+            return None if optional and lowered in _NONE else parse_inner(raw)
+
+        return parse
     if origin is Literal:
         return str.lower  # checked against the choices in __post_init__
     if origin is tuple:
@@ -260,7 +272,8 @@ def _check_field(field: dataclasses.Field[Any], value: Any) -> None:
     if get_origin(kind) is Literal and value not in get_args(kind):
         raise SettingsError(f"{env_name(field.name)} must be one of {', '.join(get_args(kind))}, got {value!r}")
     low, high = field.metadata.get("range", (None, None))
-    if value is None or (low is None and high is None):
+    words = {word for arg in get_args(kind) if get_origin(arg) is Literal for word in get_args(arg)}
+    if value is None or (low is None and high is None) or (isinstance(value, str) and value in words):
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise SettingsError(f"{env_name(field.name)} must be between {low} and {high}, got {value!r}")

@@ -47,6 +47,12 @@ class ServiceState:
         """One client, one request: nothing else is going on, and (as far as the server knows) nothing will."""
         return self.in_flight == 1 and self.connections.open == 1
 
+    def batch_wait_ms(self) -> float:
+        """The batcher's wait for more requests, in ms, as it runs (``auto`` resolved)."""
+        if self.batcher is None:
+            raise NotReadyError("the model is not loaded yet")
+        return self.batcher.max_wait_s * 1000
+
     def serving(self) -> Pipeline:
         """The pipeline while requests are accepted (draining included); 503 before warm-up and after shutdown."""
         if not self.ready or self.pipeline is None:

@@ -89,13 +89,14 @@ async def infer(request: Request) -> Response:
 
 async def model_config_endpoint(request: Request) -> Response:
     """``GET /v2/models/{name}[/versions/{version}]/config``: Triton's model configuration."""
-    settings = service_state(request).settings
+    state = service_state(request)
+    settings = state.settings
     return JsonResponse(
         model_config(
             _model_info(request),
             max_batch_size=settings.max_batch_size,
             batching=settings.batching,
-            max_wait_ms=settings.max_batch_wait_ms,
+            max_wait_ms=state.batch_wait_ms(),
         )
     )
 

@@ -133,6 +133,18 @@ def test_health_ready_and_model(client: TestClient, tiny_model_path: Path) -> No
     assert re.fullmatch(r"\d+\.\d+\.\d+", info["onnxruntime_version"])
 
 
+@pytest.mark.parametrize(("where", "wait_ms"), [("never", 2.0), ("always", 0.0)])
+def test_model_and_v2_config_report_the_batch_wait_as_it_runs(
+    make_settings: SettingsFactory, where: str, wait_ms: float
+) -> None:
+    # The default wait is "auto": 2 ms where batches run on the event loop, none in the inference thread.
+    settings = make_settings(max_batch_wait_ms="auto", inference_thread=where)
+    with TestClient(create_app(settings)) as test_client:
+        assert test_client.get("/model").json()["batching"]["max_batch_wait_ms"] == wait_ms
+        config = test_client.get("/v2/models/cifar10-cnn/config").json()
+        assert config["dynamic_batching"]["max_queue_delay_microseconds"] == round(wait_ms * 1000)
+
+
 def test_not_ready_before_the_lifespan_ran(make_settings: SettingsFactory) -> None:
     client = TestClient(create_app(make_settings()))  # not entered: no lifespan, no model
     assert client.get("/health").status_code == 200

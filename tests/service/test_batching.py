@@ -10,6 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from service import batching
 from service.batching import INLINE_BATCH_MAX_SECONDS, AdaptiveBatcher, Deadlines
 from service.errors import InferenceFailedError, OverloadedError, ShuttingDownError
 
@@ -121,7 +122,8 @@ def test_a_lone_request_on_an_idle_server_does_not_wait() -> None:
     run(scenario)
 
 
-def test_under_concurrency_the_worker_waits_up_to_the_max_wait_for_more() -> None:
+def test_under_concurrency_the_worker_waits_up_to_the_max_wait_for_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batching, "ARRIVAL_GAP_S", 5.0)  # the overall wait, not the gap between arrivals, ends it
     model = Recorder()
 
     async def scenario() -> None:
@@ -160,7 +162,10 @@ def test_the_wait_ends_once_every_connected_client_has_its_request_in_the_batch(
     assert model.batches == [2, 2]
 
 
-def test_the_wait_holds_a_batch_for_a_connected_client_without_a_request_in_it() -> None:
+def test_the_wait_holds_a_batch_for_a_connected_client_without_a_request_in_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batching, "ARRIVAL_GAP_S", 5.0)  # only the connection count can end this wait
     model = Recorder()
 
     async def scenario() -> None:
@@ -177,6 +182,24 @@ def test_the_wait_holds_a_batch_for_a_connected_client_without_a_request_in_it()
 
     run(scenario)
     assert model.batches == [2, 3]
+
+
+def test_the_wait_ends_when_no_request_joined_for_the_arrival_gap() -> None:
+    model = Recorder()
+
+    async def scenario() -> None:
+        # A hundred connections, two requests: the idle ninety-eight (a proxy's pool, an attacker's) do not hold
+        # the batch for the whole 5 s wait, only for the gap after the last request that joined.
+        batcher = AdaptiveBatcher(model, max_batch_size=32, max_wait_s=5.0, clients=lambda: 100)
+        await batcher.start()
+        await asyncio.gather(batcher.predict(rows(1)), batcher.predict(rows(2)))
+        started = time.perf_counter()
+        await asyncio.gather(batcher.predict(rows(3)), batcher.predict(rows(4)))
+        assert time.perf_counter() - started < 1.0
+        await batcher.stop()
+
+    run(scenario)
+    assert model.batches == [2, 2]
 
 
 def test_without_a_max_wait_requests_are_not_held_back() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.pipeline import batches_on_loop
+from service.pipeline import batch_wait_s, batches_on_loop
 from service.settings import Settings
 
 
@@ -23,3 +23,16 @@ def test_an_explicit_choice_wins_over_the_cpu_count(choice: str, expected: bool)
     settings = Settings.from_environ({"CIFAR10_INFERENCE_THREAD": choice})
     assert batches_on_loop(settings, cpus=lambda: 1) is expected
     assert batches_on_loop(settings, cpus=lambda: 64) is expected
+
+
+@pytest.mark.parametrize(("on_loop", "expected_s"), [(True, 0.002), (False, 0.0)])
+def test_an_auto_batch_wait_waits_only_where_batches_run_on_the_loop(on_loop: bool, expected_s: float) -> None:
+    settings = Settings()
+    assert settings.max_batch_wait_ms == "auto"  # the default
+    assert batch_wait_s(settings, on_loop) == expected_s
+
+
+@pytest.mark.parametrize("on_loop", [True, False])
+def test_a_number_of_milliseconds_is_the_wait_wherever_batches_run(on_loop: bool) -> None:
+    assert batch_wait_s(Settings.from_environ({"CIFAR10_MAX_BATCH_WAIT_MS": "5"}), on_loop) == 0.005
+    assert batch_wait_s(Settings.from_environ({"CIFAR10_MAX_BATCH_WAIT_MS": "0"}), on_loop) == 0.0

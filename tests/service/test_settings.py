@@ -86,6 +86,7 @@ def test_model_path_may_be_any_file() -> None:
         ("CIFAR10_BATCHING", "maybe", "expected true or false"),
         ("CIFAR10_MAX_BATCH_WAIT_MS", "nan", "expected a number"),
         ("CIFAR10_MAX_BATCH_WAIT_MS", "-1", "between 0.0"),
+        ("CIFAR10_MAX_BATCH_WAIT_MS", "soon", "expected a number"),
         ("CIFAR10_HIGH_CONFIDENCE", "1.5", "between 0.0 and 1.0"),
         ("CIFAR10_REJECT_BELOW", "2", "between 0.0 and 1.0"),
         ("CIFAR10_RESIZE", "stretch", "one of squash, crop"),
@@ -173,3 +174,10 @@ def test_a_misspelt_variable_is_named_with_the_closest_real_one(typo: str, sugge
 
 def test_real_variables_are_not_reported() -> None:
     assert Settings.unknown_variables({"CIFAR10_PORT": "1", "CIFAR10_MODELS_DIR": "/m", "PATH": "/bin"}) == []
+
+
+def test_a_number_or_its_one_word_reads_as_itself() -> None:
+    assert Settings.from_environ({"CIFAR10_MAX_BATCH_WAIT_MS": "AUTO"}).max_batch_wait_ms == "auto"
+    assert Settings.from_environ({"CIFAR10_MAX_BATCH_WAIT_MS": "1.5"}).max_batch_wait_ms == 1.5
+    with pytest.raises(SettingsError, match=r"between 0\.0"):
+        Settings(max_batch_wait_ms="later")  # type: ignore[arg-type]  # not the one word: checked as a number
