@@ -41,10 +41,10 @@ PredictFunction = Callable[[np.ndarray], np.ndarray]
 INLINE_MAX_IMAGES = 4  # a lone request this small runs on the event loop's thread (see AdaptiveBatcher._alone)
 INLINE_MAX_SECONDS = 0.0005  # ...if such runs are known to take less than this (a slow model never blocks the loop)
 INLINE_BATCH_MAX_SECONDS = 0.01  # with inline_batches, the longest a batch may be expected to hold the event loop
-# A batch waiting for more (max_wait_s) stops when no request joined it for this long: clients that answered
-# their last response send the next one within it, while idle keep-alive connections (a proxy's pool, or an
-# attacker's) would otherwise hold every batch for the whole wait.
-ARRIVAL_GAP_S = 0.0005
+# A batch waiting for more (max_wait_s) stops when no request joined it for this long (and two more passes of
+# the loop brought none): clients that got their answer send the next request within it, while idle keep-alive
+# connections (a proxy's pool, or an attacker's) would otherwise hold every batch for the whole wait.
+ARRIVAL_GAP_S = 0.0002
 
 
 class BatchObserver(Protocol):
@@ -298,7 +298,13 @@ class AdaptiveBatcher:
                     async with asyncio.timeout_at(min(deadline, loop.time() + ARRIVAL_GAP_S)):
                         item = await self._queue.get()
                 except TimeoutError:
-                    break
+                    # Timers fire before the loop reads its sockets: after a busy turn, requests may be waiting
+                    # there. Two passes of the loop let them be read and reach the queue.
+                    await asyncio.sleep(0)
+                    await asyncio.sleep(0)
+                    if self._queue.empty():
+                        break
+                    continue
             if size + len(item.images) > self.max_batch_size:
                 self._carry = item  # does not fit: it opens the next batch
                 break

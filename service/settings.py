@@ -70,12 +70,13 @@ class Settings:
     max_batch_size: int = setting(32, low=1, high=4096)
     # How long a batch may wait for more requests (ms), while a connected client has none in it (HTTP/1.1: one
     # request per connection at a time, so once every client's request is in, it runs at once), the previous batch
-    # held more than one, and a request joined within the last 0.5 ms (batching.ARRIVAL_GAP_S). "auto": 2 ms where
+    # held more than one, and a request joined within the last 0.2 ms (batching.ARRIVAL_GAP_S). "auto": 2 ms where
     # batches run on the event loop, none where they run in the inference thread; 0: a batch is whatever queued
     # while the previous one ran. Measured with wrk against the same server without a wait, paired rounds, raw
-    # JPEG: on one CPU, batches of 31.7 images instead of 11.6 at 32 clients, 1.08x the requests/s at 32 and
-    # 1.14x at 8; with 100 idle keep-alive connections beside 8 clients, 0.8-0.9x (0.6x before the gap). On two
-    # CPUs (batches in the inference thread), 0.89x and 0.90x: there the thread runs beside the loop's work.
+    # JPEG, on one CPU: batches of 32 images instead of 11.4 at 32 clients and 8 instead of 3.75 at 8; 1.35x the
+    # requests/s at 8 clients, 0.92-1.08x at 32 (over three sets of rounds); with 100 idle keep-alive connections
+    # beside 8 clients, the same requests/s as no wait (0.6x when the gap was the whole 2 ms). On two CPUs
+    # (batches in the inference thread) a 2 ms wait gave 0.89x and 0.90x: the thread idles while the loop works.
     max_batch_wait_ms: float | Literal["auto"] = setting("auto", low=0.0, high=10_000.0)
     # Where batches run: "always" in the inference thread, "never" on the event loop's thread (while they are
     # quick), "auto" on the loop when a worker has less than two CPUs. With one CPU the thread cannot run beside
