@@ -16,6 +16,7 @@ from benchmarks.load import LoadResult, run_wrk
 from benchmarks.processes import RunningServer, cpu_seconds_of, request
 from benchmarks.stats import ratio, summarize_latencies
 from benchmarks.targets import TARGET_CONCURRENCY
+from service.pipeline import batch_wait_s, batches_on_loop
 from service.settings import Settings
 
 WORKLOADS = {DEFAULT_SERVICE: ("multipart", "raw", "v2"), CEILING: ("multipart", "raw")}
@@ -57,10 +58,11 @@ def run_matrix(context: BenchContext) -> dict[str, Any]:
 
     context.each_server(specs, measure, notes)
     defaults = Settings()
+    on_loop = batches_on_loop(defaults, cpus=lambda: len(context.server_cpus))  # as the servers above ran
     return {
         "service_settings": {
             "max_batch_size": defaults.max_batch_size,
-            "max_batch_wait_ms": defaults.max_batch_wait_ms,
+            "max_batch_wait_ms": batch_wait_s(defaults, on_loop) * 1000,
         },
         "server_cpus": list(context.server_cpus),
         "load_generator_cpus": list(context.load_cpus),

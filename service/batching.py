@@ -43,7 +43,8 @@ INLINE_MAX_SECONDS = 0.0005  # ...if such runs are known to take less than this 
 INLINE_BATCH_MAX_SECONDS = 0.01  # with inline_batches, the longest a batch may be expected to hold the event loop
 # A batch waiting for more (max_wait_s) stops when no request joined it for this long (and two more passes of
 # the loop brought none): clients that got their answer send the next request within it, while idle keep-alive
-# connections (a proxy's pool, or an attacker's) would otherwise hold every batch for the whole wait.
+# connections (a proxy's pool, or an attacker's) would otherwise hold every batch for the whole wait. Under
+# uvloop (timers in whole milliseconds) the gap is the next pass of the loop.
 ARRIVAL_GAP_S = 0.0002
 
 
@@ -138,7 +139,8 @@ class AdaptiveBatcher:
         # loop's thread (it has nothing to be batched with, and the hand-off would cost more than the run).
         self._only_client = alone
         # Open client connections (HTTP/1.1: at most one request each at a time): while more are connected than
-        # have a request in this batch or the running one, a batch waiting for more (max_wait_s) may get one.
+        # have a request in the batch being collected, a batch waiting for more (max_wait_s) may get one. (No
+        # batch runs meanwhile: the worker collects a batch only after the previous one finished.)
         self._clients = clients
         self.enabled = enabled
         self.max_batch_size = max_batch_size
@@ -154,7 +156,6 @@ class AdaptiveBatcher:
         self._closing = False
         self._last_batch_requests = 0
         self._running = 0  # batches running (in the inference thread, or on the loop for an inline batch)
-        self._running_requests = 0  # the requests in them
         self.inline_batches = inline_batches
         self._image_s: float | None = None  # moving average of a run's seconds per image
         self._fastest_run_s: float | None = None  # no run is faster than the model's fixed cost per call
@@ -298,8 +299,12 @@ class AdaptiveBatcher:
                     async with asyncio.timeout_at(min(deadline, loop.time() + ARRIVAL_GAP_S)):
                         item = await self._queue.get()
                 except TimeoutError:
-                    # Timers fire before the loop reads its sockets: after a busy turn, requests may be waiting
-                    # there. Two passes of the loop let them be read and reach the queue.
+                    if loop.time() >= deadline:
+                        break
+                    # The gap ended, but timers fire before the loop reads its sockets: after a busy turn, requests
+                    # may be waiting there. Two passes of the loop read them and run their tasks to the queue (a
+                    # small request's whole way there is one step). uvloop keeps timers in whole milliseconds, so
+                    # there the gap itself is the next pass and these passes are what the wait lasts.
                     await asyncio.sleep(0)
                     await asyncio.sleep(0)
                     if self._queue.empty():
@@ -314,10 +319,10 @@ class AdaptiveBatcher:
         return batch
 
     def _more_may_come(self, requests: int) -> bool:
-        """Whether a client connection has no request in this batch or the running one (it may send one soon), or
-        the connections are not counted."""
+        """Whether a client connection has no request in this batch (it may send one soon), or the connections are
+        not counted."""
         clients = None if self._clients is None else self._clients()
-        return clients is None or clients > requests + self._running_requests
+        return clients is None or clients > requests
 
     async def _run_batch(self, batch: list[_Pending]) -> None:
         live = [item for item in batch if not item.future.done()]  # drop requests whose client went away
@@ -329,7 +334,6 @@ class AdaptiveBatcher:
         images = live[0].images if len(live) == 1 else np.concatenate([item.images for item in live])
         assert self._executor is not None
         self._running += 1
-        self._running_requests += len(live)
         try:
             if self.inline_batches and self._quick(len(images), INLINE_BATCH_MAX_SECONDS):
                 output = self._timed_predict(images, len(live))
@@ -351,7 +355,6 @@ class AdaptiveBatcher:
             return
         finally:
             self._running -= 1
-            self._running_requests -= len(live)
         start = 0
         for item in live:
             end = start + len(item.images)

@@ -221,7 +221,12 @@ def _parser_for(kind: Any) -> Callable[[str], Any]:
             lowered = raw.lower()
             if lowered in words:
                 return lowered
-            return None if optional and lowered in _NONE else parse_inner(raw)
+            if optional and lowered in _NONE:
+                return None
+            try:
+                return parse_inner(raw)
+            except ValueError as exc:
+                raise ValueError(" or ".join([str(exc), *sorted(words)])) from None
 
         return parse
     if origin is Literal:

@@ -133,6 +133,17 @@ def test_health_ready_and_model(client: TestClient, tiny_model_path: Path) -> No
     assert re.fullmatch(r"\d+\.\d+\.\d+", info["onnxruntime_version"])
 
 
+def test_the_batcher_counts_the_servers_open_connections(client: TestClient) -> None:
+    # The server's protocol counts connections (service.server); the batcher waits for more requests only while
+    # more clients are connected than have a request in the batch. TestClient has no such count: 0, not counted.
+    state = client.app.state.service  # type: ignore[attr-defined]
+    batcher = state.batcher
+    state.connections.open = 3
+    assert batcher._more_may_come(2) and not batcher._more_may_come(3)
+    state.connections.open = 0
+    assert batcher._more_may_come(3)
+
+
 @pytest.mark.parametrize(("where", "wait_ms"), [("never", 2.0), ("always", 0.0)])
 def test_model_and_v2_config_report_the_batch_wait_as_it_runs(
     make_settings: SettingsFactory, where: str, wait_ms: float
@@ -600,9 +611,11 @@ def test_openapi_document_covers_every_route(client: TestClient) -> None:
 
 
 def test_settings_carry_into_the_app(make_settings: SettingsFactory) -> None:
-    with app_client(make_settings(batching=False, intra_op_threads=2, resize="crop")) as client:
+    settings = make_settings(batching=False, intra_op_threads=2, resize="crop", max_batch_wait_ms=5.0)
+    with app_client(settings) as client:
         info = client.get("/model").json()
         assert info["batching"]["enabled"] is False
+        assert info["batching"]["max_batch_wait_ms"] == 0.0  # no batcher queue: nothing waits
         assert info["threads"]["intra_op"] == 2
         assert info["resize"] == "crop"
         assert client.post("/predict", content=RED_JPEG, headers={"content-type": "image/jpeg"}).status_code == 200

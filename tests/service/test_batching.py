@@ -144,7 +144,10 @@ def test_under_concurrency_the_worker_waits_up_to_the_max_wait_for_more(monkeypa
     assert model.batches == [2, 2]
 
 
-def test_the_wait_ends_once_every_connected_client_has_its_request_in_the_batch() -> None:
+def test_the_wait_ends_once_every_connected_client_has_its_request_in_the_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batching, "ARRIVAL_GAP_S", 5.0)  # only the connection count can end this wait
     model = Recorder()
     clients = 2
 
@@ -178,6 +181,36 @@ def test_the_wait_holds_a_batch_for_a_connected_client_without_a_request_in_it(
         await asyncio.sleep(0.05)
         assert model.batches == [2]
         await asyncio.gather(pair, batcher.predict(rows(5)))
+        await batcher.stop()
+
+    run(scenario)
+    assert model.batches == [2, 3]
+
+
+def test_a_request_that_reaches_the_queue_just_after_the_gap_still_joins(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gap's timer can fire before the loop has read a request that already arrived (timers come first in a
+    # turn of the loop): such a request, enqueued in the passes right after the timeout, joins the batch.
+    monkeypatch.setattr(batching, "ARRIVAL_GAP_S", 0.0)
+    model = Recorder()
+    late: list[asyncio.Task[np.ndarray]] = []
+    armed = False
+
+    def clients() -> int:
+        if armed and not late:
+            # Asked while waiting: a third request starts in the next turn, as if its bytes had just been read.
+            loop = asyncio.get_running_loop()
+            loop.call_soon(lambda: late.append(asyncio.ensure_future(batcher.predict(rows(5)))))
+        return 3
+
+    batcher = AdaptiveBatcher(model, max_batch_size=32, max_wait_s=5.0, clients=clients)
+
+    async def scenario() -> None:
+        nonlocal armed
+        await batcher.start()
+        await asyncio.gather(batcher.predict(rows(1)), batcher.predict(rows(2)))
+        armed = True
+        await asyncio.gather(batcher.predict(rows(3)), batcher.predict(rows(4)))
+        assert late and (await late[0]).tolist() == [[10.0]]
         await batcher.stop()
 
     run(scenario)

@@ -86,7 +86,7 @@ def test_model_path_may_be_any_file() -> None:
         ("CIFAR10_BATCHING", "maybe", "expected true or false"),
         ("CIFAR10_MAX_BATCH_WAIT_MS", "nan", "expected a number"),
         ("CIFAR10_MAX_BATCH_WAIT_MS", "-1", "between 0.0"),
-        ("CIFAR10_MAX_BATCH_WAIT_MS", "soon", "expected a number"),
+        ("CIFAR10_MAX_BATCH_WAIT_MS", "soon", "expected a number or auto"),
         ("CIFAR10_HIGH_CONFIDENCE", "1.5", "between 0.0 and 1.0"),
         ("CIFAR10_REJECT_BELOW", "2", "between 0.0 and 1.0"),
         ("CIFAR10_RESIZE", "stretch", "one of squash, crop"),
