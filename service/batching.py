@@ -2,9 +2,9 @@
 
 Each request awaits its own future. The worker takes everything already queued (up to the max batch
 size); it waits up to the max wait for more only while requests are arriving concurrently (the previous
-batch held more than one request), a connected client has no request in the batch or the running one
-(over HTTP/1.1 a connection carries one request at a time, so once every client's is in, none can join) and
-a request joined within ``ARRIVAL_GAP_S``. A lone request on an idle server never pays the wait, nor do a
+batch held more than one request), a connected client has no request in the batch (over HTTP/1.1 a
+connection carries one request at a time, so once every client's is in, none can join) and a request joined
+within ``ARRIVAL_GAP_S``. A lone request on an idle server never pays the wait, nor do a
 few clients all in one batch, and idle keep-alive connections hold a batch for the gap, not the whole wait.
 Each model run has a cost of its own beyond its images, and the code around a run slows after it, so fewer,
 fuller batches cost less CPU per request. While one batch runs in the inference thread, the event loop keeps
@@ -286,30 +286,18 @@ class AdaptiveBatcher:
         self._carry = None
         batch = [first]
         size = len(first.images)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait_s  # loop.time() is monotonic
+        deadline = asyncio.get_running_loop().time() + self.max_wait_s  # loop time is monotonic
         wait = self.max_wait_s > 0 and self._last_batch_requests > 1
         while size < self.max_batch_size:
             try:
                 item = self._queue.get_nowait()
             except asyncio.QueueEmpty:
-                if not wait or loop.time() >= deadline or not self._more_may_come(len(batch)):
+                if not wait or not self._more_may_come(len(batch)):
                     break
-                try:
-                    async with asyncio.timeout_at(min(deadline, loop.time() + ARRIVAL_GAP_S)):
-                        item = await self._queue.get()
-                except TimeoutError:
-                    if loop.time() >= deadline:
-                        break
-                    # The gap ended, but timers fire before the loop reads its sockets: after a busy turn, requests
-                    # may be waiting there. Two passes of the loop read them and run their tasks to the queue (a
-                    # small request's whole way there is one step). uvloop keeps timers in whole milliseconds, so
-                    # there the gap itself is the next pass and these passes are what the wait lasts.
-                    await asyncio.sleep(0)
-                    await asyncio.sleep(0)
-                    if self._queue.empty():
-                        break
-                    continue
+                arrived = await self._arrival(deadline)
+                if arrived is None:
+                    break
+                item = arrived
             if size + len(item.images) > self.max_batch_size:
                 self._carry = item  # does not fit: it opens the next batch
                 break
@@ -317,6 +305,27 @@ class AdaptiveBatcher:
             size += len(item.images)
         self._last_batch_requests = len(batch)
         return batch
+
+    async def _arrival(self, deadline: float) -> _Pending | None:
+        """The next request to join a waiting batch; None once ``deadline`` (loop time) passed, or when none came
+        within the gap and the two loop passes after it."""
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        if loop.time() >= deadline:
+            return None
+        try:
+            async with asyncio.timeout_at(min(deadline, loop.time() + ARRIVAL_GAP_S)):
+                return await self._queue.get()
+        except TimeoutError:
+            if loop.time() >= deadline:
+                return None
+        # The gap ended, but timers fire before the loop reads its sockets: after a busy turn, requests may be
+        # waiting there. Two passes of the loop read them and run their tasks to the queue (a small request's whole
+        # way there is one step). uvloop keeps timers in whole milliseconds, so there the gap itself is the next
+        # pass and these passes are what the wait lasts.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return None if self._queue.empty() else self._queue.get_nowait()
 
     def _more_may_come(self, requests: int) -> bool:
         """Whether a client connection has no request in this batch (it may send one soon), or the connections are

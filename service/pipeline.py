@@ -217,9 +217,11 @@ AUTO_BATCH_WAIT_S = 0.002  # CIFAR10_MAX_BATCH_WAIT_MS=auto where batches run on
 
 
 def batch_wait_s(settings: Settings, on_loop: bool) -> float:
-    """The longest a batch waits for more requests: the setting, or for ``auto`` 2 ms where batches run on the event
-    loop (fewer, fuller runs cost less CPU per request) and none where they run in the inference thread (it would
-    idle while the loop works)."""
+    """The longest a batch waits for more requests: none with batching off; the setting, or for ``auto`` 2 ms where
+    batches run on the event loop (fewer, fuller runs cost less CPU per request) and none where they run in the
+    inference thread (it would idle while the loop works)."""
+    if not settings.batching:
+        return 0.0
     if settings.max_batch_wait_ms == "auto":
         return AUTO_BATCH_WAIT_S if on_loop else 0.0
     return settings.max_batch_wait_ms / 1000

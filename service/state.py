@@ -51,7 +51,7 @@ class ServiceState:
         """The batcher's wait for more requests, in ms, as it runs (``auto`` resolved)."""
         if self.batcher is None:
             raise NotReadyError("the model is not loaded yet")
-        return self.batcher.max_wait_s * 1000 if self.batcher.enabled else 0.0
+        return self.batcher.max_wait_s * 1000
 
     def serving(self) -> Pipeline:
         """The pipeline while requests are accepted (draining included); 503 before warm-up and after shutdown."""

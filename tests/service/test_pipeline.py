@@ -36,3 +36,9 @@ def test_an_auto_batch_wait_waits_only_where_batches_run_on_the_loop(on_loop: bo
 def test_a_number_of_milliseconds_is_the_wait_wherever_batches_run(on_loop: bool) -> None:
     assert batch_wait_s(Settings.from_environ({"CIFAR10_MAX_BATCH_WAIT_MS": "5"}), on_loop) == 0.005
     assert batch_wait_s(Settings.from_environ({"CIFAR10_MAX_BATCH_WAIT_MS": "0"}), on_loop) == 0.0
+
+
+@pytest.mark.parametrize("on_loop", [True, False])
+def test_with_batching_off_nothing_waits(on_loop: bool) -> None:
+    settings = Settings.from_environ({"CIFAR10_BATCHING": "false", "CIFAR10_MAX_BATCH_WAIT_MS": "5"})
+    assert batch_wait_s(settings, on_loop) == 0.0
