@@ -213,7 +213,7 @@ def _parser_for(kind: Any) -> Callable[[str], Any]:
     if origin in (Union, types.UnionType):
         # X | None reads "", "none" or "off" as None; X | Literal[...] reads the literal's words as themselves.
         optional = type(None) in get_args(kind)
-        words = {word for arg in get_args(kind) if get_origin(arg) is Literal for word in get_args(arg)}
+        words = _literal_words(kind)
         (inner,) = [arg for arg in get_args(kind) if arg is not type(None) and get_origin(arg) is not Literal]
         parse_inner = _parser_for(inner)
 
@@ -241,6 +241,11 @@ def _parser_for(kind: Any) -> Callable[[str], Any]:
         Path: Path,
     }
     return parsers[kind]
+
+
+def _literal_words(kind: Any) -> set[str]:
+    """The words a union type spells out as literals (``float | Literal["auto"]``: ``{"auto"}``)."""
+    return {word for arg in get_args(kind) if get_origin(arg) is Literal for word in get_args(arg)}
 
 
 def _parse_bool(raw: str) -> bool:
@@ -278,7 +283,7 @@ def _check_field(field: dataclasses.Field[Any], value: Any) -> None:
     if get_origin(kind) is Literal and value not in get_args(kind):
         raise SettingsError(f"{env_name(field.name)} must be one of {', '.join(get_args(kind))}, got {value!r}")
     low, high = field.metadata.get("range", (None, None))
-    words = {word for arg in get_args(kind) if get_origin(arg) is Literal for word in get_args(arg)}
+    words = _literal_words(kind)
     if value is None or (low is None and high is None) or (isinstance(value, str) and value in words):
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
