@@ -12,7 +12,7 @@ from typing import Any
 
 from benchmarks.context import CEILING, DEFAULT_SERVICE, IMAGE_SERVICE, TF_SERVICE, BenchContext
 from benchmarks.inputs import MULTIPART_CONTENT_TYPE, large_photo_jpeg, multipart_body
-from benchmarks.load import LoadResult, run_wrk
+from benchmarks.load import LoadResult, run_wrk, wrk_seconds
 from benchmarks.processes import RunningServer, cpu_seconds_of, request
 from benchmarks.stats import ratio, summarize_latencies
 from benchmarks.targets import TARGET_CONCURRENCY
@@ -181,37 +181,40 @@ def run_workers(context: BenchContext) -> dict[str, Any]:
     measured ratio, 2 × one worker's server CPU per request over two workers' says what two free cores would give."""
     plan, workload, spec = context.plan, context.workloads["multipart"], context.service()
     every = (*context.server_cpus, *context.load_cpus)
-    pinning = {1: (every[:1], context.load_cpus), 2: (every[:2], context.load_cpus if len(every) > 2 else every[:2])}
+    # Server name -> (workers, its CPUs, the load generator's CPUs).
+    pinning = {
+        "workers_1": (1, every[:1], context.load_cpus),
+        "workers_2": (2, every[:2], context.load_cpus if len(every) > 2 else every[:2]),
+    }
     with ExitStack() as stack:
-        servers, load_cpus_of = [], {}
-        for workers, (cpus, load_cpus) in pinning.items():
+        servers = []
+        for name, (workers, cpus, load_cpus) in pinning.items():
             variant = replace(
                 spec,
-                name=f"workers_{workers}",
+                name=name,
                 env={**spec.env, "CIFAR10_WORKERS": str(workers), "CIFAR10_INTRA_OP_THREADS": "1"},
                 description=f"this service, FP32, {workers} worker(s), {len(cpus)} CPU(s), one onnxruntime thread each",
             )
             servers.append(stack.enter_context(context.start(variant, cpus)))
-            load_cpus_of[variant.name] = load_cpus
             warm_up = plan.http_warmup_seconds
             context.drive(servers[-1], workload, TARGET_CONCURRENCY, warm_up, load_cpus, generator=run_wrk)
 
         def turn(server: RunningServer, load: Load) -> dict[str, Any]:
             """Requests/s, and the CPU the server and the load generator spent per request."""
-            seconds, load_cpus = plan.headtohead_seconds, load_cpus_of[server.spec.name]
+            seconds, load_cpus = plan.headtohead_seconds, pinning[server.spec.name][2]
             result, cpu = context.drive(server, workload, TARGET_CONCURRENCY, seconds, load_cpus, generator=run_wrk)
-            wrk_seconds = (succeeded(server, result).load_generator_cpu_cores or 0.0) * result.seconds
-            return {"ok_per_s": result.ok_per_s, **cpu, "load_generator_cpu_us_per_ok": wrk_seconds / result.ok * 1e6}
+            wrk_cpu_s = (succeeded(server, result).load_generator_cpu_cores or 0.0) * result.seconds
+            return {"ok_per_s": result.ok_per_s, **cpu, "load_generator_cpu_us_per_ok": wrk_cpu_s / result.ok * 1e6}
 
         rounds = interleave(context, "workers", {TARGET_LOAD: servers}, turn)[TARGET_LOAD]
-    one, two = (f"workers_{count}" for count in pinning)
+    one, two = pinning
     return {
-        "cpus": {name: list(cpus) for name, (cpus, _) in zip((one, two), pinning.values(), strict=True)},
-        "load_cpus": {name: list(cpus) for name, (_, cpus) in zip((one, two), pinning.values(), strict=True)},
+        "cpus": {name: list(cpus) for name, (_, cpus, _) in pinning.items()},
+        "load_cpus": {name: list(load_cpus) for name, (_, _, load_cpus) in pinning.items()},
         "load_generator": "wrk",
         "concurrency": TARGET_CONCURRENCY,
         "workload": workload.name,
-        "seconds_per_round": max(round(plan.headtohead_seconds), 1),
+        "seconds_per_round": wrk_seconds(plan.headtohead_seconds),
         "rounds": rounds,
         "medians": {
             name: {key: median([r[name][key] for r in rounds]) for key in rounds[0][name]} for name in (one, two)

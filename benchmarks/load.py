@@ -142,10 +142,15 @@ def run_hey(port: int, workload: Workload, *, concurrency: int, seconds: float, 
     return _generate(argv, cpus, seconds, lambda output: parse_hey(output, concurrency))
 
 
+def wrk_seconds(seconds: float) -> int:
+    """How long `run_wrk` loads for ``seconds``: wrk takes whole seconds, at least one."""
+    return max(round(seconds), 1)
+
+
 def run_wrk(port: int, workload: Workload, *, concurrency: int, seconds: float, cpus: Sequence[int]) -> LoadResult:
     """`run_hey` with `wrk`: one thread, `concurrency` keep-alive connections, whole seconds (at least one; callers
     check `wrk_available` first)."""
-    load = ["-t", "1", "-c", str(concurrency), "-d", f"{max(round(seconds), 1)}s", "--timeout", "60s"]
+    load = ["-t", "1", "-c", str(concurrency), "-d", f"{wrk_seconds(seconds)}s", "--timeout", "60s"]
     url = f"http://{HOST}:{port}{workload.path}"
     argv = ["wrk", *load, "-s", str(WRK_SCRIPT), url, "--", str(workload.body_file), workload.content_type]
     return _generate(argv, cpus, seconds, lambda output: parse_wrk(output, concurrency))
