@@ -14,79 +14,17 @@ pooled map, four times fewer values; the three other weight layers run in the in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
+from export.seed_graph import POOLING, GraphBuilder, read_seed_graph
 from service import contract
 
 _MICROSOFT = "com.microsoft"  # QGemm lives in onnxruntime's contrib domain
-
-
-@dataclass(frozen=True)
-class SeedGraph:
-    """What the exported FP32 graph holds of the seed architecture, read from its nodes."""
-
-    pixel_scale: float  # the Rescaling layer: pixels * scale + offset
-    pixel_offset: float
-    convolutions: tuple[tuple[np.ndarray, np.ndarray], ...]  # (weights OIHW, bias) in order
-    dense: tuple[tuple[np.ndarray, np.ndarray], ...]  # (weights [in, out], bias) in order
-    logit_scale: float  # 1 / temperature, applied before the Softmax
-    relu_outputs: tuple[str, ...]  # tensors whose maxima set the activation scales
-
-
-def read_seed_graph(model: onnx.ModelProto) -> SeedGraph:
-    """Find the seed CNN's layers in the exported FP32 graph; ValueError when the graph is another shape.
-
-    tf2onnx leaves out what is neutral: a zero bias (no Add), a temperature of 1 (no Mul before the Softmax).
-    """
-    graph = model.graph
-    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    producers = {output: node for node in graph.node for output in node.output}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-
-    def constant_after(tensor: str, op: str, default: float | np.ndarray) -> tuple[str, float | np.ndarray]:
-        """The constant of an `op` node that alone follows `tensor`, and its output; `default` when there is none."""
-        nodes = consumers.get(tensor, [])
-        if len(nodes) == 1 and nodes[0].op_type == op:
-            found = [values[name] for name in nodes[0].input if name in values]
-            if len(found) == 1:
-                return nodes[0].output[0], found[0]
-        return tensor, default
-
-    def scalar(value: float | np.ndarray) -> float:
-        return float(np.asarray(value).reshape(-1)[0])
-
-    nodes = list(graph.node)
-    convolutions = tuple(
-        (values[n.input[1]], values[n.input[2]] if len(n.input) > 2 else np.zeros(values[n.input[1]].shape[0]))
-        for n in nodes
-        if n.op_type == "Conv" and n.input[1] in values
-    )
-    dense = []
-    for matmul in (n for n in nodes if n.op_type == "MatMul" and n.input[1] in values):
-        weights = values[matmul.input[1]]
-        _, bias = constant_after(matmul.output[0], "Add", np.zeros(weights.shape[1], np.float32))
-        dense.append((weights, np.asarray(bias)))
-    relus = tuple(n.output[0] for n in nodes if n.op_type == "Relu")
-    softmaxes = [n for n in nodes if n.op_type == "Softmax"]
-    casts = [n for n in nodes if n.op_type == "Cast" and graph.input and n.input[0] == graph.input[0].name]
-    if len(convolutions) != 2 or len(dense) != 2 or len(relus) != 3 or len(softmaxes) != 1 or len(casts) != 1:
-        raise ValueError(f"{graph.name!r} is not the seed CNN (Cast of the input, 2 Conv, 2 MatMul, 3 Relu, a Softmax)")
-    scaled, pixel_scale = constant_after(casts[0].output[0], "Mul", 1.0)
-    _, pixel_offset = constant_after(scaled, "Add", 0.0)
-    before_softmax = producers.get(softmaxes[0].input[0])
-    logit_scale: float | np.ndarray = 1.0
-    if before_softmax is not None and before_softmax.op_type == "Mul":
-        _, logit_scale = constant_after(before_softmax.input[0], "Mul", 1.0)
-    return SeedGraph(scalar(pixel_scale), scalar(pixel_offset), convolutions, tuple(dense), scalar(logit_scale), relus)
 
 
 def activation_maxima(fp32: onnx.ModelProto, names: tuple[str, ...], images: np.ndarray) -> list[float]:
@@ -112,27 +50,8 @@ def per_channel_int8(weights: np.ndarray, axis: int) -> tuple[np.ndarray, np.nda
     return quantized, scale.astype(np.float32)
 
 
-class _Builder:
-    """Collects nodes and constants; `constant` names an array once and returns its name."""
-
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.constants: dict[str, np.ndarray] = {}
-
-    def constant(self, name: str, value: np.ndarray | np.generic) -> str:
-        self.constants[name] = np.asarray(value)
-        return name
-
-    def initializers(self) -> list[onnx.TensorProto]:
-        return [numpy_helper.from_array(value, name) for name, value in self.constants.items()]
-
-    def node(self, op: str, inputs: list[str], output: str, **attributes: object) -> str:
-        self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attributes))  # type: ignore[arg-type]
-        return output
-
-
 def _quantized_layer(
-    b: _Builder,
+    b: GraphBuilder,
     name: str,
     x: str,
     *,
@@ -174,19 +93,17 @@ def build_int8_graph(fp32_path: Path, output: Path, calibration: np.ndarray, *, 
     maxima = activation_maxima(fp32, seed.relu_outputs, calibration)
     # u8 with zero point 0, so the ReLU is the clamp; a layer silent on every calibration image still needs a scale
     scales = [max(maximum, 1e-6) / 255.0 for maximum in maxima]
-    b = _Builder()
-    pooling: dict[str, object] = {"kernel_shape": [2, 2], "strides": [2, 2]}
+    b = GraphBuilder()
     x = b.node("Transpose", [contract.INPUT_NAME], "pixels_nchw", perm=[0, 3, 1, 2])
     (w1, b1), (w2, b2) = seed.convolutions
     if fp32_stem:
-        # conv(w, p * s + o) = conv(w * s, p) + o * sum(w): the rescale folds into the first layer
         x = b.node("Cast", [x], "pixels_float", to=TensorProto.FLOAT)
-        weights = b.constant("conv1_w", (w1 * seed.pixel_scale).astype(np.float32))
-        bias = b.constant("conv1_b", (b1 + seed.pixel_offset * w1.sum(axis=(1, 2, 3))).astype(np.float32))
+        stem_weights, stem_bias = seed.stem()  # the rescale folded into the first layer
+        weights, bias = b.constant("conv1_w", stem_weights), b.constant("conv1_b", stem_bias)
         x = b.node("Conv", [x, weights, bias], "conv1_float", kernel_shape=[3, 3])
         # the ReLU after the pool (they commute): onnxruntime moves a Quantize that directly follows a MaxPool
         # above it, and would then quantize four times as many values
-        x = b.node("Relu", [b.node("MaxPool", [x], "pool1_float", **pooling)], "relu1")
+        x = b.node("Relu", [b.node("MaxPool", [x], "pool1_float", **POOLING)], "relu1")
         conv1_quant = (b.constant("conv1_scale", np.float32(scales[0])), b.constant("conv1_zero", np.uint8(0)))
         x = b.node("QuantizeLinear", [x, *conv1_quant], "pool1")
     else:
@@ -196,10 +113,10 @@ def build_int8_graph(fp32_path: Path, output: Path, calibration: np.ndarray, *, 
             )
         pixels = (b.constant("pixels_scale", np.float32(seed.pixel_scale)), b.constant("pixels_zero", np.uint8(0)))
         x = _quantized_layer(b, "conv1", x, x_quant=pixels, layer=(w1, b1), scale=scales[0])
-        x = b.node("MaxPool", [x], "pool1", **pooling)
+        x = b.node("MaxPool", [x], "pool1", **POOLING)
         conv1_quant = ("conv1_scale", "conv1_zero")
     x = _quantized_layer(b, "conv2", x, x_quant=conv1_quant, layer=(w2, b2), scale=scales[1])
-    x = b.node("MaxPool", [x], "pool2", **pooling)
+    x = b.node("MaxPool", [x], "pool2", **POOLING)
     x = b.node("Transpose", [x], "pool2_nhwc", perm=[0, 2, 3, 1])  # Keras flattens channels-last
     (w3, b3), (w4, b4) = seed.dense
     x = b.node("Reshape", [x, b.constant("flat_shape", np.array([-1, w3.shape[0]], np.int64))], "flat")

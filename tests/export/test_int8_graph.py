@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
 
 pytestmark = pytest.mark.tensorflow
 pytest.importorskip("keras")
 
-from export.int8_graph import build_int8_graph, per_channel_int8, read_seed_graph  # noqa: E402
+from export.int8_graph import build_int8_graph, per_channel_int8  # noqa: E402
 from export.quantize import QuantRecipe, quantize  # noqa: E402
 from export.verify import check_distribution, onnx_probabilities, onnx_session  # noqa: E402
 
@@ -71,19 +70,6 @@ def test_per_channel_weights_round_trip_within_half_a_step() -> None:
     assert quantized.dtype == np.int8 and scale.shape == (4,)
     assert np.abs(quantized).max(axis=(1, 2, 3)).tolist() == [127] * 4  # each channel uses its whole range
     assert np.all(np.abs(quantized * scale[:, None, None, None] - weights) <= scale[:, None, None, None] / 2 + 1e-7)
-
-
-def test_a_graph_that_is_not_the_seed_cnn_is_refused(tmp_path: Path) -> None:
-    graph = helper.make_graph(
-        [helper.make_node("Softmax", ["x"], ["y"])],
-        "other",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 10])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
-    )
-    path = tmp_path / "other.onnx"
-    onnx.save(helper.make_model(graph), str(path))
-    with pytest.raises(ValueError, match="not the seed CNN"):
-        read_seed_graph(onnx.load(str(path)))
 
 
 def test_a_direct_recipe_with_settings_it_cannot_honour_is_refused(fp32: Path, tmp_path: Path) -> None:
