@@ -22,6 +22,7 @@ KERAS_MODEL = MODELS_DIR / "best_model.keras"
 # Each section, in running order, and the function that measures it (`benchmarks.<module>.<function>(context)`).
 SECTIONS = {
     "inprocess": "inprocess.run",
+    "sharing": "sharing.run",
     "http": "http_bench.run_matrix",
     "headtohead": "http_bench.run_head_to_head",
     "profile": "profiling.run",
@@ -64,6 +65,8 @@ class BenchPlan:
     cold_start_repeats: int = _setting(3, 1)
     large_photo_megapixels: float = _setting(16.0, 12.0)
     large_photo_requests: int = _setting(15, 1)
+    sharing_rounds: int = _setting(5, 1)  # Python right after onnxruntime: interleaved rounds
+    sharing_repeats: int = _setting(200, 5)  # timed works per condition and round
 
 
 SMOKE = {setting.name: setting.metadata["smoke"] for setting in fields(BenchPlan) if "smoke" in setting.metadata}

@@ -122,6 +122,7 @@ def render(results: Results) -> str:
         ("footprint", _footprint),
         ("largephoto", _large_photo),
         ("profile", _profile),
+        ("sharing", _sharing),
     ]
     raw = f"Raw figures: `results/results.json` (sections: {', '.join(results['plan']['sections'])})."
     return _blocks(
@@ -476,3 +477,39 @@ def _profile(results: Results) -> str:
         else [],
     )
     return _part(title, _stages(profile), budget, _notes(profile))
+
+
+SHARING_ABOUT = (
+    "The same pure-Python work, timed back to back and right after something else on the same core. Work that "
+    "follows an onnxruntime call is what every request's parsing, admission and answer are; the OpenBLAS probe runs "
+    "the same float32 matrix products with AVX-512 and with AVX2 kernels before the work, to tell the core's "
+    "AVX-512 frequency licence from the caches."
+)
+
+
+def _sharing(results: Results) -> str:
+    sharing = results["sharing"]
+    conditions = [
+        (row["condition"], fixed(row["median_us"], 1), f"{row['vs_back_to_back']:.2f}×")
+        for row in sharing.get("conditions", [])
+    ]
+    probe = [
+        (
+            f"{row['kernels']} (`OPENBLAS_CORETYPE={row['openblas_coretype']}`)",
+            fixed(row["back_to_back_us"], 1),
+            fixed(row["after_products_us"], 1),
+            f"{row['vs_back_to_back']:.2f}×",
+        )
+        for row in sharing.get("blas_probe", [])
+    ]
+    return _section(
+        "8. Python right after onnxruntime",
+        SHARING_ABOUT,
+        sharing,
+        _table("", ["Before the Python work", "median µs", "vs back to back"], conditions),
+        _table(
+            "OpenBLAS probe: the work back to back and after 0.3 ms of 96×96 float32 matrix products (µs):",
+            ["OpenBLAS kernels", "back to back", "after the products", "ratio"],
+            probe,
+        ),
+    )

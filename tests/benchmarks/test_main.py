@@ -126,6 +126,15 @@ def test_the_stage_table_adds_up_to_at_most_the_whole_request(smoke_run: SmokeRu
     assert "### Stage by stage" in (output / "RESULTS.md").read_text()
 
 
+def test_python_after_onnxruntime_was_timed(smoke_run: SmokeRun) -> None:
+    sharing = smoke_run[0]["sharing"]
+    conditions = {row["condition"]: row for row in sharing["conditions"]}
+    assert {"back to back", "after onnxruntime FP32, batch 1", "after onnxruntime INT8, batch 1"} <= set(conditions)
+    assert conditions["back to back"]["vs_back_to_back"] == 1.0
+    assert all(row["median_us"] > 0 for row in sharing["conditions"])
+    assert "blas_probe" in sharing or "blas" in sharing["notes"]
+
+
 def test_cold_start_large_photo_and_footprint(smoke_run: SmokeRun) -> None:
     results, _, _ = smoke_run
     service = results["coldstart"]["servers"]["service_fp32_batching"]
