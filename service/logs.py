@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from contextvars import ContextVar
 from typing import Any, Final
+
+import orjson
 
 # Set by the request middleware for the duration of each request: every log line written while handling it
 # (endpoints, error handlers, the batcher's direct path) carries the id without passing it around.
@@ -24,16 +27,29 @@ _STANDARD_ATTRIBUTES: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "",
 
 
 class JsonFormatter(logging.Formatter):
-    """Format a record as a JSON line with time, level, logger, message, extra fields and any traceback."""
+    """Format a record as a JSON line with time, level, logger, message, extra fields and any traceback.
+
+    Every request writes one access line, so this is on the hot path: orjson encodes the line (the standard
+    library's encoder took 4.6 of the formatter's 9.5 us) and the time stamp's seconds are rendered once a second.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._stamp = ""
 
     def format(self, record: logging.LogRecord) -> str:
         """Render ``record`` as one JSON object."""
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": f"{self._stamp}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
-            "pid": record.process,  # several workers write to one stream
+            "pid": os.getpid(),  # several workers write to one stream
         }
         request_id = current_request_id.get()
         if request_id is not None:
@@ -43,11 +59,22 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        try:
+            return orjson.dumps(entry, default=str).decode()
+        except (orjson.JSONEncodeError, TypeError):  # what orjson refuses (an int past 64 bits, a non-str key)
+            return json.dumps(entry, default=str, ensure_ascii=False)
 
 
 def configure_logging(level: str) -> None:
-    """Send all logs (ours, uvicorn's, onnxruntime's Python side) to stderr as JSON lines."""
+    """Send all logs (ours, uvicorn's, onnxruntime's Python side) to stderr as JSON lines.
+
+    A record no longer looks up what no line prints: the caller's source line, thread and process names (the
+    logging HOWTO's "Optimization" switches; 4 of an access line's 23 us were the caller lookup alone).
+    """
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
