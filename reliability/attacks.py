@@ -78,6 +78,45 @@ def tiff_tag_data(tags: int, data_bytes: int) -> bytes:
     return b"II*\0" + struct.pack("<IH", 8, len(entries)) + directory + b"\0" * (4 + data_bytes)
 
 
+def tiff_directory(entries: Sequence[tuple[int, int, int, int]]) -> bytes:
+    """One classic little-endian TIFF directory: its count, its (tag, type, count, value) entries, no next one."""
+    return struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *entry) for entry in entries) + bytes(4)
+
+
+def tiff_many_tags(tags: int) -> bytes:
+    """A 1x1 TIFF whose first directory holds ``tags`` more tags, each parsed by Pillow's Python loop on open."""
+    strip_at = 8 + 2 + 12 * (9 + tags) + 4
+    entries = [(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1), (273, 4, 1, strip_at)]
+    entries += [(277, 3, 1, 1), (278, 3, 1, 1), (279, 4, 1, 1)]
+    entries += [(1_000 + index % 30_000, 3, 1, 7) for index in range(tags)]
+    return b"II*\0" + struct.pack("<I", 8) + tiff_directory(sorted(entries)) + bytes(1)
+
+
+def exif_block(tags: int, orientation: int = 6) -> bytes:
+    """An EXIF block whose first, Exif, GPS and Interop directories hold ``tags`` entries each: Pillow parses all
+    four, and writes them back, when it turns a sideways (``orientation``) image upright."""
+    size = 2 + 12 * tags + 4
+    exif_at, gps_at, interop_at = 8 + size, 8 + 2 * size, 8 + 3 * size
+    filler = [[(1_000 * level + index, 3, 1, 7) for index in range(tags)] for level in range(1, 5)]
+    first = sorted([(0x0112, 3, 1, orientation), (0x8769, 4, 1, exif_at), (0x8825, 4, 1, gps_at), *filler[0][3:]])
+    exif = sorted([(0xA005, 4, 1, interop_at), *filler[1][1:]])
+    directories = [first, exif, filler[2], filler[3]]
+    return b"II*\0" + struct.pack("<I", 8) + b"".join(tiff_directory(entries) for entries in directories)
+
+
+def png_with_exif(block: bytes) -> bytes:
+    """A 32x32 PNG carrying ``block`` in an eXIf chunk."""
+    image = raw_png(32, 32, colour_type=2)
+    return image[:33] + png_chunk(b"eXIf", block) + image[33:]
+
+
+def jpeg_with_exif(block: bytes) -> bytes:
+    """A 32x32 JPEG carrying ``block`` in an APP1 Exif segment (at most 64 KiB, like every JPEG segment)."""
+    segment = b"Exif\0\0" + block
+    image = sample_jpeg()
+    return image[:2] + b"\xff\xe1" + struct.pack(">H", len(segment) + 2) + segment + image[2:]
+
+
 def bmp_rle4(width: int, height: int) -> bytes:
     """A 4-bit run-length BMP of full-width runs: ~2 bytes per 255 pixels, each decoded by a Python loop in Pillow."""
     runs = (b"\xff\x11" * (width // 255) + (bytes([width % 255, 0x11]) if width % 255 else b"") + b"\0\0") * height
@@ -248,7 +287,11 @@ def build_attacks(settings: Settings) -> list[Attack]:
         ("png-39000000x1px", "memory", "413", partial(raw_png, 39_000_000, 1), False),
         ("ico-16px-hiding-6000px-png", "memory", "413", partial(ico_hiding, 6000), False),
         ("png-64-text-chunks-of-1mib", "memory", "400", partial(png_with_text, 64), False),
-        ("tiff-40-tags-sharing-8mib", "memory", "200", partial(tiff_tag_data, 40, 8 << 20), False),
+        ("tiff-40-tags-sharing-8mib", "memory", "413", partial(tiff_tag_data, 40, 8 << 20), False),
+        ("tiff-65000-tags", "event loop", "413", partial(tiff_many_tags, 65_000), True),
+        ("jpeg-exif-5400-tags", "event loop", "413", lambda: jpeg_with_exif(exif_block(1_350)), False),
+        ("png-exif-4x16000-tags", "event loop", "413", lambda: png_with_exif(exif_block(16_000)), False),
+        ("png-exif-4x256-tags-at-limit", "event loop", "200", lambda: png_with_exif(exif_block(256)), False),
         (f"jpeg-progressive-{scans}-scans-at-budget", "CPU", "200", worst, True),
         ("png-48bit-paeth-at-budget", "CPU", "200", budget(paeth_48bit), True),
         ("png-16bit-grey-at-budget", "memory", "200", budget(partial(raw_png, bit_depth=16, row_filter=4)), False),

@@ -11,6 +11,7 @@ The estimates are held against measured peaks of real decodes by ``tests/service
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ import simplejpeg
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from service.errors import ImageTooLargeError, InvalidImageError
+from service.tiff_directories import TIFF_PREFIXES, check_jpeg_metadata, check_tiff, exif_payload
 
 # Pillow plugins we accept; anything else (EPS, PSD, ...) is refused to keep the attack surface small.
 ACCEPTED_FORMATS: Final = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "PPM", "TGA", "ICO", "AVIF")
@@ -67,6 +69,7 @@ _DEFAULT_DECODER_BYTES: Final = 1
 # Libraries' fixed buffers (libjpeg's, zlib's window, Pillow's plugin state), whatever the image size.
 _FIXED_BYTES: Final = 4 * 1024 * 1024
 _EXIF_ORIENTATION: Final = 0x0112
+_RAW_EXIF_PROFILE: Final = "Raw profile type exif"  # a PNG text chunk Pillow reads EXIF from
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,9 @@ class DecodeCost:
     decoded_pixels: int  # after JPEG draft scaling
     memory_bytes: int
     scans: int = 1  # JPEG scans (1 for everything else)
+    # EXIF says the image is stored sideways or mirrored: turning it upright also rewrites its EXIF, tag by tag in
+    # Python (up to ~25 ms for the directories tiff_directories admits), so it never decodes on the event loop.
+    rotated: bool = False
 
     @property
     def work_bytes(self) -> int:
@@ -131,7 +137,8 @@ class ImagePlan:
     @property
     def inline(self) -> bool:
         """Cheap enough to decode on the event loop."""
-        return self.cost.decoded_pixels <= INLINE_DECODE_PIXELS and self.cost.scans == 1
+        cost = self.cost
+        return cost.decoded_pixels <= INLINE_DECODE_PIXELS and cost.scans == 1 and not cost.rotated
 
     def stop(self) -> None:
         """Make a decode running in another thread give up at its next read (Pillow reads 64 KiB at a time)."""
@@ -197,6 +204,10 @@ def open_header(data: bytes, buffer: io.BytesIO | None = None) -> Image.Image:
         raise InvalidImageError("the upload is empty")
     if data.startswith(_ICO_SIGNATURE):
         _check_icon_directory(data)
+    elif data.startswith(TIFF_PREFIXES):
+        check_tiff(data)
+    elif data.startswith(b"\xff\xd8"):
+        check_jpeg_metadata(data)
     # Pillow's documented knobs, read while a PNG header is parsed (setting them is idempotent and cheap).
     PngImagePlugin.MAX_TEXT_CHUNK = PNG_TEXT_CHUNK_BYTES
     PngImagePlugin.MAX_TEXT_MEMORY = PNG_TEXT_TOTAL_BYTES
@@ -253,7 +264,8 @@ def estimate_cost(image: Image.Image, data: bytes) -> DecodeCost:
         + _CONVERSION_BYTES.get(mode, 0)
         + _DECODER_BYTES.get(image.format or "", _DEFAULT_DECODER_BYTES)
     )
-    if _orientation(image) not in (None, 1):
+    rotated = _orientation(image) not in (None, 1)
+    if rotated:
         per_pixel += _STORAGE_BYTES.get(mode, 4)  # the transpose writes a second image
     memory = _FIXED_BYTES + decoded * per_pixel
     scans = 1
@@ -263,7 +275,9 @@ def estimate_cost(image: Image.Image, data: bytes) -> DecodeCost:
             # A multi-scan JPEG keeps every DCT coefficient of the full image until the last scan, whatever
             # the output scale: 64 two-byte coefficients per 8x8 block of each component.
             memory += _coefficient_bytes(image)
-    return DecodeCost(width=width, height=height, decoded_pixels=decoded, memory_bytes=memory, scans=scans)
+    return DecodeCost(
+        width=width, height=height, decoded_pixels=decoded, memory_bytes=memory, scans=scans, rotated=rotated
+    )
 
 
 def _coefficient_bytes(image: Image.Image) -> int:
@@ -287,7 +301,13 @@ def _orientation(image: Image.Image) -> int | None:
         return value if isinstance(value, int) else None
     raw = image.info.get("exif")
     if not isinstance(raw, bytes):
+        # Pillow falls back to a PNG text chunk of hex digits; this one is read when the image is turned upright.
+        text = image.info.get(_RAW_EXIF_PROFILE)
+        if isinstance(text, str):
+            with contextlib.suppress(ValueError):  # not hex: Pillow refuses it when it reads it
+                check_tiff(exif_payload(bytes.fromhex("".join(text.split("\n")[3:]))), "EXIF block")
         return None
+    check_tiff(exif_payload(raw), "EXIF block")  # before it is parsed, here and when the image is turned upright
     exif = Image.Exif()
     try:
         exif.load(raw)
