@@ -11,7 +11,6 @@ The estimates are held against measured peaks of real decodes by ``tests/service
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 from collections.abc import Mapping
@@ -22,7 +21,7 @@ import simplejpeg
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from service.errors import ImageTooLargeError, InvalidImageError
-from service.tiff_directories import TIFF_PREFIXES, check_jpeg_metadata, check_tiff, exif_payload
+from service.tiff_directories import EXIF_PREFIX, TIFF_PREFIXES, check_jpeg_metadata, check_tiff, exif_payload
 
 # Pillow plugins we accept; anything else (EPS, PSD, ...) is refused to keep the attack surface small.
 ACCEPTED_FORMATS: Final = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "PPM", "TGA", "ICO", "AVIF")
@@ -34,7 +33,7 @@ INLINE_DECODE_PIXELS: Final = 64 * 64
 # JPEG draft mode: the decoder scales by 1/2, 1/4 or 1/8 in the DCT so the image is still at least this size.
 DRAFT_SIZE: Final = (128, 128)
 JPEG_SCAN_MARKER: Final = b"\xff\xda"  # SOS; entropy-coded data stuffs every 0xFF, so it cannot hide in there
-_EXIF_APP1: Final = b"Exif\x00\x00"  # an EXIF block may carry an orientation: Pillow's path applies it
+_JPEG_SOI: Final = b"\xff\xd8"
 _EXIF_SEARCH_BYTES: Final = 64 * 1024  # APP segments come before the image data and are at most 64 KiB
 # PNG text chunks are inflated while the header is parsed, on the event loop: Pillow's own caps are 1 MiB a
 # chunk and 64 MiB in all, so a 68 KB file could hold 64 MiB of text. These are plenty for real metadata.
@@ -180,7 +179,7 @@ def _small_baseline_jpeg(data: bytes) -> ImagePlan | None:
     """A plan for the fast path, when ``data`` is a JPEG it can decode exactly as Pillow would: baseline (one
     scan), YCbCr or greyscale, no EXIF block that could rotate it, and small enough that Pillow would not
     decode it in draft mode either. Anything else (or anything the header parser doubts) takes Pillow's path."""
-    if not data.startswith(b"\xff\xd8") or _EXIF_APP1 in data[:_EXIF_SEARCH_BYTES]:
+    if not data.startswith(_JPEG_SOI) or EXIF_PREFIX in data[:_EXIF_SEARCH_BYTES]:
         return None
     try:
         height, width, colour_space, _ = simplejpeg.decode_jpeg_header(data)
@@ -206,7 +205,7 @@ def open_header(data: bytes, buffer: io.BytesIO | None = None) -> Image.Image:
         _check_icon_directory(data)
     elif data.startswith(TIFF_PREFIXES):
         check_tiff(data)
-    elif data.startswith(b"\xff\xd8"):
+    elif data.startswith(_JPEG_SOI):
         check_jpeg_metadata(data)
     # Pillow's documented knobs, read while a PNG header is parsed (setting them is idempotent and cheap).
     PngImagePlugin.MAX_TEXT_CHUNK = PNG_TEXT_CHUNK_BYTES
@@ -299,13 +298,8 @@ def _orientation(image: Image.Image) -> int | None:
     if tags is not None:
         value = tags.get(_EXIF_ORIENTATION)
         return value if isinstance(value, int) else None
-    raw = image.info.get("exif")
-    if not isinstance(raw, bytes):
-        # Pillow falls back to a PNG text chunk of hex digits; this one is read when the image is turned upright.
-        text = image.info.get(_RAW_EXIF_PROFILE)
-        if isinstance(text, str):
-            with contextlib.suppress(ValueError):  # not hex: Pillow refuses it when it reads it
-                check_tiff(exif_payload(bytes.fromhex("".join(text.split("\n")[3:]))), "EXIF block")
+    raw = _exif_bytes(image)
+    if raw is None:
         return None
     check_tiff(exif_payload(raw), "EXIF block")  # before it is parsed, here and when the image is turned upright
     exif = Image.Exif()
@@ -315,6 +309,20 @@ def _orientation(image: Image.Image) -> int | None:
     except DECODE_ERRORS:
         return None
     return value if isinstance(value, int) else None
+
+
+def _exif_bytes(image: Image.Image) -> bytes | None:
+    """The EXIF block Pillow reads the orientation from: the format's own, or a PNG's hex text profile."""
+    raw = image.info.get("exif")
+    if isinstance(raw, bytes):
+        return raw
+    text = image.info.get(_RAW_EXIF_PROFILE)
+    if not isinstance(text, str):
+        return None
+    try:
+        return bytes.fromhex("".join(text.split("\n")[3:]))  # after three header lines, as Pillow reads it
+    except ValueError:
+        return None  # not hex: Pillow refuses it when it reads it
 
 
 def _mib(count: int) -> str:

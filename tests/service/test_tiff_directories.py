@@ -110,6 +110,9 @@ def test_a_sideways_image_decodes_off_the_event_loop_and_upright() -> None:
     assert plan.cost.rotated and not plan.inline
     upright = admit_image(encode(tall, "PNG"), LIMITS)
     assert not upright.cost.rotated and upright.inline
+    # The same EXIF as a PNG hex text profile: Pillow turns it upright too, so it is just as costly.
+    profiled = admit_image(_png_with_raw_profile(exif.tobytes()), LIMITS)
+    assert profiled.cost.rotated and not profiled.inline
 
 
 def test_a_corrupt_directory_is_left_to_pillow() -> None:
