@@ -61,7 +61,7 @@ class JsonFormatter(logging.Formatter):
             entry["traceback"] = self.formatException(record.exc_info)
         try:
             return orjson.dumps(entry, default=str).decode()
-        except (orjson.JSONEncodeError, TypeError):  # what orjson refuses (an int past 64 bits, a non-str key)
+        except TypeError:  # orjson.JSONEncodeError: an int past 64 bits, a non-str key
             return json.dumps(entry, default=str, ensure_ascii=False)
 
 
