@@ -67,15 +67,25 @@ def ico_hiding(inner_side: int) -> bytes:
     return directory + inner
 
 
+def one_pixel_tiff(extra: Sequence[tuple[int, int, int, int]], data: bytes = bytes(1)) -> bytes:
+    """A 1x1 greyscale TIFF whose first directory also holds the ``extra`` (tag, type, count, value) entries, with
+    ``data`` after the directory (the pixel's strip starts there; see ``data_at``)."""
+    at = data_at(len(extra))
+    # width, height, bits, compression, photometric, strip offset, samples, rows per strip, strip bytes
+    entries = [(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1), (273, 4, 1, at)]
+    entries += [(277, 3, 1, 1), (278, 3, 1, 1), (279, 4, 1, 1)]
+    return b"II*\0" + struct.pack("<I", 8) + tiff_directory(sorted([*entries, *extra])) + data
+
+
+def data_at(extra: int) -> int:
+    """Where ``one_pixel_tiff``'s data starts, after a directory of its 9 own entries and ``extra`` more."""
+    return 8 + 2 + 12 * (9 + extra) + 4
+
+
 def tiff_tag_data(tags: int, data_bytes: int) -> bytes:
     """A 1x1 TIFF whose ``tags`` unknown tags share ``data_bytes``, which Pillow copies per tag to open it."""
-    data_at = 8 + 2 + 12 * (9 + tags) + 4
-    # width, height, bits, compression, photometric, strip offset, samples, rows per strip, strip bytes
-    entries = [(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1), (273, 4, 1, data_at)]
-    entries += [(277, 3, 1, 1), (278, 3, 1, 1), (279, 4, 1, 1)]
-    entries += [(40_000 + index, 1, data_bytes, data_at) for index in range(tags)]
-    directory = b"".join(struct.pack("<HHII", *entry) for entry in entries)
-    return b"II*\0" + struct.pack("<IH", 8, len(entries)) + directory + b"\0" * (4 + data_bytes)
+    shared = [(40_000 + index, 1, data_bytes, data_at(tags)) for index in range(tags)]
+    return one_pixel_tiff(shared, bytes(data_bytes))
 
 
 def tiff_directory(entries: Sequence[tuple[int, int, int, int]]) -> bytes:
@@ -85,11 +95,7 @@ def tiff_directory(entries: Sequence[tuple[int, int, int, int]]) -> bytes:
 
 def tiff_many_tags(tags: int) -> bytes:
     """A 1x1 TIFF whose first directory holds ``tags`` more tags, each parsed by Pillow's Python loop on open."""
-    strip_at = 8 + 2 + 12 * (9 + tags) + 4
-    entries = [(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1), (273, 4, 1, strip_at)]
-    entries += [(277, 3, 1, 1), (278, 3, 1, 1), (279, 4, 1, 1)]
-    entries += [(1_000 + index % 30_000, 3, 1, 7) for index in range(tags)]
-    return b"II*\0" + struct.pack("<I", 8) + tiff_directory(sorted(entries)) + bytes(1)
+    return one_pixel_tiff([(1_000 + index % 30_000, 3, 1, 7) for index in range(tags)])
 
 
 def exif_block(tags: int, orientation: int = 6) -> bytes:
@@ -110,11 +116,15 @@ def png_with_exif(block: bytes) -> bytes:
     return image[:33] + png_chunk(b"eXIf", block) + image[33:]
 
 
+def jpeg_with_segment(marker: int, payload: bytes, image: bytes | None = None) -> bytes:
+    """``image`` (by default a 32x32 baseline JPEG) with one more header segment right after its start."""
+    image = image or sample_jpeg()
+    return image[:2] + bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload + image[2:]
+
+
 def jpeg_with_exif(block: bytes) -> bytes:
     """A 32x32 JPEG carrying ``block`` in an APP1 Exif segment (at most 64 KiB, like every JPEG segment)."""
-    segment = b"Exif\0\0" + block
-    image = sample_jpeg()
-    return image[:2] + b"\xff\xe1" + struct.pack(">H", len(segment) + 2) + segment + image[2:]
+    return jpeg_with_segment(0xE1, b"Exif\0\0" + block)
 
 
 def bmp_rle4(width: int, height: int) -> bytes:

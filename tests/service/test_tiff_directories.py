@@ -11,6 +11,7 @@ from PIL import Image
 from reliability.attacks import (
     exif_block,
     jpeg_with_exif,
+    jpeg_with_segment,
     png_with_exif,
     tiff_directory,
     tiff_many_tags,
@@ -40,9 +41,8 @@ def _png_with_raw_profile(block: bytes) -> bytes:
 
 def _jpeg_with_mpf(block: bytes) -> bytes:
     """A progressive JPEG (Pillow opens it; a small baseline one never reaches Pillow) with an APP2 MPF block."""
-    segment = b"MPF\0" + block
-    image = encode(Image.new("RGB", (32, 32), (30, 30, 200)), "JPEG", progressive=True)
-    return image[:2] + b"\xff\xe2" + struct.pack(">H", len(segment) + 2) + segment + image[2:]
+    progressive = encode(Image.new("RGB", (32, 32), (30, 30, 200)), "JPEG", progressive=True)
+    return jpeg_with_segment(0xE2, b"MPF\0" + block, progressive)
 
 
 def _bigtiff(entries: int) -> bytes:
