@@ -273,7 +273,7 @@ def trickle(connections: int, head: bytes, rest: bytes, give_up_s: float, port: 
 def build_attacks(settings: Settings) -> list[Attack]:
     """Every attack, for a server running with ``settings`` (the defaults, in the reliability run)."""
     limits = decode_limits(settings)
-    scans, images = limits.max_jpeg_scans, settings.max_batch_images
+    scans, images, tags = limits.max_jpeg_scans, settings.max_batch_images, limits.max_image_tags
     values = images * math.prod(INPUT_SHAPE)
     depth = (settings.max_upload_bytes - 200) // values // 2 - 1  # [[...[1]...]] per value: no commas to count
     # Reserves all but 1 KiB of the body budget (a body reserves twice its length): less than any upload needs.
@@ -301,7 +301,7 @@ def build_attacks(settings: Settings) -> list[Attack]:
         ("tiff-65000-tags", "event loop", "413", partial(tiff_many_tags, 65_000), True),
         ("jpeg-exif-5400-tags", "event loop", "413", lambda: jpeg_with_exif(exif_block(1_350)), False),
         ("png-exif-4x16000-tags", "event loop", "413", lambda: png_with_exif(exif_block(16_000)), False),
-        ("png-exif-4x256-tags-at-limit", "event loop", "200", lambda: png_with_exif(exif_block(256)), False),
+        (f"png-exif-4x{tags}-tags-at-limit", "event loop", "200", lambda: png_with_exif(exif_block(tags)), False),
         (f"jpeg-progressive-{scans}-scans-at-budget", "CPU", "200", worst, True),
         ("png-48bit-paeth-at-budget", "CPU", "200", budget(paeth_48bit), True),
         ("png-16bit-grey-at-budget", "memory", "200", budget(partial(raw_png, bit_depth=16, row_filter=4)), False),

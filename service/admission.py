@@ -21,7 +21,14 @@ import simplejpeg
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from service.errors import ImageTooLargeError, InvalidImageError
-from service.tiff_directories import EXIF_PREFIX, TIFF_PREFIXES, check_jpeg_metadata, check_tiff, exif_payload
+from service.tiff_directories import (
+    DEFAULT_MAX_TAGS,
+    EXIF_PREFIX,
+    TIFF_PREFIXES,
+    check_jpeg_metadata,
+    check_tiff,
+    exif_payload,
+)
 
 # Pillow plugins we accept; anything else (EPS, PSD, ...) is refused to keep the attack surface small.
 ACCEPTED_FORMATS: Final = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "PPM", "TGA", "ICO", "AVIF")
@@ -78,6 +85,7 @@ class DecodeLimits:
     max_pixels: int = 40_000_000
     max_decode_bytes: int = 48 * 1024 * 1024
     max_jpeg_scans: int = 32
+    max_image_tags: int = DEFAULT_MAX_TAGS  # per TIFF directory: a TIFF's own, EXIF and MPF blocks
     # All images of one request together (their pixel work, the fixed buffers left out: they are reused).
     max_request_decode_bytes: int = 64 * 1024 * 1024
 
@@ -151,7 +159,7 @@ def admit_image(data: bytes, limits: DecodeLimits) -> ImagePlan:
     if small_jpeg is not None:
         return small_jpeg
     buffer = StoppableBuffer(data)
-    image = open_header(data, buffer)
+    image = open_header(data, buffer, max_tags=limits.max_image_tags)
     width, height = image.size
     if width < 1 or height < 1:
         raise InvalidImageError(f"image has an invalid size {width}x{height}")
@@ -161,7 +169,7 @@ def admit_image(data: bytes, limits: DecodeLimits) -> ImagePlan:
             f"image is {width}x{height} = {pixels} pixels, over the limit of {limits.max_pixels} "
             "(CIFAR10_MAX_IMAGE_PIXELS)"
         )
-    cost = estimate_cost(image, data)
+    cost = estimate_cost(image, data, max_tags=limits.max_image_tags)
     if cost.scans > limits.max_jpeg_scans:
         raise ImageTooLargeError(
             f"JPEG has {cost.scans} scans, over the limit of {limits.max_jpeg_scans} (CIFAR10_MAX_JPEG_SCANS)"
@@ -197,16 +205,16 @@ def _small_baseline_jpeg(data: bytes) -> ImagePlan | None:
     return ImagePlan(image=None, cost=cost, data=data, grey=grey)
 
 
-def open_header(data: bytes, buffer: io.BytesIO | None = None) -> Image.Image:
+def open_header(data: bytes, buffer: io.BytesIO | None = None, *, max_tags: int = DEFAULT_MAX_TAGS) -> Image.Image:
     """``Image.open`` restricted to the accepted formats: the header is parsed, no pixel is decoded."""
     if not data:
         raise InvalidImageError("the upload is empty")
     if data.startswith(_ICO_SIGNATURE):
         _check_icon_directory(data)
     elif data.startswith(TIFF_PREFIXES):
-        check_tiff(data)
+        check_tiff(data, max_tags)
     elif data.startswith(_JPEG_SOI):
-        check_jpeg_metadata(data)
+        check_jpeg_metadata(data, max_tags)
     # Pillow's documented knobs, read while a PNG header is parsed (setting them is idempotent and cheap).
     PngImagePlugin.MAX_TEXT_CHUNK = PNG_TEXT_CHUNK_BYTES
     PngImagePlugin.MAX_TEXT_MEMORY = PNG_TEXT_TOTAL_BYTES
@@ -252,7 +260,7 @@ def draft_scale(image: Image.Image) -> int:
     return next((scale for scale in (8, 4, 2) if fits >= scale), 1)
 
 
-def estimate_cost(image: Image.Image, data: bytes) -> DecodeCost:
+def estimate_cost(image: Image.Image, data: bytes, *, max_tags: int = DEFAULT_MAX_TAGS) -> DecodeCost:
     """The decode's memory, from the header: Pillow's buffer, the decoder's own, conversion copies."""
     width, height = image.size
     scale = draft_scale(image)
@@ -263,7 +271,7 @@ def estimate_cost(image: Image.Image, data: bytes) -> DecodeCost:
         + _CONVERSION_BYTES.get(mode, 0)
         + _DECODER_BYTES.get(image.format or "", _DEFAULT_DECODER_BYTES)
     )
-    rotated = _orientation(image) not in (None, 1)
+    rotated = _orientation(image, max_tags) not in (None, 1)
     if rotated:
         per_pixel += _STORAGE_BYTES.get(mode, 4)  # the transpose writes a second image
     memory = _FIXED_BYTES + decoded * per_pixel
@@ -292,7 +300,7 @@ def _coefficient_bytes(image: Image.Image) -> int:
     return blocks * 64 * 2
 
 
-def _orientation(image: Image.Image) -> int | None:
+def _orientation(image: Image.Image, max_tags: int) -> int | None:
     """The EXIF orientation from what the header parse already holds (``getexif`` would decode a PNG whole)."""
     tags = getattr(image, "tag_v2", None)  # TIFF: the first IFD
     if tags is not None:
@@ -301,7 +309,8 @@ def _orientation(image: Image.Image) -> int | None:
     raw = _exif_bytes(image)
     if raw is None:
         return None
-    check_tiff(exif_payload(raw), "EXIF block")  # before it is parsed, here and when the image is turned upright
+    # Before it is parsed, here and when the image is turned upright.
+    check_tiff(exif_payload(raw), max_tags, "EXIF block")
     exif = Image.Exif()
     try:
         exif.load(raw)

@@ -92,6 +92,7 @@ async def model(request: Request) -> Response:
                 "max_image_pixels": settings.max_image_pixels,
                 "max_decode_bytes": settings.max_decode_bytes,
                 "max_jpeg_scans": settings.max_jpeg_scans,
+                "max_image_tags": settings.max_image_tags,
                 "max_batch_images": settings.max_batch_images,
                 "request_timeout_s": settings.request_timeout_s,
             },

@@ -238,6 +238,7 @@ def decode_limits(settings: Settings) -> DecodeLimits:
         max_pixels=settings.max_image_pixels,
         max_decode_bytes=settings.max_decode_bytes,
         max_jpeg_scans=settings.max_jpeg_scans,
+        max_image_tags=settings.max_image_tags,
         max_request_decode_bytes=settings.max_request_decode_bytes,
     )
 

@@ -98,6 +98,9 @@ class Settings:
     # libjpeg writes 10 scans for a progressive colour JPEG and mozjpeg about as many; each scan walks the whole
     # coefficient buffer, so crafted files repeat cheap scans by the hundred (NVIDIA's nvImageCodec caps at 256).
     max_jpeg_scans: int = setting(32, low=1, high=100_000)
+    # Tags in one TIFF directory (a TIFF's own; the EXIF and MPF blocks of any format): Pillow parses them one at a
+    # time in Python on the event loop, ~4 us each. Real images hold tens; 256 bounds a file to ~25 ms.
+    max_image_tags: int = setting(256, low=16, high=65_535)
     # All images of one request together: a batch of images each just inside the budget cannot add up to
     # seconds of decoding. Images past it get their own 413 entry in the batch's answer.
     max_request_decode_bytes: int = setting(64 * 1024 * 1024, low=1024 * 1024, high=2**40)

@@ -7,10 +7,11 @@ EXIF back (the Exif, GPS and Interop directories too). A 768 KB PNG whose EXIF h
 held the loop 1.5 s, a 780 KB TIFF of 65,000 tags 0.36 s, a 66 KB JPEG with 5,400 EXIF tags 0.16 s, and a 1x1
 TIFF whose 40 tags all point at the same 8 MiB copied 320 MiB.
 
-So before Pillow sees them, each of those directories may hold at most :data:`MAX_DIRECTORY_ENTRIES` entries (real
-files hold tens), and the data its tags point at may add up to no more than the bytes that hold it: tags of a real
-file do not share their data. The walk reads only the directories' headers and entries (struct unpacks, no
-values), and a structure it cannot follow is left to Pillow, which refuses it at the same cost.
+So before Pillow sees them, each of those directories may hold at most ``max_tags`` entries
+(``CIFAR10_MAX_IMAGE_TAGS``; real files hold tens), and the data its tags point at may add up to no more than the
+bytes that hold it: tags of a real file do not share their data. The walk reads only the directories' headers and
+entries (struct unpacks, no values), and a structure it cannot follow is left to Pillow, which refuses it at the
+same cost.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Final
 
 from service.errors import ImageTooLargeError
 
-MAX_DIRECTORY_ENTRIES: Final = 256
+DEFAULT_MAX_TAGS: Final = 256  # CIFAR10_MAX_IMAGE_TAGS
 TIFF_PREFIXES: Final = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
 EXIF_PREFIX: Final = b"Exif\x00\x00"
 _MPF_PREFIX: Final = b"MPF\x00"
@@ -36,12 +37,12 @@ _JPEG_APP2: Final = 0xE2
 _STANDALONE: Final = frozenset({0x01, *range(0xD0, 0xDA)})  # TEM, RSTn, SOI, EOI
 
 
-def check_tiff(blob: bytes, what: str = "TIFF") -> None:
+def check_tiff(blob: bytes, max_tags: int, what: str = "TIFF") -> None:
     """Refuse ``blob`` (a TIFF file or an EXIF block) when a directory Pillow would parse is over the limits."""
     prefix = blob[:4]
     if prefix not in TIFF_PREFIXES or len(blob) < 16:
         return
-    walk = _Walk(blob, what, little=prefix.startswith(b"II"), big=prefix[2:] in (b"+\x00", b"\x00+"))
+    walk = _Walk(blob, what, max_tags, little=prefix.startswith(b"II"), big=prefix[2:] in (b"+\x00", b"\x00+"))
     pending = [(0, walk.first_offset())]
     seen: set[int] = set()
     while pending:
@@ -51,10 +52,10 @@ def check_tiff(blob: bytes, what: str = "TIFF") -> None:
             pending += walk.directory(offset, _SUB_DIRECTORIES.get(directory, ()))
 
 
-def check_jpeg_metadata(data: bytes) -> None:
+def check_jpeg_metadata(data: bytes, max_tags: int) -> None:
     """Refuse a JPEG whose EXIF (APP1) or MPF (APP2) block is over the limits: Pillow parses both on open."""
     for what, blob in _jpeg_tiff_blocks(data):
-        check_tiff(blob, what)
+        check_tiff(blob, max_tags, what)
 
 
 def exif_payload(raw: bytes) -> bytes:
@@ -69,9 +70,10 @@ class _Walk:
     """Reads the directories of one TIFF structure: classic (2-byte counts, 12-byte entries, 4 bytes inline) or
     BigTIFF (8-byte counts, 20-byte entries, 8 bytes inline)."""
 
-    def __init__(self, blob: bytes, what: str, *, little: bool, big: bool) -> None:
+    def __init__(self, blob: bytes, what: str, max_tags: int, *, little: bool, big: bool) -> None:
         self.blob = blob
         self.what = what
+        self.max_tags = max_tags
         order = "<" if little else ">"
         self.offset_format = order + ("Q" if big else "I")
         self.count_format = order + ("Q" if big else "H")
@@ -91,10 +93,10 @@ class _Walk:
             (count,) = struct.unpack_from(self.count_format, self.blob, offset)
         except struct.error:
             return []  # no directory there: Pillow refuses the file
-        if count > MAX_DIRECTORY_ENTRIES:
+        if count > self.max_tags:
             raise ImageTooLargeError(
-                f"a directory of this {self.what} has {count} tags, over the limit of {MAX_DIRECTORY_ENTRIES} "
-                "(each is parsed one at a time; real images hold tens)"
+                f"a directory of this {self.what} has {count} tags, over the limit of {self.max_tags} "
+                "(CIFAR10_MAX_IMAGE_TAGS; each is parsed one at a time, real images hold tens)"
             )
         pointed = 0
         pointers: list[tuple[int, int]] = []

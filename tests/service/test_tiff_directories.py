@@ -21,10 +21,11 @@ from reliability.catalogue import png_chunk, raw_png
 from service.admission import DecodeLimits, admit_image
 from service.errors import ImageTooLargeError
 from service.preprocessing import decode
-from service.tiff_directories import MAX_DIRECTORY_ENTRIES, check_jpeg_metadata, check_tiff
+from service.tiff_directories import check_jpeg_metadata, check_tiff
 from tests.service.images import encode
 
 LIMITS = DecodeLimits()
+MAX_DIRECTORY_ENTRIES = LIMITS.max_image_tags
 BASE_TAGS = 9  # the tags tiff_many_tags writes besides the extra ones
 
 
@@ -57,6 +58,13 @@ def test_a_tiff_with_more_tags_than_the_limit_is_refused_before_it_is_opened() -
         admit_image(tiff_many_tags(MAX_DIRECTORY_ENTRIES - BASE_TAGS + 1), LIMITS)
 
 
+def test_the_limit_is_the_setting_and_the_refusal_names_it() -> None:
+    strict = DecodeLimits(max_image_tags=16)
+    admit_image(tiff_many_tags(16 - BASE_TAGS), strict)
+    with pytest.raises(ImageTooLargeError, match=r"17 tags, over the limit of 16 \(CIFAR10_MAX_IMAGE_TAGS"):
+        admit_image(tiff_many_tags(16 - BASE_TAGS + 1), strict)
+
+
 def test_tags_sharing_their_data_are_refused_one_tag_with_its_own_is_not() -> None:
     admit_image(tiff_tag_data(1, 1 << 16), LIMITS)
     with pytest.raises(ImageTooLargeError, match="share their data"):
@@ -64,9 +72,9 @@ def test_tags_sharing_their_data_are_refused_one_tag_with_its_own_is_not() -> No
 
 
 def test_bigtiff_directories_are_counted_too() -> None:
-    check_tiff(_bigtiff(MAX_DIRECTORY_ENTRIES))
+    check_tiff(_bigtiff(MAX_DIRECTORY_ENTRIES), MAX_DIRECTORY_ENTRIES)
     with pytest.raises(ImageTooLargeError, match="over the limit"):
-        check_tiff(_bigtiff(MAX_DIRECTORY_ENTRIES + 1))
+        check_tiff(_bigtiff(MAX_DIRECTORY_ENTRIES + 1), MAX_DIRECTORY_ENTRIES)
 
 
 @pytest.mark.parametrize(
@@ -92,11 +100,12 @@ def test_the_directories_exif_points_at_are_counted() -> None:
 
 def test_a_directory_pointing_at_itself_ends_the_walk() -> None:
     looping = tiff_directory([(0x0112, 3, 1, 1), (0x8769, 4, 1, 8)])
-    check_tiff(b"II*\0" + struct.pack("<I", 8) + looping)
+    check_tiff(b"II*\0" + struct.pack("<I", 8) + looping, MAX_DIRECTORY_ENTRIES)
 
 
 def test_a_jpeg_mpf_block_over_the_limit_is_refused() -> None:
-    check_jpeg_metadata(_jpeg_with_mpf(b"II*\0" + struct.pack("<I", 8) + tiff_directory([(0xB000, 7, 4, 0)])))
+    small = b"II*\0" + struct.pack("<I", 8) + tiff_directory([(0xB000, 7, 4, 0)])
+    check_jpeg_metadata(_jpeg_with_mpf(small), MAX_DIRECTORY_ENTRIES)
     big = tiff_directory([(0xB000 + index % 8, 7, 4, 0) for index in range(MAX_DIRECTORY_ENTRIES + 1)])
     with pytest.raises(ImageTooLargeError, match="MPF block"):
         admit_image(_jpeg_with_mpf(b"II*\0" + struct.pack("<I", 8) + big), LIMITS)
@@ -117,5 +126,5 @@ def test_a_sideways_image_decodes_off_the_event_loop_and_upright() -> None:
 
 def test_a_corrupt_directory_is_left_to_pillow() -> None:
     truncated = b"II*\0" + struct.pack("<IH", 8, 200) + bytes(40)  # claims 200 entries, holds 3
-    check_tiff(truncated)
-    check_tiff(b"II*\0" + struct.pack("<I", 1 << 30) + bytes(8))  # first directory past the end
+    check_tiff(truncated, MAX_DIRECTORY_ENTRIES)
+    check_tiff(b"II*\0" + struct.pack("<I", 1 << 30) + bytes(8), MAX_DIRECTORY_ENTRIES)  # first directory past the end
