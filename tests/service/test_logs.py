@@ -62,7 +62,8 @@ def test_time_stamp_follows_each_record_across_seconds() -> None:
 
 def test_configure_logging_skips_the_caller_lookup() -> None:
     root = logging.getLogger()
-    saved = (root.handlers[:], root.level, logging._srcfile, logging.logThreads, logging.logProcesses)
+    switches = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
+    saved_handlers, saved_level = root.handlers[:], root.level
     records: list[logging.LogRecord] = []
     try:
         configure_logging("info")
@@ -71,9 +72,9 @@ def test_configure_logging_skips_the_caller_lookup() -> None:
         root.addHandler(capture)
         logging.getLogger("x").info("hello")
     finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-        logging._srcfile, logging.logThreads, logging.logProcesses = saved[2:]
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = switches
     assert [record.getMessage() for record in records] == ["hello"]
     assert records[0].lineno == 0  # no frame walk for a field no line prints
     assert records[0].threadName is None
